@@ -1,0 +1,39 @@
+# Профпортал. `make run` serves the portal on http://127.0.0.1:8000; `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+DEMO_MEMBERS ?= 3000
+
+.PHONY: install run test test-sqlite test-postgres lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Migrates, loads the demo registry on first start, serves with gunicorn (a production WSGI server).
+# Plain http on loopback, so session cookies go without the Secure flag here; behind HTTPS leave it unset.
+run: install
+	$(BIN)/portal db upgrade
+	$(BIN)/portal demo-data --if-empty --members $(DEMO_MEMBERS)
+	PORTAL_INSECURE_COOKIES=1 $(BIN)/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+# The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL is set (CI sets it).
+test: install
+	$(BIN)/pytest -n 2
+	if [ -n "$$TEST_DATABASE_URL" ]; then $(BIN)/pytest -n 2 -m "not browser"; fi
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python -m bench.registry --help
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,124 @@
+"""Профпортал: the union's registry, card, aid and bonus-programme portal.
+
+`create_app(overrides)` builds the application; nothing imports a live app.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, g, render_template, request
+from flask_babel import format_date
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from portal.config import build_config
+from portal.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the Flask app: config (defaults ← environment ← overrides), extensions, blueprints, admin, CLI."""
+    instance_path = os.environ.get("PORTAL_INSTANCE") or str(Path(__file__).resolve().parent.parent / "instance")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(build_config(Path(app.instance_path)))
+    if overrides:
+        app.config.update(overrides)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, default_locale="ru", locale_selector=_select_locale)
+    bootstrap.init_app(app)
+    login_manager.init_app(app)
+
+    from portal import models  # noqa: F401  (register every model on the metadata)
+    from portal.admin import init_admin
+    from portal.auth.views import bp as auth_bp
+    from portal.auth.views import init_login
+    from portal.registry.import_views import bp as imports_bp
+    from portal.registry.views import bp as registry_bp
+
+    init_login(app)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(registry_bp)
+    app.register_blueprint(imports_bp)
+    init_admin(app)
+    _register_errors(app)
+    _register_template_helpers(app)
+    _register_security_headers(app)
+    return app
+
+
+def _select_locale():
+    lang = request.args.get("lang") or request.cookies.get("lang")
+    return lang if lang in ("ru", "en") else "ru"
+
+
+def _register_errors(app: Flask) -> None:
+    """Errors answer in Russian with a page of the portal, never a traceback; 404 is the same for missing and foreign."""
+    messages = {
+        400: "Запрос не понят. Проверьте введённые данные и попробуйте ещё раз.",
+        403: "Недостаточно прав для этого действия.",
+        404: "Страница не найдена.",
+        405: "Это действие так не выполняется.",
+        409: "Действие невозможно в текущем состоянии.",
+        413: "Файл слишком большой.",
+        429: "Слишком много попыток. Подождите и попробуйте снова.",
+        500: "Внутренняя ошибка. Мы уже знаем о ней; попробуйте позже.",
+    }
+
+    def handler(err):
+        code = getattr(err, "code", 500) or 500
+        if code == 500:
+            db.session.rollback()
+        message = messages.get(code, "Ошибка.")
+        description = getattr(err, "description", None)
+        if code in (400, 409, 429) and isinstance(description, str) and any("а" <= c <= "я" for c in description.lower()):
+            message = description
+        return render_template("error.html", code=code, message=message), code
+
+    for code in messages:
+        app.register_error_handler(code, handler)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err):
+        return render_template("error.html", code=400,
+                               message="Страница устарела или форма отправлена не с портала. "
+                                       "Обновите страницу и повторите действие."), 400
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from portal.policy import Permission, has_permission
+
+    @app.context_processor
+    def inject():
+        return {
+            "can": lambda perm: has_permission(current_user, perm),
+            "P": Permission,
+        }
+
+    @app.template_filter("ru_date")
+    def ru_date(value, fmt="d MMMM y 'г.'"):
+        """Russian dates as documents write them: «23 сентября 2018 г.»."""
+        if not value:
+            return ""
+        return format_date(value, fmt)
+
+    @app.template_filter("dmy")
+    def dmy(value):
+        return value.strftime("%d.%m.%Y") if value else ""
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if getattr(g, "no_store", False) or (current_user and current_user.is_authenticated):
+            response.headers["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,83 @@
+"""The append-only audit log of staff reads and changes of personal data, exports, imports and denied access.
+
+Entries never hold passwords, tokens or full card numbers (card numbers are masked to the last four digits).
+On PostgreSQL a trigger (migration 0001) refuses UPDATE and DELETE on the table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from flask import has_request_context, request
+from flask_login import current_user
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+
+_CARD = re.compile(r"\b(\d{12,15})(\d{4})\b")
+_SECRET_KEYS = {"password", "password_hash", "token", "csrf_token", "secret", "new_password", "password2"}
+
+
+class AuditEntry(db.Model):
+    """One audited event: who, when, what object, from where, with what outcome."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_object", "object_type", "object_id"),
+        Index("ix_audit_log_actor", "actor_id", "at"),
+        Index("ix_audit_log_org", "org_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_login: Mapped[str] = mapped_column(String(80), default="")
+    action: Mapped[str] = mapped_column(String(40))
+    object_type: Mapped[str] = mapped_column(String(40), default="")
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    org_id: Mapped[int | None] = mapped_column(Integer)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")
+    details: Mapped[str] = mapped_column(Text, default="")
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.id} {self.action} {self.object_type}:{self.object_id} {self.outcome}>"
+
+
+def _scrub(value):
+    if isinstance(value, dict):
+        return {k: ("***" if k in _SECRET_KEYS else _scrub(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    if isinstance(value, str):
+        return _CARD.sub(lambda m: "*" * len(m.group(1)) + m.group(2), value)
+    return value
+
+
+def record(action: str, obj=None, *, object_type: str = "", object_id: int | None = None,
+           org_id: int | None = None, outcome: str = "ok", actor=None, **details) -> AuditEntry:
+    """Add an audit entry to the current transaction (it commits with the change it describes)."""
+    if obj is not None:
+        object_type = object_type or obj.__tablename__
+        object_id = object_id if object_id is not None else obj.id
+        if org_id is None:
+            org_id = getattr(obj, "org_id", None) if obj.__tablename__ != "organisations" else obj.id
+    if actor is None and has_request_context() and current_user and current_user.is_authenticated:
+        actor = current_user
+    address = (request.remote_addr or "") if has_request_context() else "cli"
+    entry = AuditEntry(
+        actor_id=getattr(actor, "id", None),
+        actor_login=getattr(actor, "login", "") or "",
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        org_id=org_id,
+        address=address,
+        outcome=outcome,
+        details=json.dumps(_scrub(details), ensure_ascii=False, default=str) if details else "",
+    )
+    db.session.add(entry)
+    return entry

@@ -1,0 +1,268 @@
+"""Logging in and out, password change, throttling, session lifetime, and staff accounts of organisations below."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from forms.auth import AccountActionForm, AccountForm, ChangePasswordForm, LoginForm
+from portal import audit, policy
+from portal.auth.models import LoginThrottle, User, burn_password_check
+from portal.clock import now
+from portal.extensions import db, login_manager
+from portal.policy import Permission
+from portal.text import fold
+
+bp = Blueprint("auth", __name__)
+
+
+def init_login(app) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Войдите, чтобы продолжить."
+    login_manager.login_message_category = "warning"
+    login_manager.session_protection = "basic"
+
+    @app.before_request
+    def enforce_session_limits():
+        """Absolute session lifetime (12 h) on top of the 30-minute idle timeout of the cookie."""
+        session.permanent = True
+        started = session.get("started")
+        if current_user.is_authenticated and started:
+            limit = timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"])
+            if now() - datetime.fromtimestamp(started, UTC) > limit:
+                logout_user()
+                session.clear()
+                flash("Сеанс завершён: прошло 12 часов. Войдите снова.", "warning")
+                return redirect(url_for("auth.login"))
+        return None
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    """The session names the account and its session version; an older version is an ended session."""
+    try:
+        uid, version = (int(x) for x in user_id.split(":"))
+    except (ValueError, AttributeError):
+        return None
+    user = db.session.get(User, uid)
+    if user is None or user.session_version != version or not user.is_enabled:
+        return None
+    return user
+
+
+# ---- throttling ------------------------------------------------------------------------------------------------
+
+
+def _throttle_keys(login: str) -> list[str]:
+    return [f"login:{fold(login)[:150]}", f"addr:{request.remote_addr or '-'}"]
+
+
+def _blocked_for(keys: list[str]) -> int:
+    """Seconds until any of the keys may try again (0 = free)."""
+    rows = db.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))).all()
+    moment = now()
+    wait = 0
+    for row in rows:
+        if row.blocked_until:
+            until = row.blocked_until if row.blocked_until.tzinfo else row.blocked_until.replace(tzinfo=UTC)
+            wait = max(wait, int((until - moment).total_seconds()) + 1 if until > moment else 0)
+    return wait
+
+
+def _record_failure(keys: list[str]) -> None:
+    free = current_app.config["LOGIN_FREE_ATTEMPTS"]
+    cap = current_app.config["LOGIN_MAX_DELAY_SECONDS"]
+    for key in keys:
+        row = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
+        row.failures = (row.failures or 0) + 1
+        row.updated_at = now()
+        if row.failures >= free:
+            row.blocked_until = now() + timedelta(seconds=min(2 ** (row.failures - free + 1), cap))
+        db.session.add(row)
+
+
+def _clear_failures(keys: list[str]) -> None:
+    for key in keys:
+        row = db.session.get(LoginThrottle, key)
+        if row is not None:
+            db.session.delete(row)
+
+
+# ---- views -----------------------------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Staff login by login and password; the same answer for an unknown login and a wrong password."""
+    if current_user.is_authenticated:
+        return redirect(url_for("registry.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        keys = _throttle_keys(form.login.data)
+        wait = _blocked_for(keys)
+        if wait:
+            return render_template("auth/login.html", form=form,
+                                   error=f"Слишком много неудачных попыток. Повторите через {wait} с."), 429
+        user = db.session.scalar(select(User).where(User.login == form.login.data.strip()))
+        if user is None:
+            burn_password_check(form.password.data)
+            ok = False
+        else:
+            ok = user.check_password(form.password.data) and user.is_enabled
+        if not ok:
+            _record_failure(keys)
+            audit.record("login", object_type="users", object_id=user.id if user else None, outcome="denied",
+                         actor=user, login=form.login.data[:80])
+            db.session.commit()
+            return render_template("auth/login.html", form=form, error="Неверный логин или пароль."), 200
+        _clear_failures(keys)
+        user.last_login_at = now()
+        audit.record("login", user, actor=user)
+        db.session.commit()
+        session.clear()  # a new session at login (no fixation)
+        login_user(user)
+        session["started"] = now().timestamp()
+        if user.must_change_password:
+            flash("Это первый вход с паролем, выданным вышестоящей организацией. Задайте свой пароль.", "info")
+            return redirect(url_for("auth.change_password"))
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", form=form, error=None)
+
+
+def _safe_next(target: str | None) -> str:
+    """Redirect only to the portal's own paths."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("registry.home")
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """Log out everywhere: bumping the session version ends this and every other session of the account."""
+    user = db.session.get(User, current_user.id)
+    user.end_sessions()
+    audit.record("logout", user, actor=user)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("Вы вышли из портала.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's own password; every other session ends."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = db.session.get(User, current_user.id)
+        if not user.check_password(form.current.data):
+            form.current.errors.append("Текущий пароль введён неверно.")
+        else:
+            user.set_password(form.new.data)
+            user.must_change_password = False
+            user.end_sessions()
+            audit.record("password_change", user, actor=user)
+            db.session.commit()
+            login_user(user)
+            flash("Пароль изменён.", "success")
+            return redirect(url_for("registry.home"))
+    return render_template("auth/password.html", form=form)
+
+
+# ---- accounts of organisations below ---------------------------------------------------------------------------
+
+
+def _generate_password() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+@bp.route("/accounts")
+@login_required
+def accounts():
+    """Accounts of the chairs of organisations below the user's own."""
+    if not policy.has_permission(current_user, Permission.MANAGE_ACCOUNTS):
+        abort(404)
+    users = db.session.scalars(policy.visible_users(current_user).order_by(User.login).limit(500)).all()
+    return render_template("auth/accounts.html", users=users, action_form=AccountActionForm())
+
+
+def _account_org_choices():
+    from portal.registry.models import Organisation
+
+    q = policy.visible_orgs(current_user).order_by(Organisation.path).limit(2000)
+    orgs = db.session.scalars(q).all()
+    return [(o.id, f"{'— ' * max(o.depth - current_user.org.depth, 0)}{o}") for o in orgs
+            if policy.roles_user_may_grant(current_user, o)]
+
+
+@bp.route("/accounts/new", methods=["GET", "POST"])
+@login_required
+def new_account():
+    """Create a chair's account for an organisation below; the one-time password is shown once to hand over."""
+    if not policy.has_permission(current_user, Permission.MANAGE_ACCOUNTS):
+        abort(404)
+    form = AccountForm()
+    form.org_id.choices = _account_org_choices()
+    preset = request.args.get("org", type=int)
+    if request.method == "GET" and preset:
+        form.org_id.data = preset
+    from portal.auth.models import Role
+
+    form.role.choices = [(r.value, r.title) for r in Role]
+    if form.validate_on_submit():
+        org = policy.get_org(current_user, form.org_id.data)
+        allowed = policy.roles_user_may_grant(current_user, org)
+        role = Role(form.role.data)
+        if role not in allowed:
+            form.role.errors.append("Эту роль нельзя дать учётной записи этой организации: "
+                                    + ", ".join(r.title for r in allowed) + ".")
+        elif db.session.scalar(select(User.id).where(User.login == form.login.data.strip())):
+            form.login.errors.append("Такой логин уже занят.")
+        else:
+            password = _generate_password()
+            user = User(login=form.login.data.strip(), full_name=form.full_name.data.strip(),
+                        email=(form.email.data or "").strip(), role=role, org_id=org.id,
+                        created_by_id=current_user.id, must_change_password=True)
+            user.set_password(password)
+            db.session.add(user)
+            db.session.flush()
+            audit.record("account_create", user, org_id=org.id, role=role.value)
+            db.session.commit()
+            return render_template("auth/account_created.html", user=user, password=password)
+    return render_template("auth/account_new.html", form=form)
+
+
+@bp.route("/accounts/<int:user_id>/<action>", methods=["POST"])
+@login_required
+def account_action(user_id: int, action: str):
+    """Reset the password (a new one shown once), disable or enable an account; every change ends its sessions."""
+    target = policy.get_user(current_user, user_id)
+    form = AccountActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if action == "reset":
+        password = _generate_password()
+        target.set_password(password)
+        target.must_change_password = True
+        target.end_sessions()
+        audit.record("account_reset", target, org_id=target.org_id)
+        db.session.commit()
+        return render_template("auth/account_created.html", user=target, password=password, reset=True)
+    if action in ("disable", "enable"):
+        if target.id == current_user.id:
+            abort(409, "Нельзя отключить собственную учётную запись.")
+        target.is_enabled = action == "enable"
+        target.end_sessions()
+        audit.record(f"account_{action}", target, org_id=target.org_id)
+        db.session.commit()
+        flash("Учётная запись " + ("включена." if target.is_enabled else "отключена."), "success")
+        return redirect(url_for("auth.accounts"))
+    abort(404)

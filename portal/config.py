@@ -1,0 +1,54 @@
+"""Configuration: defaults for the embedded setup, overridden by the environment and by `create_app(overrides)`."""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+
+def _secret_key(instance_path: Path) -> str:
+    """SECRET_KEY from the environment, or generated once into instance/secret_key (never in the repo)."""
+    env = os.environ.get("SECRET_KEY")
+    if env:
+        return env
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def build_config(instance_path: Path) -> dict:
+    """The default configuration; SQLite under instance/ unless DATABASE_URL is set."""
+    db_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'portal.sqlite3'}"
+    if db_url.startswith("postgres://"):
+        db_url = "postgresql+psycopg://" + db_url[len("postgres://"):]
+    elif db_url.startswith("postgresql://"):
+        db_url = "postgresql+psycopg://" + db_url[len("postgresql://"):]
+    secure_cookies = os.environ.get("PORTAL_INSECURE_COOKIES") != "1"
+    return {
+        "SECRET_KEY": _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "UPLOAD_DIR": str(instance_path / "uploads"),
+        "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+        # Sessions: staff idle timeout 30 min (refreshed on each request), absolute limit 12 h (checked in auth).
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=30),
+        "SESSION_REFRESH_EACH_REQUEST": True,
+        "SESSION_ABSOLUTE_HOURS": 12,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "SESSION_COOKIE_NAME": "portal_session",
+        "REMEMBER_COOKIE_DURATION": timedelta(0),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "ru",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Moscow",
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "BOOTSTRAP_BOOTSWATCH_THEME": None,
+        "PAGE_SIZE": 50,
+        # Login throttling: after this many failures per account or per address, a growing delay.
+        "LOGIN_FREE_ATTEMPTS": 5,
+        "LOGIN_MAX_DELAY_SECONDS": 15 * 60,
+    }

@@ -1,0 +1,215 @@
+"""Demo data: the pilot's 18 regional organisations (seed 001), towns and districts, schools, kindergartens,
+colleges and universities with staff counts, members with Russian names (Faker), and one account per role."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+from faker import Faker
+from sqlalchemy import select
+
+from portal.auth.models import Role, User
+from portal.bulk import allocate_ids, insert_rows
+from portal.extensions import db
+from portal.registry.models import (
+    CardStatus,
+    Category,
+    ConsentStatus,
+    DuesForm,
+    Education,
+    EventKind,
+    Gender,
+    InstitutionKind,
+    Member,
+    MemberEvent,
+    MemberStatus,
+    Organisation,
+    OrgLevel,
+    person_key,
+)
+from portal.text import fold
+
+PILOT_REGIONS = [
+    ("Московская городская", "Москва"), ("Липецкая областная", "Липецк"), ("Орловская областная", "Орёл"),
+    ("Башкирская республиканская", "Уфа"), ("Марийская республиканская", "Йошкар-Ола"),
+    ("Нижегородская областная", "Нижний Новгород"), ("Пермская краевая", "Пермь"),
+    ("Чувашская республиканская", "Чебоксары"), ("Калининградская областная", "Калининград"),
+    ("Краснодарская краевая", "Краснодар"), ("Ставропольская краевая", "Ставрополь"),
+    ("Чеченская республиканская", "Грозный"), ("Курганская областная", "Курган"), ("Тюменская областная", "Тюмень"),
+    ("Алтайская краевая", "Барнаул"), ("Алтайская республиканская", "Горно-Алтайск"), ("Омская областная", "Омск"),
+    ("Приморская краевая", "Владивосток"),
+]
+UNION = "Общероссийского Профсоюза образования"
+DEMO_PASSWORD = "demo-profportal-2026"
+POSITIONS_WORKING = ["учитель начальных классов", "учитель математики", "учитель русского языка и литературы",
+                     "учитель физической культуры", "воспитатель", "педагог дополнительного образования",
+                     "заместитель директора", "педагог-психолог", "учитель-логопед", "преподаватель",
+                     "доцент", "младший воспитатель", "библиотекарь", "бухгалтер"]
+DEMO_ACCOUNTS = [
+    ("admin", Role.CENTRAL_ADMIN, "central"),
+    ("region", Role.REGIONAL_CHAIR, "regional"),
+    ("region-staff", Role.REGIONAL_STAFF, "regional"),
+    ("territory", Role.TERRITORIAL_CHAIR, "territorial"),
+    ("school", Role.PRIMARY_CHAIR, "primary"),
+]
+
+
+def _org(parent, level, name, short, **kw) -> Organisation:
+    org = Organisation(parent_id=parent.id if parent else None, level=level, name=name, short_name=short, path="", **kw)
+    db.session.add(org)
+    db.session.flush()
+    org.path = f"{parent.path if parent else '/'}{org.id}/"
+    return org
+
+
+def build_tree(rng: random.Random, fake: Faker, regions: int = 18, territorials: int = 3, primaries: int = 6):
+    """Central → regions → territorials → primaries; some primaries hang directly under a region."""
+    central = _org(None, OrgLevel.CENTRAL, f"Центральный Совет {UNION}", "ЦС Профсоюза",
+                   kind=InstitutionKind.OTHER, address="г. Москва")
+    tree = {"central": central, "regional": [], "territorial": [], "primary": []}
+    for rname, city in PILOT_REGIONS[:regions]:
+        region = _org(central, OrgLevel.REGIONAL, f"{rname} организация {UNION}", f"{rname} организация",
+                      kind=InstitutionKind.OTHER, address=f"г. {city}", staff_count=None)
+        tree["regional"].append(region)
+        parents = []
+        for t in range(territorials):
+            tname = city if t == 0 else fake.city_name()
+            kind_word = "Городская" if t == 0 else "Районная"
+            terr = _org(region, OrgLevel.TERRITORIAL, f"{kind_word} организация {UNION} (г. {tname})",
+                        f"{kind_word} организация (г. {tname})", kind=InstitutionKind.OTHER, address=f"г. {tname}")
+            tree["territorial"].append(terr)
+            parents.append((terr, tname))
+        parents.append((region, city))  # universities and colleges hang under the region itself
+        for parent, town in parents:
+            for _ in range(primaries if parent.level == OrgLevel.TERRITORIAL else 2):
+                kind = (rng.choice([InstitutionKind.SCHOOL] * 3 + [InstitutionKind.KINDERGARTEN] * 2)
+                        if parent.level == OrgLevel.TERRITORIAL else
+                        rng.choice([InstitutionKind.COLLEGE, InstitutionKind.UNIVERSITY, InstitutionKind.STUDENTS]))
+                n = rng.randint(1, 150)
+                name, short = {
+                    InstitutionKind.SCHOOL: (f"МБОУ «Средняя общеобразовательная школа № {n}» г. {town}", f"СОШ № {n}"),
+                    InstitutionKind.KINDERGARTEN: (f"МБДОУ «Детский сад № {n}» г. {town}", f"Детский сад № {n}"),
+                    InstitutionKind.COLLEGE: (f"ГАПОУ «Педагогический колледж № {n % 5 + 1}» г. {town}",
+                                              f"Педколледж № {n % 5 + 1}"),
+                    InstitutionKind.UNIVERSITY: (f"ФГБОУ ВО «Государственный педагогический университет» г. {town}",
+                                                 "Педуниверситет (работники)"),
+                    InstitutionKind.STUDENTS: (f"студентов педагогического университета г. {town}",
+                                               "Студенческая ППО"),
+                }[kind]
+                staff = {InstitutionKind.SCHOOL: rng.randint(30, 120), InstitutionKind.KINDERGARTEN: rng.randint(15, 50),
+                         InstitutionKind.COLLEGE: rng.randint(60, 200), InstitutionKind.UNIVERSITY: rng.randint(300, 900),
+                         InstitutionKind.STUDENTS: None}[kind]
+                students = rng.randint(2000, 8000) if kind == InstitutionKind.STUDENTS else None
+                chair_gender = rng.choice([Gender.FEMALE] * 4 + [Gender.MALE])
+                chair = _person_name(fake, chair_gender)
+                prim = _org(parent, OrgLevel.PRIMARY, f"Первичная профсоюзная организация {name}", short,
+                            kind=kind, staff_count=staff, student_count=students, address=f"г. {town}",
+                            inn=str(rng.randint(10**9, 10**10 - 1)), chair_name=" ".join(chair),
+                            chair_gender=chair_gender, chair_phone=fake.phone_number(),
+                            chair_email=f"ppo{rng.randint(1000, 99999)}@example.ru",
+                            committee_size=rng.randint(3, 9), audit_commission_size=rng.randint(1, 3))
+                tree["primary"].append(prim)
+    return tree
+
+
+def _person_name(fake: Faker, gender: Gender) -> tuple[str, str, str]:
+    if gender == Gender.MALE:
+        return fake.last_name_male(), fake.first_name_male(), fake.middle_name_male()
+    return fake.last_name_female(), fake.first_name_female(), fake.middle_name_female()
+
+
+def member_rows(rng: random.Random, fake: Faker, primaries: list[Organisation], count: int, on: date):
+    """Yield (member values, joined date) for `count` members spread over the primaries."""
+    seen: set[str] = set()
+    weights = [(o.student_count or o.staff_count or 30) for o in primaries]
+    made = 0
+    while made < count:
+        org = rng.choices(primaries, weights)[0]
+        student = org.kind == InstitutionKind.STUDENTS
+        gender = rng.choice([Gender.FEMALE] * 4 + [Gender.MALE])
+        last, first, middle = _person_name(fake, gender)
+        if student:
+            birth = on - timedelta(days=rng.randint(17 * 365, 24 * 365))
+            category, position, education = Category.STUDENT, f"{rng.randint(1, 5)} курс", Education.SECONDARY
+        elif rng.random() < 0.05:
+            birth = on - timedelta(days=rng.randint(60 * 365, 80 * 365))
+            category, position, education = Category.PENSIONER, "неработающий пенсионер", Education.HIGHER
+        else:
+            birth = on - timedelta(days=rng.randint(21 * 365, 65 * 365))
+            category = Category.WORKING
+            position = rng.choice(POSITIONS_WORKING)
+            education = rng.choice([Education.HIGHER] * 3 + [Education.SECONDARY_VOCATIONAL])
+        key = person_key(last, first, middle, birth)
+        if key in seen:
+            continue
+        seen.add(key)
+        earliest = birth + timedelta(days=18 * 365)
+        joined = earliest + timedelta(days=rng.randint(0, max((on - earliest).days, 1)))
+        consent = rng.choices([ConsentStatus.NONE, ConsentStatus.SIGNED, ConsentStatus.TRANSFERRED], [5, 2, 3])[0]
+        card = CardStatus.NOT_ORDERED
+        if consent == ConsentStatus.TRANSFERRED:
+            card = rng.choice([CardStatus.NOT_ORDERED, CardStatus.ORDERED, CardStatus.ISSUED])
+        yield {
+            "org_id": org.id, "last_name": last, "first_name": first, "patronymic": middle,
+            "last_name_folded": fold(last), "person_key": key, "birth_date": birth, "gender": gender,
+            "department": "", "position": position, "education": education,
+            "dues_form": rng.choice([DuesForm.CASHLESS] * 4 + [DuesForm.CASH]), "joined_on": joined,
+            "tenure_start": joined, "category": category, "address": "",
+            "phone": fake.phone_number() if rng.random() < 0.7 else "",
+            "email": f"m{rng.randint(1, 10**9)}@example.ru" if rng.random() < 0.5 else "",
+            "status": MemberStatus.ACTIVE, "status_since": joined, "consent_status": consent, "card_status": card,
+            "card_number": None,
+        }
+        made += 1
+
+
+MEMBER_COLUMNS = ("id", "org_id", "last_name", "first_name", "patronymic", "last_name_folded", "person_key",
+                  "birth_date", "gender", "department", "position", "education", "dues_form", "joined_on",
+                  "tenure_start", "category", "address", "phone", "email", "status", "status_since",
+                  "consent_status", "card_status", "card_number")
+
+
+def insert_members(rows: list[dict]) -> int:
+    """Bulk-write members and their «joined» events (COPY on PostgreSQL)."""
+    ids = allocate_ids(Member.__table__, len(rows))
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = new_id
+    insert_rows(Member.__table__, MEMBER_COLUMNS, ([r.get(c) for c in MEMBER_COLUMNS] for r in rows))
+    insert_rows(MemberEvent.__table__, ("member_id", "kind", "on_date", "to_org_id", "reason"),
+                ((r["id"], EventKind.JOINED, r["joined_on"], r["org_id"], "") for r in rows))
+    return len(rows)
+
+
+def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18) -> dict:
+    """Create the demo registry; returns the accounts made. Refuses to run on a non-empty registry."""
+    if db.session.scalar(select(Organisation.id).limit(1)) is not None:
+        raise RuntimeError("В базе уже есть организации: демо-данные загружаются только в пустую базу.")
+    rng = random.Random(seed)
+    fake = Faker("ru_RU")
+    fake.seed_instance(seed)
+    tree = build_tree(rng, fake, regions=regions)
+    on = date.today()
+    batch: list[dict] = []
+    for row in member_rows(rng, fake, tree["primary"], members, on):
+        batch.append(row)
+        if len(batch) >= 20000:
+            insert_members(batch)
+            batch = []
+    if batch:
+        insert_members(batch)
+    # Accounts: the demo region is Липецкая (seed 002's sample file is a Lipetsk school).
+    region = tree["regional"][1] if len(tree["regional"]) > 1 else tree["regional"][0]
+    territorial = next(t for t in tree["territorial"] if t.parent_id == region.id)
+    school = next(p for p in tree["primary"] if p.parent_id == territorial.id)
+    targets = {"central": tree["central"], "regional": region, "territorial": territorial, "primary": school}
+    accounts = []
+    for login, role, level in DEMO_ACCOUNTS:
+        user = User(login=login, role=role, org_id=targets[level].id, full_name=f"Демо: {role.title}",
+                    must_change_password=False)
+        user.set_password(DEMO_PASSWORD)
+        db.session.add(user)
+        accounts.append((login, role.title, str(targets[level])))
+    db.session.commit()
+    return {"accounts": accounts, "password": DEMO_PASSWORD, "orgs": sum(len(v) if isinstance(v, list) else 1
+                                                                          for v in tree.values())}

@@ -1,0 +1,364 @@
+"""The registry: organisations (a tree), members and their membership history.
+
+The subtree of an organisation is found by its materialised path (``/1/7/42/``) with a btree index that
+serves ``LIKE 'prefix%'`` on both SQLite and PostgreSQL (``text_pattern_ops``); nothing walks the tree in Python.
+Member search uses stored folded columns (lower case, ё→е), because SQLite's LIKE does not fold Cyrillic and
+PostgreSQL's would need a function index per collation.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.clock import full_years, today
+from portal.extensions import db
+from portal.text import fold
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint, the same on SQLite and PostgreSQL."""
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=24,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class TitledEnum(str, enum.Enum):
+    """An enum whose members carry a Russian title for pages, exports and error messages."""
+
+    def __new__(cls, value: str, title: str):
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.title = title
+        return obj
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        return [(m.value, m.title) for m in cls]
+
+    @classmethod
+    def by_title(cls, text: str):
+        """Find a member by its title or value, ignoring case, spaces and ё; None if nothing matches."""
+        key = fold(text)
+        for m in cls:
+            if key in (fold(m.title), fold(m.value)) or key in getattr(m, "aliases", ()):
+                return m
+        return None
+
+
+class OrgLevel(TitledEnum):
+    CENTRAL = "central", "Центральный совет"
+    REGIONAL = "regional", "Региональная организация"
+    TERRITORIAL = "territorial", "Территориальная организация"
+    PRIMARY = "primary", "Первичная организация"
+
+
+# Which level may hang under which (a primary may hang directly under a regional organisation).
+ALLOWED_PARENTS = {
+    OrgLevel.CENTRAL: (),
+    OrgLevel.REGIONAL: (OrgLevel.CENTRAL,),
+    OrgLevel.TERRITORIAL: (OrgLevel.REGIONAL,),
+    OrgLevel.PRIMARY: (OrgLevel.REGIONAL, OrgLevel.TERRITORIAL),
+}
+
+
+class InstitutionKind(TitledEnum):
+    SCHOOL = "school", "Общеобразовательная организация"
+    KINDERGARTEN = "kindergarten", "Дошкольная образовательная организация"
+    COLLEGE = "college", "Профессиональная образовательная организация"
+    UNIVERSITY = "university", "Образовательная организация высшего образования"
+    STUDENTS = "students", "Студенческая первичная организация"
+    EXTRA = "extra", "Организация дополнительного образования"
+    OTHER = "other", "Иная организация"
+
+
+class Gender(TitledEnum):
+    MALE = "M", "мужской"
+    FEMALE = "F", "женский"
+
+
+Gender.MALE.aliases = ("м", "муж", "муж.", "мужской", "m", "male")
+Gender.FEMALE.aliases = ("ж", "жен", "жен.", "женский", "f", "female")
+
+
+class Education(TitledEnum):
+    HIGHER = "higher", "высшее"
+    SECONDARY_VOCATIONAL = "secondary_vocational", "среднее профессиональное"
+    SECONDARY = "secondary", "среднее общее"
+    BASIC = "basic", "основное общее"
+    INCOMPLETE_HIGHER = "incomplete_higher", "неполное высшее"
+
+
+Education.SECONDARY_VOCATIONAL.aliases = ("среднее специальное", "спо", "среднее проф.", "среднее-профессиональное")
+Education.SECONDARY.aliases = ("среднее",)
+
+
+class DuesForm(TitledEnum):
+    CASHLESS = "cashless", "безналичная"
+    CASH = "cash", "наличная"
+
+
+DuesForm.CASHLESS.aliases = ("безнал", "безналичный", "по заявлению", "удержание из зарплаты")
+DuesForm.CASH.aliases = ("нал", "наличный", "наличными")
+
+
+class Category(TitledEnum):
+    WORKING = "working", "работающий"
+    STUDENT = "student", "обучающийся"
+    PENSIONER = "pensioner", "неработающий пенсионер"
+
+
+Category.WORKING.aliases = ("работающие", "работник")
+Category.STUDENT.aliases = ("студент", "студенты", "обучающиеся", "учащийся")
+Category.PENSIONER.aliases = ("пенсионер", "неработающие пенсионеры", "неработающий пенсионер")
+
+
+class MemberStatus(TitledEnum):
+    ACTIVE = "active", "состоит на учёте"
+    LEFT = "left", "выбыл по собственному желанию"
+    EXCLUDED = "excluded", "исключён"
+
+
+class ConsentStatus(TitledEnum):
+    NONE = "none", "нет согласия"
+    PRINTED = "printed", "согласие распечатано"
+    SIGNED = "signed", "согласие подписано"
+    TRANSFERRED = "transferred", "передано в ПРОФКАРДС"
+    WITHDRAWN = "withdrawn", "согласие отозвано"
+
+
+class CardStatus(TitledEnum):
+    NOT_ORDERED = "not_ordered", "не заказан"
+    ORDERED = "ordered", "заказан"
+    PRODUCED = "produced", "изготовлен"
+    SHIPPED = "shipped", "отправлен"
+    ISSUED = "issued", "ВЫДАН"
+    LOST = "lost", "утерян"
+    BLOCKED = "blocked", "заблокирован"
+    REISSUED = "reissued", "перевыпущен"
+
+
+class EventKind(TitledEnum):
+    JOINED = "joined", "вступление в Профсоюз"
+    TRANSFERRED = "transferred", "перевод в другую первичную организацию"
+    LEFT = "left", "выход по собственному желанию"
+    EXCLUDED = "excluded", "исключение из Профсоюза"
+    READMITTED = "readmitted", "повторное принятие"
+
+
+class Organisation(db.Model):
+    """An organisation of the union at any level, with its electronic passport."""
+
+    __tablename__ = "organisations"
+    __table_args__ = (
+        Index("ix_organisations_path", "path", postgresql_ops={"path": "text_pattern_ops"}),
+        Index("ix_organisations_parent_id", "parent_id"),
+        CheckConstraint("staff_count IS NULL OR staff_count >= 0", name="staff_nonnegative"),
+        CheckConstraint("student_count IS NULL OR student_count >= 0", name="students_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    level: Mapped[OrgLevel] = mapped_column(_enum(OrgLevel, "org_level"))
+    # Materialised path of ids, '/1/7/42/'; a subtree is every row whose path starts with this one.
+    path: Mapped[str] = mapped_column(String(255), default="")
+    name: Mapped[str] = mapped_column(String(500))
+    short_name: Mapped[str] = mapped_column(String(200), default="")
+    name_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    inn: Mapped[str] = mapped_column(String(12), default="")
+    kind: Mapped[InstitutionKind | None] = mapped_column(_enum(InstitutionKind, "institution_kind"))
+    address: Mapped[str] = mapped_column(String(500), default="")
+    chair_name: Mapped[str] = mapped_column(String(200), default="")
+    chair_phone: Mapped[str] = mapped_column(String(40), default="")
+    chair_email: Mapped[str] = mapped_column(String(200), default="")
+    chair_gender: Mapped[Gender | None] = mapped_column(_enum(Gender, "chair_gender"))
+    chair_released: Mapped[bool] = mapped_column(default=False)  # «освобождённый» (paid) chair
+    staff_count: Mapped[int | None] = mapped_column(Integer)
+    student_count: Mapped[int | None] = mapped_column(Integer)
+    committee_size: Mapped[int | None] = mapped_column(Integer)
+    audit_commission_size: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=func.now())
+
+    parent: Mapped[Organisation | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Organisation]] = relationship(back_populates="parent", order_by="Organisation.name")
+
+    def __repr__(self) -> str:
+        return f"<Organisation {self.id} {self.level.value} {self.short_name or self.name!r}>"
+
+    def __str__(self) -> str:
+        return self.short_name or self.name
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") - 1
+
+    def ancestor_ids(self) -> list[int]:
+        """Ids from the root down to this organisation, read from the path."""
+        return [int(p) for p in self.path.strip("/").split("/") if p]
+
+    @property
+    def is_student_org(self) -> bool:
+        return self.kind == InstitutionKind.STUDENTS
+
+    @property
+    def potential_members(self) -> int | None:
+        """People who could be members: students for a students' primary, staff otherwise."""
+        return self.student_count if self.is_student_org else self.staff_count
+
+    PASSPORT_REQUIRED = ("name", "short_name", "inn", "kind", "address", "chair_name", "chair_phone", "chair_email")
+
+    def passport_missing(self) -> list[str]:
+        """Names of the passport fields still empty (the checklist's first step)."""
+        missing = [f for f in self.PASSPORT_REQUIRED if not getattr(self, f)]
+        if self.potential_members is None:
+            missing.append("student_count" if self.is_student_org else "staff_count")
+        return missing
+
+
+class Member(db.Model):
+    """A union member's registration card (учётная карточка); one row per person, history in MemberEvent."""
+
+    __tablename__ = "members"
+    __table_args__ = (
+        # A primary chair's list, sorted by name, and the subtree surname-prefix search (one probe per organisation).
+        Index("ix_members_org_name", "org_id", "last_name_folded", "id",
+              postgresql_ops={"last_name_folded": "text_pattern_ops"}),
+        Index("ix_members_name", "last_name_folded", postgresql_ops={"last_name_folded": "text_pattern_ops"}),
+        Index("ix_members_person_key", "person_key", unique=True),
+        Index("ix_members_card_number", "card_number", unique=True),
+        CheckConstraint("joined_on >= birth_date", name="joined_after_birth"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    last_name: Mapped[str] = mapped_column(String(100))
+    first_name: Mapped[str] = mapped_column(String(100))
+    patronymic: Mapped[str] = mapped_column(String(100), default="")
+    last_name_folded: Mapped[str] = mapped_column(String(100))
+    # Duplicate key: folded full name + birth date; one registration per person in the whole registry.
+    person_key: Mapped[str] = mapped_column(String(320))
+    birth_date: Mapped[date] = mapped_column(Date)
+    gender: Mapped[Gender] = mapped_column(_enum(Gender, "gender"))
+    department: Mapped[str] = mapped_column(String(200), default="")
+    position: Mapped[str] = mapped_column(String(200))
+    education: Mapped[Education] = mapped_column(_enum(Education, "education"))
+    dues_form: Mapped[DuesForm] = mapped_column(_enum(DuesForm, "dues_form"))
+    joined_on: Mapped[date] = mapped_column(Date)
+    # Tenure counts from here: the joining date, or the re-admission date after leaving/exclusion.
+    tenure_start: Mapped[date] = mapped_column(Date)
+    category: Mapped[Category] = mapped_column(_enum(Category, "category"))
+    address: Mapped[str] = mapped_column(String(500), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[MemberStatus] = mapped_column(_enum(MemberStatus, "member_status"), default=MemberStatus.ACTIVE)
+    status_since: Mapped[date | None] = mapped_column(Date)
+    consent_status: Mapped[ConsentStatus] = mapped_column(_enum(ConsentStatus, "consent_status"),
+                                                          default=ConsentStatus.NONE)
+    card_status: Mapped[CardStatus] = mapped_column(_enum(CardStatus, "card_status"), default=CardStatus.NOT_ORDERED)
+    card_number: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=func.now())
+
+    org: Mapped[Organisation] = relationship()
+    events: Mapped[list[MemberEvent]] = relationship(back_populates="member", order_by="MemberEvent.id")
+
+    def __repr__(self) -> str:
+        return f"<Member {self.id} org={self.org_id}>"
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.last_name, self.first_name, self.patronymic) if p)
+
+    @property
+    def short_name(self) -> str:
+        initials = "".join(f"{p[0]}." for p in (self.first_name, self.patronymic) if p)
+        return f"{self.last_name} {initials}".strip()
+
+    def tenure_years(self, on: date | None = None) -> int:
+        """Full years of union tenure (профсоюзный стаж) on a date; transfers keep it, re-admission restarts it."""
+        return full_years(self.tenure_start, on or today())
+
+    def age(self, on: date | None = None) -> int:
+        return full_years(self.birth_date, on or today())
+
+    def refresh_keys(self) -> None:
+        """Recompute the stored search and duplicate keys after a name or birth-date change."""
+        self.last_name_folded = fold(self.last_name)
+        self.person_key = person_key(self.last_name, self.first_name, self.patronymic, self.birth_date)
+
+    MANDATORY = ("last_name", "first_name", "birth_date", "gender", "position", "education", "dues_form",
+                 "joined_on", "category")
+
+
+def person_key(last: str, first: str, patronymic: str, birth: date) -> str:
+    """The duplicate key: surname, name and patronymic folded (case, spaces, ё) plus the birth date."""
+    return f"{fold(last)}|{fold(first)}|{fold(patronymic)}|{birth.isoformat()}"
+
+
+class MemberEvent(db.Model):
+    """One entry of a member's history: joined, transferred, left, excluded, re-admitted."""
+
+    __tablename__ = "member_events"
+    __table_args__ = (Index("ix_member_events_member", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "event_kind"))
+    on_date: Mapped[date] = mapped_column(Date)
+    from_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    to_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    member: Mapped[Member] = relationship(back_populates="events")
+    from_org: Mapped[Organisation | None] = relationship(foreign_keys=[from_org_id])
+    to_org: Mapped[Organisation | None] = relationship(foreign_keys=[to_org_id])
+
+    def __repr__(self) -> str:
+        return f"<MemberEvent {self.id} {self.kind.value} member={self.member_id}>"
+
+
+class CorrectionStatus(TitledEnum):
+    OPEN = "open", "на рассмотрении"
+    DONE = "done", "исправлено"
+    DECLINED = "declined", "отклонено"
+
+
+class CorrectionRequest(db.Model):
+    """A chair's request to the organisation above to correct what they may not change themselves (seed 002, step 3)."""
+
+    __tablename__ = "correction_requests"
+    __table_args__ = (Index("ix_correction_requests_to_org", "to_org_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    to_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[CorrectionStatus] = mapped_column(_enum(CorrectionStatus, "correction_status"),
+                                                     default=CorrectionStatus.OPEN)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    org: Mapped[Organisation] = relationship(foreign_keys=[org_id])
+    to_org: Mapped[Organisation] = relationship(foreign_keys=[to_org_id])
+
+    def __repr__(self) -> str:
+        return f"<CorrectionRequest {self.id} org={self.org_id} {self.status.value}>"

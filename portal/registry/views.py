@@ -1,0 +1,434 @@
+"""The chair's workplace: organisation page and passport, the tree, members (list, search, card, events), checklist.
+
+Every view loads its object through `portal.policy` (404 for missing and foreign alike), checks the permission,
+validates a form and calls one operation from `portal.registry.operations`.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import and_, case, func, select
+
+from forms.registry import (
+    CorrectionAnswerForm,
+    CorrectionForm,
+    EventForm,
+    MemberForm,
+    PassportForm,
+    TransferForm,
+)
+from portal import audit, policy
+from portal.extensions import db
+from portal.policy import Permission
+from portal.registry import operations as ops
+from portal.registry.models import (
+    CardStatus,
+    Category,
+    ConsentStatus,
+    CorrectionRequest,
+    CorrectionStatus,
+    DuesForm,
+    EventKind,
+    Member,
+    MemberStatus,
+    Organisation,
+    OrgLevel,
+)
+from portal.text import fold, like_prefix
+
+bp = Blueprint("registry", __name__)
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    """Every page of the registry is for logged-in staff only."""
+    return None
+
+
+def _require(permission: str) -> None:
+    if not policy.has_permission(current_user, permission):
+        abort(404)
+
+
+@bp.route("/")
+def home():
+    """Start page: the user's own organisation with its checklist."""
+    return redirect(url_for("registry.org", org_id=current_user.org_id))
+
+
+# ---- organisation --------------------------------------------------------------------------------------------
+
+
+def _subtree_member_filter(org: Organisation):
+    if org.level == OrgLevel.PRIMARY:
+        return Member.org_id == org.id
+    return Member.org_id.in_(select(Organisation.id).where(Organisation.path.like(org.path + "%")))
+
+
+def checklist(org: Organisation) -> dict:
+    """Live counts for the start-of-work checklist of seed 002 (steps 4–10), for the organisation's subtree."""
+    active = Member.status == MemberStatus.ACTIVE
+    consented = Member.consent_status.in_([ConsentStatus.SIGNED, ConsentStatus.TRANSFERRED])
+    ordered = Member.card_status != CardStatus.NOT_ORDERED
+    row = db.session.execute(
+        select(
+            func.count(),
+            func.sum(case((consented, 1), else_=0)),
+            func.sum(case((and_(consented, ordered), 1), else_=0)),
+            func.sum(case((Member.card_status == CardStatus.ISSUED, 1), else_=0)),
+            func.sum(case((and_(Member.phone == "", Member.email == ""), 1), else_=0)),
+        ).where(_subtree_member_filter(org), active)
+    ).one()
+    members, consents, cards_ordered, cards_issued, no_contacts = (int(x or 0) for x in row)
+    potential = potential_members(org)
+    missing = org.passport_missing()
+    steps = [
+        {"key": "passport", "title": "Паспорт организации заполнен", "done": not missing,
+         "detail": "всё заполнено" if not missing else f"не заполнено полей: {len(missing)}",
+         "url": url_for("registry.passport", org_id=org.id)},
+        {"key": "members", "title": "Члены Профсоюза поставлены на учёт", "done": members > 0,
+         "detail": f"на учёте {members}" + (f" из {potential} возможных" if potential else "")
+                   + (f"; без телефона и e-mail: {no_contacts}" if no_contacts else ""),
+         "url": url_for("registry.members", org_id=org.id)},
+        {"key": "consents", "title": "Согласия на обработку персональных данных собраны",
+         "done": members > 0 and consents == members, "detail": f"собрано {consents} из {members}",
+         "url": url_for("registry.members", org_id=org.id, consent="none")},
+        {"key": "cards_ordered", "title": "Электронные профсоюзные билеты заказаны",
+         "done": consents > 0 and cards_ordered == consents, "detail": f"заказано {cards_ordered} из {consents} давших согласие",
+         "url": url_for("registry.members", org_id=org.id, card="not_ordered")},
+        {"key": "cards_issued", "title": "Билеты выданы (статус «ВЫДАН»)",
+         "done": cards_ordered > 0 and cards_issued == cards_ordered, "detail": f"выдано {cards_issued} из {cards_ordered}",
+         "url": url_for("registry.members", org_id=org.id, card="issued")},
+    ]
+    return {"steps": steps, "members": members, "potential": potential,
+            "level": membership_level(members, potential), "passport_missing": missing}
+
+
+def potential_members(org: Organisation) -> int | None:
+    """Staff (or students) who could be members: the organisation's own figure, or the sum over its primaries."""
+    if org.level == OrgLevel.PRIMARY:
+        return org.potential_members
+    total = db.session.scalar(
+        select(func.sum(case((Organisation.kind == "students", Organisation.student_count),
+                             else_=Organisation.staff_count)))
+        .where(Organisation.path.like(org.path + "%"), Organisation.level == OrgLevel.PRIMARY))
+    return int(total) if total else None
+
+
+def membership_level(members: int, potential: int | None):
+    """Members ÷ potential members, in per cent (rolled up by summing both, never by averaging percentages)."""
+    if not potential:
+        return None
+    return round(100 * members / potential, 1)
+
+
+@bp.route("/orgs/<org_id>")
+def org(org_id):
+    """The organisation's page: passport summary, checklist, organisations below."""
+    org = policy.get_org(current_user, org_id)
+    children = db.session.scalars(select(Organisation).where(Organisation.parent_id == org.id)
+                                  .order_by(Organisation.name).limit(200)).all()
+    ancestors = _breadcrumbs(org)
+    open_corrections = db.session.scalar(select(func.count()).select_from(CorrectionRequest).where(
+        CorrectionRequest.org_id == org.id, CorrectionRequest.status == CorrectionStatus.OPEN))
+    return render_template("registry/org.html", org=org, children=children, ancestors=ancestors,
+                           checklist=checklist(org), can_edit=policy.can_edit_org(current_user, org),
+                           open_corrections=open_corrections)
+
+
+def _breadcrumbs(org: Organisation) -> list[Organisation]:
+    """Ancestors the user may see, from the top of their scope down to the organisation's parent."""
+    ids = org.ancestor_ids()[:-1]
+    if not ids:
+        return []
+    rows = {o.id: o for o in db.session.scalars(select(Organisation).where(Organisation.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows and policy.org_in_scope(current_user, rows[i])]
+
+
+@bp.route("/orgs/<org_id>/passport", methods=["GET", "POST"])
+def passport(org_id):
+    """Fill in or correct the organisation's electronic passport."""
+    org = policy.get_org(current_user, org_id)
+    if not policy.can_edit_org(current_user, org):
+        abort(404)
+    form = PassportForm(obj=org)
+    if request.method == "GET":
+        form.kind.data = org.kind
+        form.chair_gender.data = org.chair_gender
+    if form.validate_on_submit():
+        data = {name: form[name].data for name in ops.PASSPORT_FIELDS}
+        for key in ("short_name", "inn", "address", "chair_name", "chair_phone", "chair_email"):
+            data[key] = (data[key] or "").strip()
+        changed = ops.update_passport(current_user, org, data)
+        db.session.commit()
+        flash("Паспорт сохранён." if changed else "Изменений нет — паспорт не менялся.", "success")
+        return redirect(url_for("registry.org", org_id=org.id))
+    return render_template("registry/passport.html", org=org, form=form)
+
+
+@bp.route("/orgs/<org_id>/correction", methods=["GET", "POST"])
+def correction(org_id):
+    """Send a correction request to the organisation above (what the chair may not change themself)."""
+    org = policy.get_org(current_user, org_id)
+    if not policy.can_edit_org(current_user, org) or org.parent_id is None:
+        abort(404)
+    form = CorrectionForm()
+    if form.validate_on_submit():
+        ops.request_correction(current_user, org, form.text.data)
+        db.session.commit()
+        flash("Запрос отправлен в вышестоящую организацию.", "success")
+        return redirect(url_for("registry.org", org_id=org.id))
+    return render_template("registry/correction.html", org=org, form=form)
+
+
+@bp.route("/corrections")
+def corrections():
+    """The queue of correction requests sent to the organisations the user manages."""
+    _require(Permission.RESOLVE_CORRECTIONS)
+    to_org_ids = policy.visible_org_ids(current_user)
+    reqs = db.session.scalars(
+        select(CorrectionRequest).where(CorrectionRequest.to_org_id.in_(to_org_ids))
+        .order_by((CorrectionRequest.status == CorrectionStatus.OPEN).desc(), CorrectionRequest.id.desc())
+        .limit(300)).all()
+    return render_template("registry/corrections.html", reqs=reqs, form=CorrectionAnswerForm())
+
+
+@bp.route("/corrections/<int:req_id>", methods=["POST"])
+def resolve_correction(req_id: int):
+    """Record the decision on a correction request."""
+    _require(Permission.RESOLVE_CORRECTIONS)
+    req = db.session.get(CorrectionRequest, req_id)
+    if req is None or not policy.org_in_scope(current_user, req.to_org):
+        policy.abort_not_found("correction_requests", req_id if req else None, user=current_user if req else None)
+    form = CorrectionAnswerForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        ops.resolve_correction(current_user, req, form.decision.data == "done", form.answer.data or "")
+    except ops.RegistryError as e:
+        abort(409, e.message)
+    db.session.commit()
+    flash("Решение по запросу сохранено.", "success")
+    return redirect(url_for("registry.corrections"))
+
+
+@bp.route("/orgs/<org_id>/tree")
+def tree(org_id):
+    """Browse the organisations below, one level at a time, with member counts."""
+    org = policy.get_org(current_user, org_id)
+    children = db.session.scalars(select(Organisation).where(Organisation.parent_id == org.id)
+                                  .order_by(Organisation.level, Organisation.name)).all()
+    counts = dict(db.session.execute(
+        select(Member.org_id, func.count()).where(Member.org_id.in_([c.id for c in children] or [0]),
+                                                  Member.status == MemberStatus.ACTIVE)
+        .group_by(Member.org_id)).all())
+    sub_counts = {}
+    for c in children:
+        if c.level != OrgLevel.PRIMARY:
+            sub_counts[c.id] = db.session.scalar(select(func.count()).select_from(Member).where(
+                _subtree_member_filter(c), Member.status == MemberStatus.ACTIVE))
+    return render_template("registry/tree.html", org=org, children=children, counts=counts, sub_counts=sub_counts,
+                           ancestors=_breadcrumbs(org))
+
+
+# ---- members -------------------------------------------------------------------------------------------------
+
+SORTS = {
+    "name": (Member.last_name_folded, Member.id),
+    "-name": (Member.last_name_folded.desc(), Member.id.desc()),
+    "birth": (Member.birth_date, Member.id),
+    "-birth": (Member.birth_date.desc(), Member.id.desc()),
+    "joined": (Member.joined_on, Member.id),
+    "-joined": (Member.joined_on.desc(), Member.id.desc()),
+}
+FILTERS = {
+    "category": (Member.category, Category),
+    "consent": (Member.consent_status, ConsentStatus),
+    "card": (Member.card_status, CardStatus),
+    "dues": (Member.dues_form, DuesForm),
+    "status": (Member.status, MemberStatus),
+}
+
+
+def search_condition(q: str):
+    """A card number (digits) matches exactly; anything else is a surname prefix, case- and ё-insensitive."""
+    q = q.strip()
+    digits = q.replace(" ", "")
+    if digits.isdigit() and len(digits) >= 6:
+        return Member.card_number == digits
+    words = fold(q).split(" ")
+    cond = Member.last_name_folded.like(like_prefix(words[0]), escape="\\")
+    if len(words) > 1:
+        cond = and_(cond, Member.person_key.like(like_prefix(f"{words[0]}|{words[1]}"), escape="\\"))
+    return cond
+
+
+def member_query(org: Organisation, args) -> tuple:
+    """The filtered, sorted query of members of an organisation's subtree, and the filters as applied."""
+    q = select(Member).where(policy.member_scope(current_user), _subtree_member_filter(org))
+    applied = {}
+    status = args.get("status", "active")
+    for key, (column, enum_cls) in FILTERS.items():
+        value = status if key == "status" else args.get(key, "")
+        if value and value != "all":
+            try:
+                q = q.where(column == enum_cls(value))
+                applied[key] = value
+            except ValueError:
+                abort(400, "Неизвестное значение фильтра.")
+    text = (args.get("q") or "").strip()[:100]
+    if text:
+        q = q.where(search_condition(text))
+        applied["q"] = text
+    sort = args.get("sort", "name")
+    if sort not in SORTS:
+        sort = "name"
+    return q, applied, sort
+
+
+@bp.route("/orgs/<org_id>/members")
+def members(org_id):
+    """The members of an organisation (and the organisations below it): search, filters, sorting, pages."""
+    org = policy.get_org(current_user, org_id)
+    _require(Permission.VIEW_REGISTRY)
+    q, applied, sort = member_query(org, request.args)
+    page_size = 50
+    total = db.session.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
+    pages = max(1, math.ceil(total / page_size))
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    rows = db.session.scalars(q.order_by(*SORTS[sort]).limit(page_size).offset((page - 1) * page_size)).all()
+    orgs = {}
+    if org.level != OrgLevel.PRIMARY and rows:
+        orgs = {o.id: o for o in db.session.scalars(select(Organisation).where(
+            Organisation.id.in_({m.org_id for m in rows})))}
+    audit.record("member_list", org, ids=[m.id for m in rows], filters=applied)
+    db.session.commit()
+    base_args = {k: v for k, v in request.args.items() if k != "page"}
+
+    def page_args(p):
+        return urlencode({**base_args, "page": p})
+
+    return render_template("registry/members.html", org=org, rows=rows, total=total, page=page, pages=pages,
+                           page_args=page_args, applied=applied, sort=sort, orgs=orgs, args=request.args,
+                           enums={"category": Category, "consent": ConsentStatus, "card": CardStatus,
+                                  "dues": DuesForm, "status": MemberStatus})
+
+
+@bp.route("/search")
+def search():
+    """Find a member anywhere in the user's scope by surname prefix (with a name) or card number."""
+    _require(Permission.VIEW_REGISTRY)
+    text = (request.args.get("q") or "").strip()[:100]
+    rows, total = [], 0
+    if text:
+        q = select(Member).where(policy.member_scope(current_user), search_condition(text))
+        rows = db.session.scalars(q.order_by(Member.last_name_folded, Member.id).limit(51)).all()
+        total = len(rows)
+        rows = rows[:50]
+        audit.record("member_search", object_type="members", org_id=current_user.org_id,
+                     ids=[m.id for m in rows], query_length=len(text))
+        db.session.commit()
+    orgs = {o.id: o for o in db.session.scalars(select(Organisation).where(
+        Organisation.id.in_({m.org_id for m in rows} or {0})))}
+    return render_template("registry/search.html", rows=rows, more=total > 50, text=text, orgs=orgs)
+
+
+@bp.route("/orgs/<org_id>/members/new", methods=["GET", "POST"])
+def member_new(org_id):
+    """Register a new member in a primary organisation."""
+    org = policy.get_org(current_user, org_id)
+    _require(Permission.EDIT_MEMBERS)
+    if org.level != OrgLevel.PRIMARY:
+        flash("Членов Профсоюза ставят на учёт в первичной организации: выберите её в структуре.", "warning")
+        return redirect(url_for("registry.tree", org_id=org.id))
+    form = MemberForm()
+    if form.validate_on_submit():
+        try:
+            member = ops.create_member(current_user, org, form.typed_data())
+        except ops.RegistryError as e:
+            form[e.field or "last_name"].errors.append(e.message)
+        else:
+            db.session.commit()
+            flash(f"{member.full_name} поставлен(а) на учёт.", "success")
+            if request.form.get("next") == "another":
+                return redirect(url_for("registry.member_new", org_id=org.id))
+            return redirect(url_for("registry.member", member_id=member.id))
+    return render_template("registry/member_form.html", org=org, form=form, member=None)
+
+
+@bp.route("/members/<member_id>")
+def member(member_id):
+    """A member's registration card with history; the read is audited."""
+    m = policy.get_member(current_user, member_id)
+    audit.record("member_read", m)
+    db.session.commit()
+    return render_template("registry/member.html", m=m, can_edit=policy.can_edit_member(current_user, m),
+                           readmit_from=ops.readmission_allowed_from(m), EventKind=EventKind)
+
+
+@bp.route("/members/<member_id>/edit", methods=["GET", "POST"])
+def member_edit(member_id):
+    """Edit a member's card."""
+    m = policy.get_member(current_user, member_id)
+    if not policy.can_edit_member(current_user, m):
+        abort(404)
+    form = MemberForm(obj=m)
+    if request.method == "GET":
+        for name in MemberForm.ENUMS:
+            form[name].data = getattr(m, name).value
+    if form.validate_on_submit():
+        try:
+            changed = ops.update_member(current_user, m, form.typed_data())
+        except ops.RegistryError as e:
+            form[e.field or "last_name"].errors.append(e.message)
+        else:
+            db.session.commit()
+            flash("Карточка сохранена." if changed else "Изменений нет.", "success")
+            return redirect(url_for("registry.member", member_id=m.id))
+    return render_template("registry/member_form.html", org=m.org, form=form, member=m)
+
+
+@bp.route("/members/<member_id>/<action>", methods=["GET", "POST"])
+def member_event(member_id, action):
+    """Membership events: transfer, leave, exclude, re-admit."""
+    if action not in ("transfer", "leave", "exclude", "readmit"):
+        abort(404)
+    m = policy.get_member(current_user, member_id)
+    if not policy.can_edit_member(current_user, m):
+        abort(404)
+    form = TransferForm() if action == "transfer" else EventForm()
+    if action == "transfer":
+        targets = db.session.scalars(policy.transfer_targets(current_user).where(Organisation.id != m.org_id)
+                                     .order_by(Organisation.name).limit(1000)).all()
+        form.to_org_id.choices = [(o.id, o.name) for o in targets]
+    if form.validate_on_submit():
+        try:
+            if action == "transfer":
+                target = db.session.get(Organisation, form.to_org_id.data)
+                if target is None or target.id not in {o.id for o in targets}:
+                    raise ops.RegistryError("Выберите организацию из списка.", field="to_org_id")
+                ops.transfer_member(current_user, m, target, form.on_date.data, form.reason.data or "")
+                message = f"{m.full_name} переведён(а) в «{target}». Профсоюзный стаж сохраняется."
+            elif action == "readmit":
+                ops.readmit_member(current_user, m, form.on_date.data, form.reason.data or "")
+                message = f"{m.full_name} повторно принят(а). Стаж считается с {form.on_date.data:%d.%m.%Y}."
+            else:
+                kind = EventKind.LEFT if action == "leave" else EventKind.EXCLUDED
+                ops.end_membership(current_user, m, kind, form.on_date.data, form.reason.data or "")
+                message = f"{m.full_name}: {kind.title}."
+        except ops.RegistryError as e:
+            db.session.rollback()
+            form[e.field or "on_date"].errors.append(e.message)
+        else:
+            db.session.commit()
+            flash(message, "success")
+            if policy.org_in_scope(current_user, m.org):
+                return redirect(url_for("registry.member", member_id=m.id))
+            return redirect(url_for("registry.members", org_id=current_user.org_id))
+    return render_template("registry/member_event.html", m=m, form=form, action=action,
+                           readmit_from=ops.readmission_allowed_from(m))
