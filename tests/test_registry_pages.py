@@ -204,6 +204,9 @@ def test_tree_shows_children_with_counts(client, world):
     page = client.get(f"/orgs/{world.region_a.id}/tree").get_data(as_text=True)
     assert world.terr_a.name in page and world.college_a.name in page
     assert world.school_a.name not in page  # one level at a time
+    counts = dict(re.findall(r'<a href="/orgs/(\d+)">[^<]+</a></td>\s*<td[^>]*>[^<]*</td>\s*<td class="text-end">(\d+)</td>',
+                             page))
+    assert counts == {str(world.terr_a.id): "2", str(world.terr_a2.id): "1", str(world.college_a.id): "1"}
     assert world.region_b.name not in page
     page = client.get(f"/orgs/{world.terr_a.id}/tree").get_data(as_text=True)
     assert world.school_a.name in page and world.school_a2.name in page

@@ -223,16 +223,14 @@ def tree(org_id):
     org = policy.get_org(current_user, org_id)
     children = db.session.scalars(select(Organisation).where(Organisation.parent_id == org.id)
                                   .order_by(Organisation.level, Organisation.name)).all()
-    counts = dict(db.session.execute(
-        select(Member.org_id, func.count()).where(Member.org_id.in_([c.id for c in children] or [0]),
-                                                  Member.status == MemberStatus.ACTIVE)
-        .group_by(Member.org_id)).all())
-    sub_counts = {}
-    for c in children:
-        if c.level != OrgLevel.PRIMARY:
-            sub_counts[c.id] = db.session.scalar(select(func.count()).select_from(Member).where(
-                _subtree_member_filter(c), Member.status == MemberStatus.ACTIVE))
-    return render_template("registry/tree.html", org=org, children=children, counts=counts, sub_counts=sub_counts,
+    # One grouped count over the subtree, summed per child in Python by path prefix (no query per child).
+    per_org = db.session.execute(
+        select(Organisation.path, func.count(Member.id))
+        .join(Member, Member.org_id == Organisation.id)
+        .where(Organisation.path.like(org.path + "%"), Member.status == MemberStatus.ACTIVE)
+        .group_by(Organisation.path)).all()
+    counts = {c.id: sum(n for path, n in per_org if path.startswith(c.path)) for c in children}
+    return render_template("registry/tree.html", org=org, children=children, counts=counts,
                            ancestors=_breadcrumbs(org))
 
 
@@ -291,6 +289,9 @@ def member_query(org: Organisation, args) -> tuple:
     return q, applied, sort
 
 
+COUNT_CAP = 10_000
+
+
 @bp.route("/orgs/<org_id>/members")
 def members(org_id):
     """The members of an organisation (and the organisations below it): search, filters, sorting, pages."""
@@ -298,8 +299,9 @@ def members(org_id):
     _require(Permission.VIEW_REGISTRY)
     q, applied, sort = member_query(org, request.args)
     page_size = 50
-    total = db.session.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
-    pages = max(1, math.ceil(total / page_size))
+    # Counting a region's or the whole union's members exactly costs a scan; past COUNT_CAP we say "more than".
+    total = db.session.scalar(select(func.count()).select_from(q.order_by(None).limit(COUNT_CAP + 1).subquery()))
+    pages = max(1, math.ceil(min(total, COUNT_CAP) / page_size))
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
     rows = db.session.scalars(q.order_by(*SORTS[sort]).limit(page_size).offset((page - 1) * page_size)).all()
     orgs = {}
@@ -314,6 +316,7 @@ def members(org_id):
         return urlencode({**base_args, "page": p})
 
     return render_template("registry/members.html", org=org, rows=rows, total=total, page=page, pages=pages,
+                           capped=total > COUNT_CAP,
                            page_args=page_args, applied=applied, sort=sort, orgs=orgs, args=request.args,
                            enums={"category": Category, "consent": ConsentStatus, "card": CardStatus,
                                   "dues": DuesForm, "status": MemberStatus})
