@@ -47,10 +47,20 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(registry_bp)
     app.register_blueprint(imports_bp)
     init_admin(app)
+    _register_cli(app)
     _register_errors(app)
     _register_template_helpers(app)
     _register_security_headers(app)
     return app
+
+
+def _register_cli(app: Flask) -> None:
+    """Expose the portal's own commands on app.cli too, so `flask` and the test CLI runner see them."""
+    from portal.cli import main
+
+    for name, command in main.commands.items():
+        if name not in ("run", "shell", "routes") and name not in app.cli.commands:
+            app.cli.add_command(command, name)
 
 
 def _select_locale():

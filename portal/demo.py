@@ -191,8 +191,10 @@ def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18) -> dict:
     tree = build_tree(rng, fake, regions=regions)
     on = date.today()
     batch: list[dict] = []
+    per_org: dict[int, int] = {}
     for row in member_rows(rng, fake, tree["primary"], members, on):
         batch.append(row)
+        per_org[row["org_id"]] = per_org.get(row["org_id"], 0) + 1
         if len(batch) >= 20000:
             insert_members(batch)
             batch = []
@@ -201,7 +203,9 @@ def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18) -> dict:
     # Accounts: the demo region is Липецкая (seed 002's sample file is a Lipetsk school).
     region = tree["regional"][1] if len(tree["regional"]) > 1 else tree["regional"][0]
     territorial = next(t for t in tree["territorial"] if t.parent_id == region.id)
-    school = next(p for p in tree["primary"] if p.parent_id == territorial.id)
+    # The demo chair gets the school of that city with the most members, so their list is worth a look.
+    school = max((p for p in tree["primary"] if p.parent_id == territorial.id),
+                 key=lambda p: (p.kind == InstitutionKind.SCHOOL, per_org.get(p.id, 0)))
     targets = {"central": tree["central"], "regional": region, "territorial": territorial, "primary": school}
     accounts = []
     for login, role, level in DEMO_ACCOUNTS:
