@@ -9,3 +9,8 @@ from portal.registry.models import (  # noqa: F401
     MemberEvent,
     Organisation,
 )
+from portal.cards.models import Card, CardRequest, CardRequestItem, Counter, ProductionBatch  # noqa: F401
+from portal.consent.models import BonusExport, ConsentRecord  # noqa: F401
+from portal.jobs.models import JobRun  # noqa: F401
+from portal.mail.models import OutboxMessage  # noqa: F401
+from workflows.engine import WorkflowHistory  # noqa: F401

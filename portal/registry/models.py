@@ -268,6 +268,10 @@ class Member(db.Model):
     status_since: Mapped[date | None] = mapped_column(Date)
     consent_status: Mapped[ConsentStatus] = mapped_column(_enum(ConsentStatus, "consent_status"),
                                                           default=ConsentStatus.NONE)
+    # Optimistic version of the consent workflow (workflows/consent.py): two simultaneous transitions, one wins.
+    consent_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the bonus programme was last told: "" (nothing), "signed" or "withdrawn" — the daily delta compares to it.
+    consent_exported: Mapped[str] = mapped_column(String(12), default="", server_default="")
     card_status: Mapped[CardStatus] = mapped_column(_enum(CardStatus, "card_status"), default=CardStatus.NOT_ORDERED)
     card_number: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,55 @@
+"""Consent to personal-data processing (152-FZ): immutable records and the daily transfers to the bonus programme.
+
+The consent's workflow state lives on the member (`Member.consent_status`, versioned by `consent_version`) so
+that lists filter on it without a join; the legal trail is `ConsentRecord`, append-only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+
+CONSENT_TEXT_VERSION = "2026-1"  # the wording of the printed form; a new wording gets a new version
+
+
+class ConsentRecord(db.Model):
+    """One legally relevant fact about a member's consent: printed, signed, withdrawn, transferred. Never updated."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_member", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # printed | signed | withdrawn | transferred | withdrawal_transferred
+    on_date: Mapped[date] = mapped_column(Date)
+    text_version: Mapped[str] = mapped_column(String(20), default=CONSENT_TEXT_VERSION)
+    scan_name: Mapped[str] = mapped_column(String(255), default="")  # random stored name under UPLOAD_DIR
+    scan_type: Mapped[str] = mapped_column(String(40), default="")
+    export_id: Mapped[int | None] = mapped_column(ForeignKey("bonus_exports.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"<ConsentRecord {self.id} member={self.member_id} {self.kind}>"
+
+
+class BonusExport(db.Model):
+    """One daily transfer to PROFCARDS: the delta file (CSV and JSON), its row count and checksum."""
+
+    __tablename__ = "bonus_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    rows_added: Mapped[int] = mapped_column(Integer, default=0)
+    rows_withdrawn: Mapped[int] = mapped_column(Integer, default=0)
+    csv_name: Mapped[str] = mapped_column(String(255), default="")
+    json_name: Mapped[str] = mapped_column(String(255), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+
+    def __repr__(self) -> str:
+        return f"<BonusExport {self.id} +{self.rows_added} -{self.rows_withdrawn}>"
