@@ -1,0 +1,35 @@
+"""Workflows as data (one module per workflow) and the engine that interprets them.
+
+`CONSENT`, `CARD_REQUEST` and `CARD` are the built workflows; pages and jobs change their states only through
+`fire(workflow, obj, action, actor, ...)`.
+"""
+
+from portal import policy
+from portal.cards.models import Card, CardRequest
+from portal.registry.models import Member
+from workflows import card, card_request, consent
+from workflows import guards as _guards  # noqa: F401  (registers guards and effects)
+from workflows.engine import (  # noqa: F401
+    WorkflowConflict,
+    WorkflowError,
+    available,
+    build,
+    check_registered,
+    fire,
+    history,
+    may,
+    problems,
+)
+
+
+def _member_in_scope(actor, member) -> bool:
+    return policy.has_permission(actor, policy.Permission.EDIT_MEMBERS) and policy.org_in_scope(actor, member.org)
+
+
+CONSENT = build(consent.DEFINITION, Member, scope=_member_in_scope)
+CARD_REQUEST = build(card_request.DEFINITION, CardRequest,
+                     scope=lambda actor, req: policy.org_in_scope(actor, req.org))
+CARD = build(card.DEFINITION, Card, scope=lambda actor, c: _member_in_scope(actor, c.member))
+ALL = {wf.name: wf for wf in (CONSENT, CARD_REQUEST, CARD)}
+for _wf in ALL.values():
+    check_registered(_wf)

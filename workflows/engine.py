@@ -96,13 +96,20 @@ class Workflow:
 
 
 _GUARDS: dict[str, Callable] = {}
+_INPUT_GUARDS: set[str] = set()
 _EFFECTS: dict[str, Callable] = {}
 
 
-def guard(name: str):
-    """Register a guard: fn(obj, actor, params) -> None if allowed, else a Russian message."""
+def guard(name: str, *, checks_input: bool = False):
+    """Register a guard: fn(obj, actor, params) -> None if allowed, else a Russian message.
+
+    A guard that `checks_input` validates what the user types with the action (a date, a tracking number);
+    it runs when the transition fires, but does not hide the action's button.
+    """
     def deco(fn):
         _GUARDS[name] = fn
+        if checks_input:
+            _INPUT_GUARDS.add(name)
         return fn
     return deco
 
@@ -174,7 +181,8 @@ def _role(actor) -> str:
     return getattr(role, "value", role) or ""
 
 
-def problems(wf: Workflow, obj, action: str, actor, params: dict | None = None) -> list[str]:
+def problems(wf: Workflow, obj, action: str, actor, params: dict | None = None, *,
+             with_input: bool = True) -> list[str]:
     """Why `actor` may not fire `action` on `obj` now (empty list: allowed). Permission first, then guards."""
     t = wf.transitions.get(action)
     if t is None:
@@ -188,6 +196,8 @@ def problems(wf: Workflow, obj, action: str, actor, params: dict | None = None) 
         return [f"Действие «{t.title}» вам не разрешено."]
     found = []
     for name in t.guards:
+        if not with_input and name in _INPUT_GUARDS:
+            continue
         message = _GUARDS[name](obj, actor, params or {})
         if message:
             found.append(message)
@@ -195,12 +205,12 @@ def problems(wf: Workflow, obj, action: str, actor, params: dict | None = None) 
 
 
 def may(wf: Workflow, obj, action: str, actor, params: dict | None = None) -> bool:
-    """Ask without firing (what a page uses to decide which buttons to show)."""
-    return not problems(wf, obj, action, actor, params)
+    """Ask without firing; without params, the guards on typed input are not asked."""
+    return not problems(wf, obj, action, actor, params, with_input=params is not None)
 
 
 def available(wf: Workflow, obj, actor) -> list[Transition]:
-    """Transitions the actor may fire now, guards included, in definition order."""
+    """Transitions whose buttons the actor should see now, in definition order."""
     return [t for t in wf.transitions.values() if may(wf, obj, t.name, actor)]
 
 

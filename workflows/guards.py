@@ -1,0 +1,222 @@
+"""Guards (yes/no questions with a Russian answer for "no") and effects named by the workflow definitions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from portal.clock import today
+from portal.extensions import db
+from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus
+from workflows.engine import effect, guard
+
+# ---- shared -----------------------------------------------------------------------------------------------------
+
+
+def _member(obj) -> Member:
+    return obj if isinstance(obj, Member) else obj.member
+
+
+@guard("member_is_active")
+def member_is_active(obj, actor, params):
+    if _member(obj).status != MemberStatus.ACTIVE:
+        return "Человек не состоит на учёте в Профсоюзе."
+    return None
+
+
+def _date_param(params, key) -> date | None:
+    value = params.get(key)
+    return value if isinstance(value, date) else None
+
+
+# ---- consent ----------------------------------------------------------------------------------------------------
+
+
+@guard("signed_on_is_valid", checks_input=True)
+def signed_on_is_valid(member, actor, params):
+    signed_on = _date_param(params, "on_date")
+    if signed_on is None:
+        return "Укажите дату подписания согласия."
+    if signed_on > today():
+        return "Дата подписания не может быть в будущем."
+    if signed_on < member.joined_on.replace(year=max(member.joined_on.year - 1, 1)):
+        return "Дата подписания раньше вступления в Профсоюз."
+    return None
+
+
+@guard("withdrawn_on_is_valid", checks_input=True)
+def withdrawn_on_is_valid(member, actor, params):
+    on = _date_param(params, "on_date")
+    if on is None:
+        return "Укажите дату отзыва согласия."
+    if on > today():
+        return "Дата отзыва не может быть в будущем."
+    return None
+
+
+def _record(member, actor, kind, params, **extra):
+    from portal.consent.models import ConsentRecord
+
+    rec = ConsentRecord(member_id=member.id, kind=kind, on_date=params.get("on_date") or today(),
+                        actor_id=getattr(actor, "id", None), note=params.get("comment", ""), **extra)
+    db.session.add(rec)
+    return rec
+
+
+@effect("consent_printed")
+def consent_printed(member, actor, params):
+    _record(member, actor, "printed", params)
+
+
+@effect("consent_signed")
+def consent_signed(member, actor, params):
+    _record(member, actor, "signed", params, scan_name=params.get("scan_name", ""),
+            scan_type=params.get("scan_type", ""))
+
+
+@effect("consent_transferred")
+def consent_transferred(member, actor, params):
+    _record(member, actor, "transferred", params, export_id=params.get("export_id"))
+
+
+@effect("consent_withdrawn")
+def consent_withdrawn(member, actor, params):
+    _record(member, actor, "withdrawn", params)
+
+
+# ---- card requests ----------------------------------------------------------------------------------------------
+
+
+@guard("request_has_items")
+def request_has_items(req, actor, params):
+    if not req.items:
+        return "В заявке нет ни одного члена Профсоюза."
+    return None
+
+
+def member_card_problem(member: Member, request_id: int | None = None) -> str | None:
+    """Why a member can't be put in a card request (None: they can)."""
+    from portal.cards.models import CardRequest, CardRequestItem, RequestState
+
+    if member.status != MemberStatus.ACTIVE:
+        return f"{member.short_name}: не состоит на учёте."
+    if member.consent_status not in (ConsentStatus.SIGNED, ConsentStatus.TRANSFERRED):
+        return f"{member.short_name}: нет подписанного согласия на обработку персональных данных."
+    if member.card_status not in (CardStatus.NOT_ORDERED, CardStatus.REISSUED):
+        return f"{member.short_name}: билет уже {member.card_status.title}."
+    other = db.session.scalar(
+        select(func.count()).select_from(CardRequestItem).join(CardRequest)
+        .where(CardRequestItem.member_id == member.id, CardRequest.id != (request_id or 0),
+               CardRequest.state.in_([RequestState.DRAFT, RequestState.SUBMITTED])))
+    if other:
+        return f"{member.short_name}: уже включён(а) в другую заявку."
+    return None
+
+
+@guard("request_members_eligible")
+def request_members_eligible(req, actor, params):
+    found = [p for item in req.items if (p := member_card_problem(item.member, req.id))]
+    if found:
+        return "Нельзя отправить заявку: " + "; ".join(found[:5]) + ("…" if len(found) > 5 else "")
+    return None
+
+
+@guard("tracking_is_given", checks_input=True)
+def tracking_is_given(req, actor, params):
+    tracking = (params.get("tracking_number") or "").strip()
+    if not tracking:
+        return "Укажите номер почтового отправления."
+    if len(tracking) > 40:
+        return "Номер отправления слишком длинный."
+    shipped_on = _date_param(params, "on_date")
+    if shipped_on is None:
+        return "Укажите дату отправки."
+    if shipped_on > today():
+        return "Дата отправки не может быть в будущем."
+    if req.processed_on and shipped_on < req.processed_on:
+        return "Дата отправки раньше даты обработки заявки."
+    return None
+
+
+@guard("all_cards_issued")
+def all_cards_issued(req, actor, params):
+    from portal.cards.models import CardState
+
+    if any(item.card is None or item.card.state != CardState.ISSUED for item in req.items):
+        return "Выданы ещё не все карты заявки."
+    return None
+
+
+@effect("request_submitted")
+def request_submitted(req, actor, params):
+    from portal.clock import now
+
+    req.submitted_at = now()
+    for item in req.items:
+        item.member.card_status = CardStatus.ORDERED
+
+
+@effect("request_cancelled")
+def request_cancelled(req, actor, params):
+    if params.get("from") == "submitted":
+        for item in req.items:
+            if item.member.card_status == CardStatus.ORDERED:
+                item.member.card_status = CardStatus.NOT_ORDERED
+
+
+@effect("request_processed")
+def request_processed(req, actor, params):
+    from portal.cards.operations import allocate_cards
+
+    allocate_cards(req, batch_id=params.get("batch_id"), on=params.get("on_date") or today())
+
+
+@effect("request_shipped")
+def request_shipped(req, actor, params):
+    from portal.cards.models import CardState
+    from workflows import CARD, fire
+
+    req.shipped_on = params["on_date"]
+    req.tracking_number = params["tracking_number"].strip()
+    for item in req.items:
+        if item.card is not None and item.card.state in (CardState.ORDERED, CardState.PRODUCED):
+            fire(CARD, item.card, "ship", None)
+
+
+@effect("request_issued")
+def request_issued(req, actor, params):
+    req.issued_on = today()
+
+
+# ---- cards ------------------------------------------------------------------------------------------------------
+
+
+_CARD_TO_MEMBER = {
+    "ordered": CardStatus.ORDERED, "produced": CardStatus.PRODUCED, "shipped": CardStatus.SHIPPED,
+    "issued": CardStatus.ISSUED, "lost": CardStatus.LOST, "blocked": CardStatus.BLOCKED,
+    "reissued": CardStatus.REISSUED,
+}
+
+
+@effect("card_state_to_member")
+def card_state_to_member(card, actor, params):
+    """The member's card status in the registry follows their current card."""
+    card.member.card_status = _CARD_TO_MEMBER[card.state.value]
+    card.member.card_number = card.number
+
+
+@effect("card_issued")
+def card_issued(card, actor, params):
+    from portal.cards.models import CardRequest
+    from workflows import CARD_REQUEST, fire, may
+
+    card.issued_on = params.get("on_date") or today()
+    req = db.session.get(CardRequest, card.request_id) if card.request_id else None
+    if req is not None and may(CARD_REQUEST, req, "issue", None):
+        fire(CARD_REQUEST, req, "issue", None)
+
+
+@effect("card_reissued")
+def card_reissued(card, actor, params):
+    card.member.card_status = CardStatus.REISSUED
