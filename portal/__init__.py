@@ -41,11 +41,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.auth.views import init_login
     from portal.registry.import_views import bp as imports_bp
     from portal.registry.views import bp as registry_bp
+    from portal.mail.views import bp as service_bp
 
     init_login(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(registry_bp)
     app.register_blueprint(imports_bp)
+    app.register_blueprint(service_bp)
     init_admin(app)
     _register_cli(app)
     _register_errors(app)

@@ -62,3 +62,87 @@ def create_admin(login: str, password: str):
     db.session.add(user)
     db.session.commit()
     click.echo(f"Администратор «{login}» создан.")
+
+
+# ---- scheduled jobs and the worker ----------------------------------------------------------------------------------
+
+
+@main.group("jobs")
+def jobs_cli():
+    """Задания по расписанию: список, запуск наступивших, запуск вручную."""
+
+
+@jobs_cli.command("run-due")
+@with_appcontext
+def jobs_run_due():
+    """Выполнить задания, срок которых наступил (безопасно вызывать из cron каждую минуту)."""
+    from portal.jobs.runner import run_due
+    from portal.jobs.worker import describe_run
+
+    runs = run_due()
+    if not runs:
+        click.echo("Нет заданий к запуску.")
+    for run in runs:
+        click.echo(describe_run(run))
+    if any(run.status == "failed" for run in runs):
+        raise SystemExit(1)
+
+
+@jobs_cli.command("list")
+@with_appcontext
+def jobs_list():
+    """Зарегистрированные задания, их расписание и последний запуск."""
+    from portal.jobs.runner import last_runs
+    from portal.jobs.schedule import all_jobs
+    from portal.jobs.worker import describe_run
+
+    jobs = all_jobs()
+    if not jobs:
+        click.echo("Заданий нет.")
+    for job in jobs:
+        last = last_runs(job.name, limit=1)
+        click.echo(f"{job.name}: {job.title} — {job.schedule.describe()}, догонять: {job.catch_up}")
+        click.echo(f"  последний запуск: {describe_run(last[0]) if last else 'не было'}")
+
+
+@jobs_cli.command("run")
+@click.argument("name")
+@click.option("--slot", help="Запустить за этот срок (МСК), например «2026-03-01 00:00»; без него — сейчас.")
+@with_appcontext
+def jobs_run(name: str, slot: str | None):
+    """Запустить задание NAME сейчас."""
+    from datetime import datetime
+
+    from portal.jobs.runner import JobError, run_job
+    from portal.jobs.schedule import MOSCOW
+    from portal.jobs.worker import describe_run
+
+    when = None
+    if slot:
+        try:
+            when = datetime.strptime(slot.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=MOSCOW)
+        except ValueError:
+            raise click.BadParameter("Формат: ГГГГ-ММ-ДД ЧЧ:ММ.", param_hint="--slot") from None
+    try:
+        run = run_job(name, when)
+    except JobError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(describe_run(run))
+    if run.status == "failed":
+        raise SystemExit(1)
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Сделать один проход и выйти.")
+@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Пауза между проходами, секунд.")
+@with_appcontext
+def worker(once: bool, interval: float):
+    """Фоновый процесс: задания по расписанию и отправка почты из очереди (SIGTERM — мягкая остановка)."""
+    from portal.jobs.worker import Worker
+
+    if not once:
+        click.echo(f"Профпортал: обработчик заданий и почты запущен, проход каждые {interval:g} с.")
+    ok = Worker(interval, echo=click.echo).run(once=once)
+    if not ok and once:
+        raise SystemExit(1)

@@ -1,0 +1,120 @@
+"""Service pages for the central administrators: the mail outbox and the scheduled jobs.
+
+Only a user with the back-office permission in the central organisation sees them; everyone else gets the same 404
+as for a page that does not exist. Reading a message (it holds a member's address and text) is audited.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from portal import audit, policy
+from portal.extensions import db
+from portal.jobs import runner
+from portal.jobs.schedule import all_jobs
+from portal.mail.models import OutboxMessage
+from portal.mail.outbox import mail_configured
+from portal.policy import Permission
+
+bp = Blueprint("service", __name__)
+
+PAGE_SIZE = 50
+STATUS_TITLES = {
+    "pending": "в очереди",
+    "sent": "отправлено",
+    "stored": "сохранено (почта не настроена)",
+    "failed": "не отправлено",
+}
+RUN_TITLES = {"running": "выполняется", "done": "выполнено", "failed": "ошибка", "skipped": "пропущено"}
+
+
+@bp.before_request
+@login_required
+def _central_admins_only():
+    if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
+        abort(404)
+    return None
+
+
+@bp.app_template_filter("msk")
+def _msk(value):
+    """A stored time as Moscow wall-clock time."""
+    return runner.moscow(value).strftime("%d.%m.%Y %H:%M:%S") if value else ""
+
+
+# ---- outbox -------------------------------------------------------------------------------------------------------
+
+
+@bp.route("/mail/outbox")
+def outbox():
+    """The outbox, newest first, with a status filter and pages."""
+    status = request.args.get("status", "")
+    if status and status not in STATUS_TITLES:
+        abort(400, "Неизвестный статус письма.")
+    q = select(OutboxMessage)
+    if status:
+        q = q.where(OutboxMessage.status == status)
+    total = db.session.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    rows = db.session.scalars(q.order_by(OutboxMessage.id.desc()).limit(PAGE_SIZE)
+                              .offset((page - 1) * PAGE_SIZE)).all()
+    counts = dict(db.session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
+    audit.record("outbox_list", object_type="outbox", ids=[m.id for m in rows], status=status or "all")
+    db.session.commit()
+
+    def page_args(p):
+        return urlencode({**({"status": status} if status else {}), "page": p})
+
+    return render_template("mail/outbox.html", rows=rows, total=total, page=page, pages=pages, status=status,
+                           page_args=page_args, counts=counts, titles=STATUS_TITLES, configured=mail_configured())
+
+
+@bp.route("/mail/outbox/<int:msg_id>")
+def outbox_message(msg_id: int):
+    """One message as it was (or will be) sent."""
+    msg = db.session.get(OutboxMessage, msg_id)
+    if msg is None:
+        abort(404)
+    audit.record("outbox_read", object_type="outbox", object_id=msg.id)
+    db.session.commit()
+    return render_template("mail/message.html", msg=msg, titles=STATUS_TITLES)
+
+
+# ---- jobs -----------------------------------------------------------------------------------------------------------
+
+
+@bp.route("/jobs")
+def jobs():
+    """Registered jobs: schedule, last runs with their reports, and a button to run one now."""
+    items = []
+    for job in all_jobs():
+        runs = [(run, not job.schedule.is_slot(runner.utc(run.slot))) for run in runner.last_runs(job.name, limit=5)]
+        items.append({"job": job, "runs": runs})
+    return render_template("jobs/list.html", items=items, titles=RUN_TITLES)
+
+
+@bp.route("/jobs/<name>/run", methods=["POST"])
+def run_job(name: str):
+    """Run a job now (the form carries the CSRF token like every form of the portal)."""
+    names = {job.name for job in all_jobs()}
+    if name not in names:
+        abort(404)
+    audit.record("job_run", object_type="job_runs", job=name)
+    db.session.commit()
+    try:
+        run = runner.run_job(name)
+    except runner.JobError as err:
+        flash(str(err), "warning")
+        return redirect(url_for("service.jobs"))
+    if run.status == "done":
+        flash(f"Задание выполнено: {run.output or 'без отчёта'}", "success")
+    else:
+        flash("Задание завершилось ошибкой; подробности — в журнале запусков ниже.", "error")
+    return redirect(url_for("service.jobs"))
+
