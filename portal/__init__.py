@@ -42,12 +42,18 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.registry.import_views import bp as imports_bp
     from portal.registry.views import bp as registry_bp
     from portal.mail.views import bp as service_bp
+    from portal.cards.views import bp as cards_bp
+    from portal.consent.views import bp as consent_bp
+    from portal.workflow_views import bp as workflow_bp
 
     init_login(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(registry_bp)
     app.register_blueprint(imports_bp)
     app.register_blueprint(service_bp)
+    app.register_blueprint(consent_bp)
+    app.register_blueprint(cards_bp)
+    app.register_blueprint(workflow_bp)
     init_admin(app)
     _register_cli(app)
     _register_errors(app)

@@ -10,7 +10,7 @@ from portal.registry.models import (  # noqa: F401
     Organisation,
 )
 from portal.cards.models import Card, CardRequest, CardRequestItem, Counter, ProductionBatch  # noqa: F401
-from portal.consent.models import BonusExport, ConsentRecord  # noqa: F401
+from portal.consent.models import BatchPrint, BonusExport, ConsentRecord  # noqa: F401
 from portal.jobs.models import JobRun  # noqa: F401
 from portal.mail.models import OutboxMessage  # noqa: F401
 from workflows.engine import WorkflowHistory  # noqa: F401

@@ -71,3 +71,137 @@ def allocate_cards(req: CardRequest, batch_id: int | None, on: date) -> list[Car
 def live_card(member_id: int) -> Card | None:
     return db.session.scalar(select(Card).where(Card.member_id == member_id, Card.state.not_in(
         [CardState.LOST, CardState.BLOCKED, CardState.REISSUED])).order_by(Card.id.desc()))
+
+
+# ---- requests ---------------------------------------------------------------------------------------------------
+
+MANIFEST_AREA = "manifests"
+MANIFEST_COLUMNS = ["№", "Номер карты", "Фамилия", "Имя", "Отчество", "Регион", "Организация", "Заявка"]
+SHIP_DAYS = 14  # seed 002 step 9: shipped within 14 calendar days of processing
+
+
+def draft_for(org, actor) -> CardRequest:
+    """The organisation's open draft, or a new one."""
+    from portal.cards.models import RequestState
+
+    req = db.session.scalar(select(CardRequest).where(CardRequest.org_id == org.id,
+                                                      CardRequest.state == RequestState.DRAFT)
+                            .order_by(CardRequest.id.desc()))
+    if req is None:
+        req = CardRequest(org_id=org.id, created_by_id=getattr(actor, "id", None))
+        db.session.add(req)
+        db.session.flush()
+    return req
+
+
+def add_members(req: CardRequest, members) -> tuple[int, list[str]]:
+    """Put eligible members into a draft; returns (added, reasons for the ones refused)."""
+    from portal.cards.models import CardRequestItem, RequestState
+    from workflows.guards import member_card_problem
+
+    if req.state != RequestState.DRAFT:
+        return 0, ["В отправленную заявку добавлять нельзя."]
+    present = {item.member_id for item in req.items}
+    added, refused = 0, []
+    for m in members:
+        if m.id in present:
+            continue
+        if m.org_id != req.org_id:
+            refused.append(f"{m.short_name}: состоит в другой организации.")
+            continue
+        problem = member_card_problem(m, req.id)
+        if problem:
+            refused.append(problem)
+            continue
+        db.session.add(CardRequestItem(request_id=req.id, member_id=m.id))
+        present.add(m.id)
+        added += 1
+    db.session.flush()
+    db.session.expire(req, ["items"])
+    return added, refused
+
+
+def remove_member(req: CardRequest, member_id: int) -> bool:
+    from portal.cards.models import CardRequestItem, RequestState
+
+    if req.state != RequestState.DRAFT:
+        return False
+    item = db.session.scalar(select(CardRequestItem).where(CardRequestItem.request_id == req.id,
+                                                           CardRequestItem.member_id == member_id))
+    if item is None:
+        return False
+    db.session.delete(item)
+    db.session.flush()
+    db.session.expire(req, ["items"])
+    return True
+
+
+def process_due_requests(cutoff, on: date):
+    """Process together every request submitted before the cut-off: numbers, then the manifest (XLSX + CSV).
+
+    Runs once per cut-off (the batch's cutoff is unique); returns the batch, or None if nothing was waiting.
+    """
+    import csv
+    import io
+
+    from openpyxl import Workbook
+
+    from portal.cards.models import ProductionBatch, RequestState
+    from portal.files import remove_stored, store_bytes
+    from portal.registry.imports import safe_cell
+    from portal.registry.models import Organisation
+    from workflows import CARD_REQUEST, fire
+
+    existing = db.session.scalar(select(ProductionBatch).where(ProductionBatch.cutoff == cutoff))
+    if existing is not None:
+        return existing
+    reqs = db.session.scalars(select(CardRequest).where(CardRequest.state == RequestState.SUBMITTED,
+                                                        CardRequest.submitted_at < cutoff)
+                              .order_by(CardRequest.id).with_for_update(skip_locked=True)).all()
+    batch = ProductionBatch(cutoff=cutoff, requests=len(reqs))
+    db.session.add(batch)
+    db.session.flush()
+    rows = []
+    for req in reqs:
+        fire(CARD_REQUEST, req, "process", None, params={"batch_id": batch.id, "on_date": on})
+        region_id = req.org.ancestor_ids()[1] if len(req.org.ancestor_ids()) > 1 else req.org_id
+        region = db.session.get(Organisation, region_id)
+        for item in req.items:
+            m = item.member
+            rows.append([item.card.number, m.last_name, m.first_name, m.patronymic, str(region), req.org.name,
+                         req.id])
+    batch.cards = len(rows)
+    stamp = on.strftime("%Y%m%d")
+    batch.manifest_xlsx = f"manifest-{stamp}-{batch.id}.xlsx"
+    batch.manifest_csv = f"manifest-{stamp}-{batch.id}.csv"
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Реестр карт")
+    ws.append(MANIFEST_COLUMNS)
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=";", lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    for i, row in enumerate(rows, 1):
+        safe = [i, *[safe_cell(v) if isinstance(v, str) else v for v in row]]
+        ws.append(safe)
+        writer.writerow(safe)
+    out = io.BytesIO()
+    wb.save(out)
+    try:
+        store_bytes(MANIFEST_AREA, batch.manifest_xlsx, out.getvalue())
+        store_bytes(MANIFEST_AREA, batch.manifest_csv, buf.getvalue().encode("utf-8-sig"))
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        remove_stored(MANIFEST_AREA, batch.manifest_xlsx)
+        remove_stored(MANIFEST_AREA, batch.manifest_csv)
+        raise
+    return batch
+
+
+def overdue_condition(on: date):
+    """Processed requests not shipped within 14 calendar days."""
+    from datetime import timedelta
+
+    from portal.cards.models import RequestState
+
+    return (CardRequest.state == RequestState.PROCESSED) & (CardRequest.processed_on < on - timedelta(days=SHIP_DAYS))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 
@@ -53,3 +53,26 @@ class BonusExport(db.Model):
 
     def __repr__(self) -> str:
         return f"<BonusExport {self.id} +{self.rows_added} -{self.rows_withdrawn}>"
+
+
+class BatchPrint(db.Model):
+    """A batch of consent forms printed as one PDF, generated in the background with visible progress."""
+
+    __tablename__ = "batch_prints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    member_ids: Mapped[str] = mapped_column(Text, default="")  # JSON list, in print order
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12), default="running")  # running | done | failed
+    stored_name: Mapped[str] = mapped_column(String(255), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    org = relationship("Organisation")
+
+    def __repr__(self) -> str:
+        return f"<BatchPrint {self.id} {self.done}/{self.total} {self.status}>"

@@ -1,0 +1,260 @@
+"""Card requests and cards: the chair's draft and submission, the regional office's shipments and overdue list,
+handing cards over (ВЫДАН), lost/blocked/reissued, production batches, and the member card copy."""
+
+from __future__ import annotations
+
+
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from wtforms import DateField, StringField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from forms import BaseForm
+from portal import audit, policy
+from portal.cards import operations as ops
+from portal.cards.models import Card, CardRequest, CardRequestItem, ProductionBatch, RequestState
+from portal.clock import today
+from portal.extensions import db
+from portal.files import send_bytes, send_stored
+from portal.policy import Permission
+from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus, Organisation, OrgLevel
+from workflows import CARD, CARD_REQUEST, WorkflowError, available, fire, history
+
+bp = Blueprint("cards", __name__)
+
+
+class ActionForm(BaseForm):
+    """One form for every workflow button: optional date, tracking number and comment."""
+
+    on_date = DateField("Дата", validators=[Optional()])
+    tracking_number = StringField("Номер почтового отправления", validators=[Optional(), Length(max=40)])
+    comment = TextAreaField("Комментарий", validators=[Optional(), Length(max=2000)])
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    return None
+
+
+def _request(req_id) -> CardRequest:
+    """The card request if its organisation is in the user's scope; 404 otherwise."""
+    try:
+        req = db.session.get(CardRequest, int(req_id))
+    except (TypeError, ValueError):
+        abort(404)
+    if req is None or not policy.has_permission(current_user, Permission.VIEW_REGISTRY):
+        abort(404)
+    if not policy.org_in_scope(current_user, req.org):
+        policy.abort_not_found("card_requests", req.id, user=current_user)
+    return req
+
+
+@bp.route("/orgs/<org_id>/card-requests")
+def requests_list(org_id):
+    """Card requests of the organisation and those below it; the regional office sees which are overdue."""
+    org = policy.get_org(current_user, org_id)
+    q = select(CardRequest).join(Organisation, CardRequest.org_id == Organisation.id)
+    if org.level == OrgLevel.PRIMARY:
+        q = q.where(CardRequest.org_id == org.id)
+    else:
+        q = q.where(Organisation.path.like(org.path + "%"))
+    state = request.args.get("state", "")
+    if request.args.get("overdue"):
+        q = q.where(ops.overdue_condition(today()))
+    elif state:
+        try:
+            q = q.where(CardRequest.state == RequestState(state))
+        except ValueError:
+            abort(400, "Неизвестное состояние заявки.")
+    rows = db.session.scalars(q.order_by(CardRequest.id.desc()).limit(300)).all()
+    counts = dict(db.session.execute(select(CardRequestItem.request_id, func.count()).where(
+        CardRequestItem.request_id.in_([r.id for r in rows] or [0])).group_by(CardRequestItem.request_id)).all())
+    overdue = {r.id for r in rows if r.state == RequestState.PROCESSED and r.processed_on
+               and (today() - r.processed_on).days > ops.SHIP_DAYS}
+    return render_template("cards/requests.html", org=org, rows=rows, counts=counts, overdue=overdue,
+                           states=RequestState, state=state, form=ActionForm())
+
+
+@bp.route("/orgs/<org_id>/card-requests", methods=["POST"])
+def request_new(org_id):
+    """Open a draft request for a primary (or return to the open one)."""
+    org = policy.get_org(current_user, org_id)
+    if org.level != OrgLevel.PRIMARY or not policy.has_permission(current_user, Permission.EDIT_MEMBERS):
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    req = ops.draft_for(org, current_user)
+    db.session.commit()
+    return redirect(url_for("cards.request_page", req_id=req.id))
+
+
+@bp.route("/orgs/<org_id>/card-requests/add", methods=["POST"])
+def add_to_request(org_id):
+    """Add the members ticked in the member list to the organisation's draft request."""
+    org = policy.get_org(current_user, org_id)
+    if org.level != OrgLevel.PRIMARY or not policy.has_permission(current_user, Permission.EDIT_MEMBERS):
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    ids = [int(x) for x in request.form.getlist("member_ids") if x.isdigit()]
+    if not ids:
+        flash("Отметьте членов Профсоюза, которых нужно включить в заявку.", "warning")
+        return redirect(url_for("registry.members", org_id=org.id))
+    members = db.session.scalars(select(Member).where(Member.id.in_(ids), policy.member_scope(current_user))).all()
+    req = ops.draft_for(org, current_user)
+    added, refused = ops.add_members(req, members)
+    db.session.commit()
+    _report_added(added, refused)
+    return redirect(url_for("cards.request_page", req_id=req.id))
+
+
+def _report_added(added: int, refused: list[str]) -> None:
+    if added:
+        flash(f"В заявку добавлено: {added}.", "success")
+    if refused:
+        flash("Не добавлены: " + "; ".join(refused[:10]) + ("…" if len(refused) > 10 else ""), "warning")
+
+
+@bp.route("/card-requests/<req_id>")
+def request_page(req_id):
+    """A card request: its members and cards, state, history, and what the user may do now."""
+    req = _request(req_id)
+    actions = [t for t in available(CARD_REQUEST, req, current_user)]
+    eligible = []
+    if req.state == RequestState.DRAFT and policy.has_permission(current_user, Permission.EDIT_MEMBERS):
+        in_req = {i.member_id for i in req.items}
+        eligible = [m for m in db.session.scalars(
+            select(Member).where(Member.org_id == req.org_id, Member.status == MemberStatus.ACTIVE,
+                                 Member.consent_status.in_([ConsentStatus.SIGNED, ConsentStatus.TRANSFERRED]),
+                                 Member.card_status.in_([CardStatus.NOT_ORDERED, CardStatus.REISSUED]))
+            .order_by(Member.last_name_folded).limit(500)) if m.id not in in_req]
+    card_actions = {item.card.id: available(CARD, item.card, current_user) for item in req.items if item.card}
+    return render_template("cards/request.html", req=req, actions=actions, eligible=eligible,
+                           card_actions=card_actions, history=history(CARD_REQUEST, req), wf=CARD_REQUEST,
+                           form=ActionForm(on_date=today()), overdue=req.id in _overdue_ids([req]))
+
+
+def _overdue_ids(reqs) -> set[int]:
+    return {r.id for r in reqs if r.state == RequestState.PROCESSED and r.processed_on
+            and (today() - r.processed_on).days > ops.SHIP_DAYS}
+
+
+@bp.route("/card-requests/<req_id>/items", methods=["POST"])
+def request_add(req_id):
+    """Add members (ticked on the request page) to a draft."""
+    req = _request(req_id)
+    if not policy.has_permission(current_user, Permission.EDIT_MEMBERS) or not ActionForm().validate_on_submit():
+        abort(404)
+    ids = [int(x) for x in request.form.getlist("member_ids") if x.isdigit()]
+    members = db.session.scalars(select(Member).where(Member.id.in_(ids or [0]),
+                                                      policy.member_scope(current_user))).all()
+    added, refused = ops.add_members(req, members)
+    if req.state != RequestState.DRAFT:
+        abort(409, "В отправленную заявку добавлять нельзя.")
+    db.session.commit()
+    _report_added(added, refused)
+    return redirect(url_for("cards.request_page", req_id=req.id))
+
+
+@bp.route("/card-requests/<req_id>/items/<int:member_id>/remove", methods=["POST"])
+def request_remove(req_id, member_id: int):
+    """Take a member out of a draft."""
+    req = _request(req_id)
+    if not policy.has_permission(current_user, Permission.EDIT_MEMBERS) or not ActionForm().validate_on_submit():
+        abort(404)
+    if not ops.remove_member(req, member_id):
+        abort(409, "Из отправленной заявки убирать нельзя.")
+    db.session.commit()
+    return redirect(url_for("cards.request_page", req_id=req.id))
+
+
+@bp.route("/card-requests/<req_id>/<action>", methods=["POST"])
+def request_action(req_id, action):
+    """Fire a request transition (submit, cancel, ship); anything not allowed answers 409 and changes nothing."""
+    req = _request(req_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400, "Проверьте дату и номер отправления.")
+    if action not in CARD_REQUEST.transitions:
+        abort(404)
+    try:
+        fire(CARD_REQUEST, req, action, current_user, comment=form.comment.data or "",
+             params={"on_date": form.on_date.data, "tracking_number": form.tracking_number.data or ""})
+        audit.record("card_request_" + action, object_type="card_requests", object_id=req.id, org_id=req.org_id)
+        db.session.commit()
+    except WorkflowError as e:
+        db.session.rollback()
+        abort(e.status, e.message)
+    flash(f"Заявка № {req.id}: {CARD_REQUEST.states[CARD_REQUEST.state_of(req)].title}.", "success")
+    return redirect(url_for("cards.request_page", req_id=req.id))
+
+
+@bp.route("/cards/<card_id>/<action>", methods=["POST"])
+def card_action(card_id, action):
+    """Hand a card over (ВЫДАН), mark it lost, block it, or reissue it."""
+    try:
+        card = db.session.get(Card, int(card_id))
+    except ValueError:
+        abort(404)
+    if card is None or not policy.org_in_scope(current_user, card.member.org):
+        abort(404)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if action not in CARD.transitions:
+        abort(404)
+    try:
+        fire(CARD, card, action, current_user, comment=form.comment.data or "",
+             params={"on_date": form.on_date.data or today()})
+        audit.record("card_" + action, object_type="cards", object_id=card.id, org_id=card.member.org_id,
+                     card=card.number)
+        db.session.commit()
+    except WorkflowError as e:
+        db.session.rollback()
+        abort(e.status, e.message)
+    flash(f"{card.member.short_name}: билет {CARD.states[card.state.value].title}.", "success")
+    target = request.form.get("back")
+    if target == "member":
+        return redirect(url_for("registry.member", member_id=card.member_id))
+    if card.request_id:
+        return redirect(url_for("cards.request_page", req_id=card.request_id))
+    return redirect(url_for("registry.member", member_id=card.member_id))
+
+
+@bp.route("/card-batches")
+def batches():
+    """Production batches (each 1st and 15th) with the producer's manifests — central office only."""
+    if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
+        abort(404)
+    rows = db.session.scalars(select(ProductionBatch).order_by(ProductionBatch.id.desc()).limit(200)).all()
+    return render_template("cards/batches.html", rows=rows)
+
+
+@bp.route("/card-batches/<int:batch_id>/manifest.<fmt>")
+def manifest(batch_id: int, fmt: str):
+    if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
+        abort(404)
+    batch = db.session.get(ProductionBatch, batch_id)
+    if batch is None or fmt not in ("xlsx", "csv"):
+        abort(404)
+    audit.record("manifest_download", object_type="production_batches", object_id=batch.id, fmt=fmt)
+    db.session.commit()
+    name = batch.manifest_xlsx if fmt == "xlsx" else batch.manifest_csv
+    return send_stored(ops.MANIFEST_AREA, name, name)
+
+
+@bp.route("/members/<member_id>/card-copy.pdf")
+def member_card_copy(member_id):
+    """The member card copy (профсоюзная карточка) as PDF."""
+    from portal import documents
+
+    m = policy.get_member(current_user, member_id)
+    data = documents.member_card_pdf(m)
+    audit.record("member_card_copy", m)
+    db.session.commit()
+    return send_bytes(data, "pdf", f"kartochka-{m.id}.pdf")
+
+

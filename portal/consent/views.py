@@ -1,0 +1,270 @@
+"""Consent pages: the member's consent (print, record the signature, withdraw), batch printing, exports."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from forms.consent import BatchForm, PrintForm, SignForm, WithdrawForm
+from portal import audit, policy
+from portal.clock import now, today
+from portal.consent import operations as ops
+from portal.consent.models import BatchPrint, BonusExport, ConsentRecord
+from portal.extensions import db
+from portal.files import FileRejected, remove_stored, send_bytes, send_stored, store_bytes, store_upload
+from portal.policy import Permission
+from portal.registry.models import ConsentStatus, Member, MemberStatus
+from workflows import CONSENT, WorkflowError, available, history
+
+bp = Blueprint("consent", __name__)
+SCAN_AREA = "consent-scans"
+BATCH_AREA = "consent-batches"
+BATCH_LIMIT = 1000
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    return None
+
+
+def _editable_member(member_id) -> Member:
+    m = policy.get_member(current_user, member_id)
+    if not policy.can_edit_member(current_user, m):
+        abort(404)
+    return m
+
+
+@bp.route("/members/<member_id>/consent")
+def consent(member_id):
+    """The member's consent: state, legal records, workflow history, and the actions the user may take."""
+    m = policy.get_member(current_user, member_id)
+    records = db.session.scalars(select(ConsentRecord).where(ConsentRecord.member_id == m.id)
+                                 .order_by(ConsentRecord.id.desc())).all()
+    audit.record("consent_read", m)
+    db.session.commit()
+    actions = {t.name for t in available(CONSENT, m, current_user)}
+    return render_template("consent/consent.html", m=m, records=records, history=history(CONSENT, m),
+                           actions=actions, print_form=PrintForm(), sign_form=SignForm(on_date=today()),
+                           withdraw_form=WithdrawForm(on_date=today()), wf=CONSENT,
+                           can_edit=policy.can_edit_member(current_user, m))
+
+
+@bp.route("/members/<member_id>/consent/print", methods=["POST"])
+def print_form(member_id):
+    """Generate the consent form (PDF or DOCX) from the member card; the first print moves the state to «printed»."""
+    from portal import documents
+
+    m = _editable_member(member_id)
+    form = PrintForm()
+    if not form.validate_on_submit():
+        abort(400, "Выберите формат: PDF или Word.")
+    if m.status != MemberStatus.ACTIVE:
+        abort(409, "Человек не состоит на учёте: согласие не печатается.")
+    data = documents.consent_docx(m) if form.fmt.data == "docx" else documents.consent_pdf(m)
+    try:
+        ops.mark_printed(current_user, m)
+    except WorkflowError as e:
+        abort(409, e.message)
+    audit.record("consent_print", m, fmt=form.fmt.data)
+    db.session.commit()
+    return send_bytes(data, form.fmt.data, f"soglasie-{m.id}.{form.fmt.data}")
+
+
+@bp.route("/members/<member_id>/consent/sign", methods=["POST"])
+def sign(member_id):
+    """Record the signed consent (the 152-FZ tick) with its date and an optional scan."""
+    m = _editable_member(member_id)
+    form = SignForm()
+    if not form.validate_on_submit():
+        flash(" ".join(e for errs in form.errors.values() for e in errs) or "Проверьте дату.", "error")
+        return redirect(url_for("consent.consent", member_id=m.id))
+    scan = None
+    upload = form.scan.data
+    try:
+        if upload and getattr(upload, "filename", ""):
+            scan = store_upload(upload, SCAN_AREA)
+        ops.record_signature(current_user, m, form.on_date.data, scan)
+        db.session.commit()
+    except (FileRejected, WorkflowError) as e:
+        db.session.rollback()
+        if scan:
+            remove_stored(SCAN_AREA, scan[0])
+        flash(getattr(e, "message", None) or str(e), "error")
+        return redirect(url_for("consent.consent", member_id=m.id)), 303
+    flash("Согласие отмечено. В течение суток данные будут переданы в ПРОФКАРДС.", "success")
+    return redirect(url_for("consent.consent", member_id=m.id))
+
+
+@bp.route("/members/<member_id>/consent/withdraw", methods=["POST"])
+def withdraw(member_id):
+    """Record a withdrawal: transfers stop at once, the programme is told in the next daily run."""
+    m = _editable_member(member_id)
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
+        return redirect(url_for("consent.consent", member_id=m.id))
+    try:
+        ops.withdraw(current_user, m, form.on_date.data, form.reason.data)
+        db.session.commit()
+    except WorkflowError as e:
+        db.session.rollback()
+        flash(e.message, "error")
+        return redirect(url_for("consent.consent", member_id=m.id))
+    flash("Отзыв согласия отмечен. Передача данных в ПРОФКАРДС прекращена.", "success")
+    return redirect(url_for("consent.consent", member_id=m.id))
+
+
+@bp.route("/members/<member_id>/consent/scan/<int:record_id>")
+def scan(member_id, record_id: int):
+    """Download the scan of a signed consent (an attachment, never shown inline)."""
+    m = policy.get_member(current_user, member_id)
+    rec = db.session.get(ConsentRecord, record_id)
+    if rec is None or rec.member_id != m.id or not rec.scan_name:
+        abort(404)
+    audit.record("consent_scan_read", m, record=rec.id)
+    db.session.commit()
+    return send_stored(SCAN_AREA, rec.scan_name, f"soglasie-{m.id}.{rec.scan_type}")
+
+
+# ---- batch printing ---------------------------------------------------------------------------------------------
+
+
+@bp.route("/orgs/<org_id>/consents/print", methods=["POST"])
+def batch_start(org_id):
+    """Print the consent forms of the selected members as one PDF, in the background, with progress."""
+    org = policy.get_org(current_user, org_id)
+    if not policy.has_permission(current_user, Permission.EDIT_MEMBERS):
+        abort(404)
+    form = BatchForm()
+    if not form.validate_on_submit():
+        abort(400)
+    ids = [int(x) for x in request.form.getlist("member_ids") if x.isdigit()]
+    if request.form.get("all_without_consent"):
+        q = select(Member.id).where(policy.member_scope(current_user), Member.org_id == org.id,
+                                    Member.status == MemberStatus.ACTIVE,
+                                    Member.consent_status == ConsentStatus.NONE).order_by(Member.last_name_folded)
+        ids = list(db.session.scalars(q.limit(BATCH_LIMIT + 1)))
+    if not ids:
+        flash("Отметьте членов Профсоюза, чьи согласия нужно распечатать.", "warning")
+        return redirect(request.referrer if _own_url(request.referrer) else url_for("registry.members", org_id=org.id))
+    if len(ids) > BATCH_LIMIT:
+        abort(400, f"За один раз можно распечатать не больше {BATCH_LIMIT} согласий.")
+    members = db.session.scalars(select(Member).where(Member.id.in_(ids), policy.member_scope(current_user),
+                                                      Member.status == MemberStatus.ACTIVE)).all()
+    if len(members) != len(set(ids)):
+        abort(404)
+    order = {mid: i for i, mid in enumerate(ids)}
+    members.sort(key=lambda m: order[m.id])
+    job = BatchPrint(org_id=org.id, user_id=current_user.id, member_ids=json.dumps([m.id for m in members]),
+                     total=len(members))
+    db.session.add(job)
+    db.session.commit()
+    app = current_app._get_current_object()
+    actor_id = current_user.id
+    if app.config.get("TESTING") and not app.config.get("BATCH_IN_THREAD"):
+        _run_batch(app, job.id, actor_id)
+    else:
+        threading.Thread(target=_run_batch, args=(app, job.id, actor_id), daemon=True).start()
+    return redirect(url_for("consent.batch", job_id=job.id))
+
+
+def _own_url(url: str | None) -> bool:
+    return bool(url) and url.startswith(request.host_url)
+
+
+def _run_batch(app, job_id: int, actor_id: int) -> None:
+    """Render the batch, store it, and mark each newly printed consent; progress is committed as chunks finish."""
+    from portal import documents
+    from portal.auth.models import User
+
+    with app.app_context():
+        job = db.session.get(BatchPrint, job_id)
+        actor = db.session.get(User, actor_id)
+        ids = json.loads(job.member_ids)
+        members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_(ids)))}
+        ordered = [members[i] for i in ids]
+        name = f"{job.id}-{now().strftime('%Y%m%d%H%M%S')}.pdf"
+
+        def progress(done, total):
+            db.session.execute(BatchPrint.__table__.update().where(BatchPrint.id == job_id).values(done=done))
+            db.session.commit()
+
+        try:
+            data = documents.consent_batch_pdf(ordered, progress=progress)
+            store_bytes(BATCH_AREA, name, data)
+            for m in ordered:
+                ops.mark_printed(actor, m)
+            job = db.session.get(BatchPrint, job_id)
+            job.stored_name, job.status, job.done, job.finished_at = name, "done", job.total, now()
+            audit.record("consent_batch_print", object_type="batch_prints", object_id=job.id, org_id=job.org_id,
+                         actor=actor, count=job.total)
+            db.session.commit()
+        except Exception as e:  # the page must show a failure instead of spinning forever
+            db.session.rollback()
+            remove_stored(BATCH_AREA, name)
+            job = db.session.get(BatchPrint, job_id)
+            job.status, job.error, job.finished_at = "failed", f"{type(e).__name__}: {e}"[:500], now()
+            db.session.commit()
+            app.logger.exception("batch print %s failed", job_id)
+        finally:
+            db.session.remove()
+
+
+def _batch(job_id: int) -> BatchPrint:
+    """The batch if it was made in the user's scope; 404 otherwise."""
+    job = db.session.get(BatchPrint, job_id)
+    if job is None or not policy.org_in_scope(current_user, job.org):
+        abort(404)
+    return job
+
+
+@bp.route("/consent-batches/<int:job_id>")
+def batch(job_id: int):
+    """Progress of a batch print, then its download link."""
+    return render_template("consent/batch.html", job=_batch(job_id))
+
+
+@bp.route("/consent-batches/<int:job_id>/status")
+def batch_status(job_id: int):
+    job = _batch(job_id)
+    return jsonify({"done": job.done, "total": job.total, "status": job.status,
+                    "download": url_for("consent.batch_download", job_id=job.id) if job.status == "done" else None,
+                    "error": "Не удалось сформировать файл. Попробуйте ещё раз." if job.status == "failed" else None})
+
+
+@bp.route("/consent-batches/<int:job_id>/download")
+def batch_download(job_id: int):
+    job = _batch(job_id)
+    if job.status != "done":
+        abort(409, "Файл ещё не готов.")
+    return send_stored(BATCH_AREA, job.stored_name, f"soglasiya-{job.id}.pdf")
+
+
+# ---- transfers to the bonus programme ---------------------------------------------------------------------------
+
+
+@bp.route("/consent-exports")
+def exports():
+    """The daily transfers to PROFCARDS (central office only)."""
+    if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
+        abort(404)
+    rows = db.session.scalars(select(BonusExport).order_by(BonusExport.id.desc()).limit(200)).all()
+    return render_template("consent/exports.html", rows=rows)
+
+
+@bp.route("/consent-exports/<int:export_id>/<fmt>")
+def export_file(export_id: int, fmt: str):
+    if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
+        abort(404)
+    export = db.session.get(BonusExport, export_id)
+    if export is None or fmt not in ("csv", "json"):
+        abort(404)
+    audit.record("bonus_export_download", object_type="bonus_exports", object_id=export.id, fmt=fmt)
+    db.session.commit()
+    return send_stored(ops.EXPORT_AREA, export.csv_name if fmt == "csv" else export.json_name,
+                       export.csv_name if fmt == "csv" else export.json_name)
