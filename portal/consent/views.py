@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.files import FileRejected, remove_stored, send_bytes, send_stored, store_bytes, store_upload
 from portal.policy import Permission
 from portal.registry.models import ConsentStatus, Member, MemberStatus
-from workflows import CONSENT, WorkflowError, available, history
+from workflows import CONSENT, WorkflowError, available, history, may
 
 bp = Blueprint("consent", __name__)
 SCAN_AREA = "consent-scans"
@@ -30,6 +30,14 @@ BATCH_LIMIT = 1000
 @login_required
 def _require_login():
     return None
+
+
+def _refuse(m: Member, action: str, error: WorkflowError):
+    """A (state, action) pair the workflow does not allow answers 409; a bad date or file goes back to the form."""
+    if not may(CONSENT, m, action, current_user):
+        abort(409, error.message)
+    flash(error.message, "error")
+    return redirect(url_for("consent.consent", member_id=m.id))
 
 
 def _editable_member(member_id) -> Member:
@@ -94,8 +102,10 @@ def sign(member_id):
         db.session.rollback()
         if scan:
             remove_stored(SCAN_AREA, scan[0])
-        flash(getattr(e, "message", None) or str(e), "error")
-        return redirect(url_for("consent.consent", member_id=m.id)), 303
+        if isinstance(e, WorkflowError):
+            return _refuse(m, "sign", e)
+        flash(str(e), "error")
+        return redirect(url_for("consent.consent", member_id=m.id))
     flash("Согласие отмечено. В течение суток данные будут переданы в ПРОФКАРДС.", "success")
     return redirect(url_for("consent.consent", member_id=m.id))
 
@@ -113,8 +123,7 @@ def withdraw(member_id):
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
-        flash(e.message, "error")
-        return redirect(url_for("consent.consent", member_id=m.id))
+        return _refuse(m, "withdraw", e)
     flash("Отзыв согласия отмечен. Передача данных в ПРОФКАРДС прекращена.", "success")
     return redirect(url_for("consent.consent", member_id=m.id))
 
