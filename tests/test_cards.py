@@ -62,6 +62,8 @@ def test_only_consenting_members_without_a_card_go_into_a_draft(client, world):
 
 
 def test_full_path_to_issued(client, world, make_app, app):
+    world.school_a.chair_email = "chair17@example.ru"
+    db.session.commit()
     login(client, world.users["primary_chair"])
     members = consenting(world.school_a, 3)
     req = _draft_with(client, world.school_a, members)
@@ -108,6 +110,13 @@ def test_full_path_to_issued(client, world, make_app, app):
         db.session.refresh(m)
         assert m.card_status == CardStatus.ISSUED and m.card_number
     assert [h.action for h in history(CARD_REQUEST, req)] == ["submit", "process", "ship", "issue"]
+    # The chair was told by email, through the outbox, of processing and of shipping.
+    from portal.mail.models import OutboxMessage
+
+    mails = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [(m.to_addr, m.kind) for m in mails] == [("chair17@example.ru", "card_request_processed"),
+                                                    ("chair17@example.ru", "card_request_shipped")]
+    assert "RA123456789RU" in mails[1].body
 
 
 @pytest.mark.parametrize("action", ["process", "issue", "ship"])

@@ -165,11 +165,28 @@ def request_cancelled(req, actor, params):
                 item.member.card_status = CardStatus.NOT_ORDERED
 
 
+def notify_chair(req, subject: str, body: str, kind: str) -> None:
+    """Tell the primary's chair by email (through the outbox, in this transaction); no address, no mail."""
+    from portal.mail.outbox import queue_mail
+
+    address = (req.org.chair_email or "").strip()
+    if not address:
+        return
+    try:
+        queue_mail(address, subject, body, kind=kind)
+    except ValueError:  # a malformed address in the passport must not stop the workflow
+        pass
+
+
 @effect("request_processed")
 def request_processed(req, actor, params):
     from portal.cards.operations import allocate_cards
 
     allocate_cards(req, batch_id=params.get("batch_id"), on=params.get("on_date") or today())
+    notify_chair(req, f"Заявка № {req.id} на выпуск ЭПБ обработана",
+                 f"Заявка № {req.id} ({req.org.name}) обработана: карт — {len(req.items)}. "
+                 "Карты будут отправлены в региональную организацию в течение 14 календарных дней.",
+                 "card_request_processed")
 
 
 @effect("request_shipped")
@@ -182,6 +199,10 @@ def request_shipped(req, actor, params):
     for item in req.items:
         if item.card is not None and item.card.state in (CardState.ORDERED, CardState.PRODUCED):
             fire(CARD, item.card, "ship", None)
+    notify_chair(req, f"Карты по заявке № {req.id} отправлены",
+                 f"Карты по заявке № {req.id} ({req.org.name}) отправлены в региональную организацию "
+                 f"{req.shipped_on:%d.%m.%Y}, почтовое отправление {req.tracking_number}. Получите их в вышестоящей "
+                 "организации и отметьте каждую выданную карту статусом «ВЫДАН».", "card_request_shipped")
 
 
 @effect("request_issued")
