@@ -6,7 +6,7 @@ from html import escape
 
 from workflows.engine import Workflow
 
-BOX_W, BOX_H, COL_GAP, ROW_GAP, PAD = 170, 46, 90, 40, 20
+BOX_W, BOX_H, COL_GAP, ROW_GAP, PAD = 150, 46, 140, 50, 20
 
 
 def layout(wf: Workflow) -> dict[str, tuple[int, int]]:
@@ -55,7 +55,15 @@ def svg(wf: Workflow, current: str | None = None) -> str:
             x2, y2 = box(t.dest)
             sx, sy = x1 + BOX_W, y1 + BOX_H / 2
             ex, ey = x2, y2 + BOX_H / 2
-            if x2 <= x1:  # backwards or same column: loop under the boxes
+            if x2 == x1:  # same column: a straight line down (or up) between the boxes
+                down = y2 > y1
+                sx, sy = x1 + BOX_W / 2, y1 + (BOX_H if down else 0)
+                ex, ey = sx, y2 + (0 if down else BOX_H)
+                parts.append(f'<path d="M{sx},{sy} L{ex},{ey}" fill="none" stroke="#555" marker-end="url(#arrow)"/>')
+                parts.append(f'<text x="{sx + 6}" y="{(sy + ey) / 2 + 4}" fill="#333" font-size="10">'
+                             f'{escape(t.title)}</text>')
+                continue
+            if x2 < x1:  # backwards: loop under the boxes
                 sx, sy, ex, ey = x1 + BOX_W / 2, y1 + BOX_H, x2 + BOX_W / 2, y2 + BOX_H
                 mid_y = max(y1, y2) + BOX_H + ROW_GAP * 0.8
                 path = f"M{sx},{sy} C{sx},{mid_y} {ex},{mid_y} {ex},{ey}"
