@@ -3,7 +3,7 @@
     .venv/bin/python doc_templates/build_docx.py           # rewrite template.docx
     .venv/bin/python doc_templates/build_docx.py --check   # exit 1 if the committed file is out of date
 
-The text follows consent/template.html and consent/legal.html clause by clause; keep the two in step (tests/test_documents.py compares
+The text follows consent/template.html and consent/conditions.html clause by clause; keep the two in step (tests/test_documents.py compares
 them). Placeholders are docxtpl (Jinja) tags that take *values* only — see doc_templates/README.md for the fields.
 """
 
@@ -101,7 +101,7 @@ def _rows_table(doc, name: str) -> None:
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     _cell(table.cell(0, 0), f"{{%tr for row in {name} %}}")
     _cell(table.cell(1, 0), "{{ row.label }}")
-    _cell(table.cell(1, 1), "{{ row.value }}", bold=True)
+    _cell(table.cell(1, 1), "{{ row.value }}")
     _cell(table.cell(2, 0), "{%tr endfor %}")
     for row in table.rows:
         row.cells[0].width, row.cells[1].width = Mm(65), Mm(108)
@@ -125,11 +125,6 @@ def build() -> bytes:
     props.created = props.modified = FIXED_TIME
     props.revision = 1
 
-    to = _para(doc, "В профсоюзный комитет", align=WD_ALIGN_PARAGRAPH.LEFT, space_after=0)
-    to.paragraph_format.left_indent = Mm(90)
-    to = _para(doc, "{{ org.name }}", align=WD_ALIGN_PARAGRAPH.LEFT, space_after=12)
-    to.paragraph_format.left_indent = Mm(90)
-
     doc.add_heading("СОГЛАСИЕ", level=0)
     doc.add_heading("на обработку персональных данных члена Профсоюза", level=1)
 
@@ -149,7 +144,7 @@ def build() -> bytes:
 
     sign = doc.add_table(rows=2, cols=2)
     _cell(sign.cell(0, 0), "«____» _______________ 20____ г.")
-    _cell(sign.cell(0, 1), "_______________ / {{ short_name }} /")
+    _cell(sign.cell(0, 1), "_______________ / ______________________ /")
     _cell(sign.cell(1, 0), "(дата)", size=8)
     _cell(sign.cell(1, 1), "(подпись) (фамилия, инициалы)", size=8)
 

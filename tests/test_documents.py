@@ -117,8 +117,7 @@ def test_consent_docx_is_filled_from_the_member_card(sokolova):
     text = docx_text(consent_docx(sokolova))
     for expected in ["Соколова Алёна Семёновна", "14 марта 1985 г.", CONSENT_LINE, "ППО МБОУ СОШ № 17 г. Липецка",
                      "ИНН 4826012345", "г. Липецк, ул. Мира, д. 5, кв. 12", "+7 900 123-45-67", "sokolova@example.org",
-                     "Липецкая областная организация", "ЦС Профсоюза", PROFCARDS_OPERATOR, "Соколова А.С.",
-                     "учитель математики"]:
+                     "Липецкая областная организация", "ЦС Профсоюза", PROFCARDS_OPERATOR, "учитель математики"]:
         assert expected in text, expected
     assert "{{" not in text and "{%" not in text
 
@@ -129,7 +128,7 @@ def test_consent_pdf_is_one_page_with_the_member_and_the_organisation(sokolova):
     text = pages[0]
     for expected in ["Соколова Алёна Семёновна", "14 марта 1985 г.", CONSENT_LINE, "ППО МБОУ СОШ № 17 г. Липецка",
                      "ИНН 4826012345", "г. Липецк, ул. Мира, д. 5, кв. 12", "+7 900 123-45-67", "sokolova@example.org",
-                     "Липецкая областная организация", PROFCARDS_OPERATOR, "Соколова А.С.",
+                     "Липецкая областная организация", PROFCARDS_OPERATOR,
                      # purposes, the period and the right to withdraw
                      "учёт членов Профсоюза", "статистическая отчётность", "электронного профсоюзного билета",
                      "ПРОФКАРДС", "может быть отозвано", "не более 30 дней",
@@ -157,16 +156,18 @@ def test_docx_and_pdf_say_the_same(sokolova):
         assert p.casefold() in pdf.casefold(), p  # the PDF's title is upper-cased by CSS
 
 
-def test_the_shared_conditions_block_looks_like_the_inline_text(sokolova):
-    """A batch draws the conditions from one rendering into a slot; the page reads the same as the plain template."""
+def test_a_shared_block_reads_like_the_page_typeset_whole(sokolova, orgs):
+    """A batch lays out an organisation's common part once and draws it into each page: same words, same page."""
     from portal.documents.data import consent_common, consent_data
     from portal.documents.pdf import render_pdf
 
-    inline = pdf_pages(render_pdf("consent/template.html", consents=[consent_data(sokolova)], shared_slot=None,
-                                  **consent_common()))
-    stamped = pdf_pages(consent_pdf(sokolova))
-    assert len(inline) == len(stamped) == 1
-    assert sorted(inline[0].split()) == sorted(stamped[0].split())
+    members = [sokolova, orgs.plain]
+    data = consent_batch_pdf(members)
+    assert b"/PortalBlock0" in data  # the two members of one school share the block
+    for member, stamped in zip(members, pdf_pages(data), strict=True):
+        whole = pdf_pages(render_pdf("consent/template.html", consents=[consent_data(member)], **consent_common()))
+        assert len(whole) == 1
+        assert sorted(whole[0].split()) == sorted(stamped.split())
 
 
 def test_the_docx_template_is_built_by_its_script():
@@ -185,8 +186,10 @@ def test_batch_has_one_page_per_member_in_order(orgs):
                 "Лебедева", "Морозова", "Никитина", "Орлова"]
     members = [create_member(orgs.school if i % 3 else orgs.far_school, last_name=name, first_name="Ирина",
                              birth_date=date(1970 + i, 1 + i % 12, 1 + i)) for i, name in enumerate(surnames)]
+    members.insert(5, create_member(orgs.school2, last_name="Одинокова", first_name="Вера"))  # typeset whole
     calls = []
     data = consent_batch_pdf(members, progress=lambda done, total: calls.append((done, total)))
+    assert b"/PortalBlock0" in data and b"/PortalBlock1" in data and b"/PortalBlock2" not in data
     pages = pdf_pages(data)
     assert len(pages) == len(members)
     for m, text in zip(members, pages, strict=True):
@@ -194,8 +197,8 @@ def test_batch_has_one_page_per_member_in_order(orgs):
         assert m.org.name in text
         others = [o for o in members if o is not m]
         assert not any(o.full_name in text for o in others)
-    # 14 members go to two worker processes in two chunks; progress counts members, ends with all of them.
-    assert calls[0] == (0, 14) and calls[-1] == (14, 14)
+    # 15 members go to two worker processes in two chunks; progress counts members, ends with all of them.
+    assert calls[0] == (0, 15) and calls[-1] == (15, 15)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) >= 3
 
 

@@ -2,12 +2,16 @@
 
 The wording is versioned by `portal.consent.models.CONSENT_TEXT_VERSION`, printed in the form's footer; a new
 wording needs a new version there and new templates: consent/template.docx (built by doc_templates/build_docx.py)
-and consent/template.html + consent/legal.html (the conditions, the same on every page — rendered once per
-process and drawn into each page, see portal/documents/pdf.py).
+and consent/template.html + consent/conditions.html.
+
+Everything below the member's own data (the operator, the conditions, the signature lines) is the same for all
+members of one organisation, so a batch renders it once per organisation and draws it on each member's page
+(portal/documents/pdf.py, "shared blocks").
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
@@ -17,12 +21,15 @@ from jinja2 import Environment, StrictUndefined
 
 from portal.documents.data import consent_common, consent_data
 from portal.documents.paths import DOC_TEMPLATES
-from portal.documents.pdf import Progress, SharedBlock, batch_pdf, render_shared_block
+from portal.documents.pdf import Progress, batch_pdf, render_shared_blocks
 from portal.registry.models import Member
 
 DOCX_TEMPLATE = DOC_TEMPLATES / "consent" / "template.docx"
 HTML_TEMPLATE = "consent/template.html"
 BLOCK_TEMPLATE = "consent/block.html"
+# An organisation's block is shared from this many of its members in a batch on; below, laying the block out
+# once costs about as much as typesetting it on each page.
+SHARE_FROM = 2
 
 
 @lru_cache(maxsize=1)
@@ -43,25 +50,35 @@ def consent_docx(member: Member, on: date | None = None) -> bytes:
     return out.getvalue()
 
 
-@lru_cache(maxsize=4)
-def _conditions_block(operator: str) -> SharedBlock:
-    return render_shared_block(BLOCK_TEMPLATE, profcards_operator=operator)
-
-
 def consent_pdf(member: Member, on: date | None = None) -> bytes:
     """The consent form of one member as a one-page PDF."""
     return consent_batch_pdf([member], on=on)
+
+
+def _block_key(item: dict) -> tuple:
+    """What the shared part of a page depends on."""
+    return (tuple((r["label"], r["value"]) for r in item["operator_rows"]), item["form_version"], item["generated_on"])
 
 
 def consent_batch_pdf(members: Iterable[Member], progress: Progress | None = None, on: date | None = None,
                       workers: int | None = None) -> bytes:
     """One PDF with a consent page per member, in the given order, rendered by worker processes.
 
-    Member data is read here (in the caller's session) into plain dicts; the workers never see ORM objects.
-    `progress(done, total)` is called as chunks finish. Raises ValueError for an empty list.
+    Member data is read here (in the caller's session: load members with their organisation, e.g.
+    `selectinload(Member.org)`) into plain dicts; the workers never see ORM objects. `progress(done, total)` is
+    called as chunks finish. Raises ValueError for an empty list.
     """
     items = [consent_data(m, on) for m in members]
     common = consent_common()
-    block = _conditions_block(common["profcards_operator"])
+    counts = Counter(_block_key(item) for item in items)
+    shared = [key for key, n in counts.items() if n >= SHARE_FROM]
+    blocks = None
+    if shared:
+        index = {key: k for k, key in enumerate(shared)}
+        first = {}
+        for item in items:
+            first.setdefault(_block_key(item), item)
+        blocks = render_shared_blocks(BLOCK_TEMPLATE, blocks=[first[key] for key in shared], **common)
+        items = [{**item, "block": index.get(_block_key(item))} for item in items]
     kwargs = {"workers": workers} if workers else {}
-    return batch_pdf(HTML_TEMPLATE, "consents", items, progress, block=block, **common, **kwargs)
+    return batch_pdf(HTML_TEMPLATE, "consents", items, progress, blocks=blocks, **common, **kwargs)

@@ -9,12 +9,13 @@ Batches are built for speed (a chair prints hundreds of consents at once):
   per document (~200 ms for a one-page document, a fraction of that per page inside a long one);
 * chunks are rendered by worker processes (`ProcessPoolExecutor`, 'fork' where available) that get plain dicts,
   and the chunk PDFs are merged with pypdf in the records' order;
-* a **shared block** — text that is the same on every page, like the conditions of the consent — is laid out
-  once: the page template leaves an empty slot of the block's height (an element with id `shared-slot-<n>`), and
-  the merge draws the block, kept once in the file as a PDF form XObject, into every slot. Typesetting is most of
-  WeasyPrint's time, and the shared text is two thirds of a consent page. The result looks the same as rendering
-  the block inline (same width, fonts and line breaks); only a text extractor reads the block after the rest of
-  the page.
+* **shared blocks** — text that is the same on many pages, like everything below the member's own data on a
+  consent — are laid out once: all of a batch's blocks in one document, one a page; a record's page leaves an
+  empty slot of its block's height (an element with id `shared-slot-<seq>`), and the merge draws the block, kept
+  once in the file as a PDF form XObject, into the slot. Typesetting is most of WeasyPrint's time, and the shared
+  part is two thirds of a consent page. The result looks the same as rendering the block inline (same width,
+  fonts and line breaks: tests/test_documents.py compares them); only a text extractor reads the block after the
+  rest of the page.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ WORKERS = 2
 # Below this many records a batch is rendered in the calling process: starting workers would cost more than it saves.
 SERIAL_BELOW = 12
 PT_PER_PX = 0.75  # WeasyPrint lays out in CSS px and writes PDF points
-BLOCK_ID = "shared-block"
+BLOCK_ID = "shared-block-{}"
 SLOT_ID = "shared-slot-{}"
-XOBJECT_NAME = "/PortalSharedBlock"
+XOBJECT_PREFIX = "/PortalBlock"
 
 
 @lru_cache(maxsize=1)
@@ -81,106 +82,138 @@ def render_pdf(template: str, **context) -> bytes:
 
 
 @dataclass(frozen=True)
-class SharedBlock:
-    """A block rendered once: a one-page PDF with the block at the page's top-left corner, and its height."""
+class SharedBlocks:
+    """Blocks rendered once, one a page (each at its page's top-left corner), and the height of each (CSS px)."""
 
     pdf: bytes
-    height: float  # CSS px, the height of the slot to leave for it
+    heights: tuple[float, ...]
 
 
-def render_shared_block(template: str, **context) -> SharedBlock:
-    """Render a template whose only content is the element with id 'shared-block', alone on its page."""
+def render_shared_blocks(template: str, **context) -> SharedBlocks:
+    """Render a template that puts block k, with id 'shared-block-<k>', at the top of page k."""
     doc = html_document(render_html(template, **context), template)
-    if len(doc.pages) != 1 or BLOCK_ID not in doc.pages[0].anchors:
-        raise ValueError(f"{template}: the shared block must be one element with id {BLOCK_ID!r} on one page")
-    x1, y1, _x2, y2 = doc.pages[0].anchors[BLOCK_ID]
-    if abs(x1) > 0.01 or abs(y1) > 0.01:
-        raise ValueError(f"{template}: the shared block must start at the page's top-left corner")
-    return SharedBlock(doc.write_pdf(), round(y2 - y1, 4))
+    heights = []
+    for k, page in enumerate(doc.pages):
+        x1, y1, _x2, y2 = page.anchors.get(BLOCK_ID.format(k), (None, None, None, None))
+        if y1 is None or abs(x1) > 0.01 or abs(y1) > 0.01:
+            raise ValueError(f"{template}: page {k + 1} must start with the element with id {BLOCK_ID.format(k)!r}")
+        heights.append(round(y2 - y1, 4))
+    return SharedBlocks(doc.write_pdf(), tuple(heights))
 
 
-Slot = tuple[int, float, float]  # page index in the chunk, x and y of the slot's top-left corner (CSS px)
+Slot = tuple[int, float, float, int]  # page index in the chunk, x and y of the slot's top-left corner (px), block
 
 
-def render_chunk(template: str, key: str, items: list[dict], block_height: float | None = None,
-                 **context) -> tuple[bytes, list[Slot]]:
-    """One PDF for many records, all in one HTML document; with a block height, also where each record's slot is.
+def render_chunk(template: str, key: str, items: list[dict], **context) -> tuple[bytes, list[Slot]]:
+    """One PDF for many records, all in one HTML document, and where the slots for shared blocks are.
 
-    Each record dict needs a unique 'seq' when slots are used (the slot's id is shared-slot-<seq>).
+    A record with a 'block' (an index into the batch's SharedBlocks) has a 'slot' (its height) and a unique 'seq';
+    the template leaves an empty element with id shared-slot-<seq> of that height.
     """
-    html = render_html(template, **{key: items, "shared_slot": block_height, **context})
-    doc = html_document(html, template)
+    doc = html_document(render_html(template, **{key: items, **context}), template)
+    where = {}
+    for index, page in enumerate(doc.pages):
+        for name, (x1, y1, _x2, _y2) in page.anchors.items():
+            where[name] = (index, x1, y1)
     slots: list[Slot] = []
-    if block_height is not None:
-        where = {}
-        for index, page in enumerate(doc.pages):
-            for name, (x1, y1, _x2, _y2) in page.anchors.items():
-                where[name] = (index, x1, y1)
-        try:
-            slots = [where[SLOT_ID.format(item["seq"])] for item in items]
-        except KeyError as exc:
-            raise ValueError(f"{template}: no slot {exc} for the shared block") from None
+    for item in items:
+        if item.get("block") is not None:
+            name = SLOT_ID.format(item["seq"])
+            if name not in where:
+                raise ValueError(f"{template}: no element with id {name!r} for a shared block")
+            slots.append((*where[name], item["block"]))
     return doc.write_pdf(), slots
 
 
-def _block_xobject(writer, block: SharedBlock):
-    """The block's page as a form XObject in `writer` (added once, drawn on many pages)."""
-    from pypdf import PdfReader
-    from pypdf.generic import ArrayObject, DecodedStreamObject, FloatObject, NameObject
+class _Stamper:
+    """Draws shared blocks into slots of pages of a pypdf writer; each block is added once, as a form XObject."""
 
-    page = PdfReader(BytesIO(block.pdf)).pages[0]
-    width, height = float(page.mediabox.width), float(page.mediabox.height)
-    form = DecodedStreamObject()
-    form.set_data(page.get_contents().get_data())
-    form.update({
-        NameObject("/Type"): NameObject("/XObject"),
-        NameObject("/Subtype"): NameObject("/Form"),
-        # Clip to the block itself: the rest of its page is empty and must not cover anything below the slot.
-        NameObject("/BBox"): ArrayObject([FloatObject(0), FloatObject(height - block.height * PT_PER_PX),
-                                          FloatObject(width), FloatObject(height)]),
-        NameObject("/Resources"): page["/Resources"].get_object().clone(writer),
-    })
-    return writer._add_object(form.flate_encode()), height
+    def __init__(self, writer, blocks: SharedBlocks):
+        from pypdf import PdfReader
+
+        self.writer, self.blocks = writer, blocks
+        self.pages = PdfReader(BytesIO(blocks.pdf)).pages
+        self.xobjects: dict[int, tuple] = {}
+        self.push = self._stream(b"q\n")
+
+    def _stream(self, data: bytes):
+        from pypdf.generic import DecodedStreamObject
+
+        stream = DecodedStreamObject()
+        stream.set_data(data)
+        return self.writer._add_object(stream)
+
+    def _xobject(self, k: int):
+        from pypdf.generic import ArrayObject, DecodedStreamObject, FloatObject, NameObject
+
+        if k not in self.xobjects:
+            page = self.pages[k]
+            width, height = float(page.mediabox.width), float(page.mediabox.height)
+            form = DecodedStreamObject()
+            form.set_data(page.get_contents().get_data())
+            form.update({
+                NameObject("/Type"): NameObject("/XObject"),
+                NameObject("/Subtype"): NameObject("/Form"),
+                # Clip to the block: the rest of its page is empty and must not cover what follows the slot.
+                NameObject("/BBox"): ArrayObject([FloatObject(0), FloatObject(height - self.blocks.heights[k] * PT_PER_PX),
+                                                  FloatObject(width), FloatObject(height)]),
+                NameObject("/Resources"): page["/Resources"].get_object().clone(self.writer),
+            })
+            self.xobjects[k] = (self.writer._add_object(form.flate_encode()), height)
+        return self.xobjects[k]
+
+    def stamp(self, page, x: float, y: float, k: int) -> None:
+        from pypdf.generic import ArrayObject, DictionaryObject, NameObject
+
+        xobject, block_page_height = self._xobject(k)
+        name = NameObject(f"{XOBJECT_PREFIX}{k}")
+        resources = page["/Resources"].get_object()  # WeasyPrint shares one dict between a document's pages
+        if "/XObject" not in resources:
+            resources[NameObject("/XObject")] = DictionaryObject()
+        resources["/XObject"].get_object()[name] = xobject
+        # The page's own content runs inside q … Q, so the block is drawn in the page's default space.
+        tx, ty = x * PT_PER_PX, float(page.mediabox.height) - y * PT_PER_PX - block_page_height
+        draw = self._stream(f"Q q 1 0 0 1 {tx:.4f} {ty:.4f} cm {name} Do Q\n".encode())
+        contents = page.raw_get("/Contents")
+        own = list(contents.get_object()) if isinstance(contents.get_object(), ArrayObject) else [contents]
+        page[NameObject("/Contents")] = ArrayObject([self.push, *own, draw])
 
 
-def _stream(writer, data: bytes):
-    from pypdf.generic import DecodedStreamObject
+class Merger:
+    """Concatenates chunk PDFs in order as they arrive, drawing the shared blocks into their slots."""
 
-    stream = DecodedStreamObject()
-    stream.set_data(data)
-    return writer._add_object(stream)
+    def __init__(self, blocks: SharedBlocks | None = None):
+        from pypdf import PdfWriter
+
+        self.writer = PdfWriter()
+        self.stamper = _Stamper(self.writer, blocks) if blocks is not None else None
+        self.parts = 0
+        self.only: bytes | None = None
+
+    def add(self, data: bytes, slots: list[Slot]) -> None:
+        from pypdf import PdfReader
+
+        self.parts += 1
+        self.only = data if self.parts == 1 and not slots else None
+        first = len(self.writer.pages)
+        self.writer.append(PdfReader(BytesIO(data)), import_outline=False)
+        for index, x, y, k in slots:
+            self.stamper.stamp(self.writer.pages[first + index], x, y, k)
+
+    def finish(self) -> bytes:
+        if self.only is not None:  # one chunk, nothing to draw: WeasyPrint's file as it is
+            return self.only
+        out = BytesIO()
+        self.writer.write(out)
+        return out.getvalue()
 
 
-def merge_pdfs(parts: Sequence[tuple[bytes, list[Slot]]], block: SharedBlock | None = None) -> bytes:
-    """Concatenate chunk PDFs in order, drawing the shared block into every slot."""
-    from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import ArrayObject, DictionaryObject, NameObject
-
-    if block is None and len(parts) == 1:
-        return parts[0][0]
-    writer = PdfWriter()
-    if block is not None:
-        xobject, block_page_height = _block_xobject(writer, block)
-        push = _stream(writer, b"q\n")
+def merge_pdfs(parts: Sequence[tuple[bytes, list[Slot]]], blocks: SharedBlocks | None = None) -> bytes:
+    """Concatenate chunk PDFs in order, drawing the shared blocks into their slots."""
+    merger = Merger(blocks)
     for data, slots in parts:
-        first = len(writer.pages)
-        writer.append(PdfReader(BytesIO(data)), import_outline=False)
-        for index, x, y in slots:
-            page = writer.pages[first + index]
-            resources = page["/Resources"].get_object()  # WeasyPrint shares one dict between a document's pages
-            if "/XObject" not in resources:
-                resources[NameObject("/XObject")] = DictionaryObject()
-            resources["/XObject"].get_object()[NameObject(XOBJECT_NAME)] = xobject
-            # The page's own content runs inside q … Q so that the block is drawn in the page's default space.
-            tx = x * PT_PER_PX
-            ty = float(page.mediabox.height) - y * PT_PER_PX - block_page_height
-            draw = _stream(writer, f"Q q 1 0 0 1 {tx:.4f} {ty:.4f} cm {XOBJECT_NAME} Do Q\n".encode())
-            contents = page.raw_get("/Contents")
-            own = list(contents.get_object()) if isinstance(contents.get_object(), ArrayObject) else [contents]
-            page[NameObject("/Contents")] = ArrayObject([push, *own, draw])
-    out = BytesIO()
-    writer.write(out)
-    return out.getvalue()
+        merger.add(data, slots)
+    return merger.finish()
 
 
 # ---- batches --------------------------------------------------------------------------------------------------
@@ -194,38 +227,43 @@ def _pool_context():
 
 
 def batch_pdf(template: str, key: str, items: Sequence[dict], progress: Progress | None = None, *,
-              block: SharedBlock | None = None, workers: int = WORKERS, chunk: int = CHUNK, **context) -> bytes:
+              blocks: SharedBlocks | None = None, workers: int = WORKERS, chunk: int = CHUNK, **context) -> bytes:
     """One PDF of many records: chunks rendered by `workers` processes, merged in the records' order.
 
-    `progress(done, total)` is called in the caller's thread with the number of records rendered so far: 0 at the
-    start, then after every chunk. Small batches are rendered in this process. Raises ValueError if empty.
+    A record whose 'block' is set (an index into `blocks`) gets a slot of that block's height, and the block is
+    drawn into it; a record without one is rendered whole. `progress(done, total)` is called in the caller's
+    thread with the number of records rendered so far: 0 at the start, then after every chunk. Small batches are
+    rendered in this process. Raises ValueError if empty.
     """
     total = len(items)
     if total == 0:
         raise ValueError("nothing to render")
     if progress:
         progress(0, total)
-    if block is not None:
-        items = [{**item, "seq": i} for i, item in enumerate(items)]
-    height = block.height if block else None
-    workers = 1 if total < SERIAL_BELOW else max(1, min(workers, os.cpu_count() or 1))
+    items = [{**item, "seq": i, "slot": blocks.heights[item["block"]] if item.get("block") is not None else None}
+             for i, item in enumerate(items)]
+    workers = max(1, min(workers, os.cpu_count() or 1))
+    if total < SERIAL_BELOW or multiprocessing.current_process().daemon:  # a daemon process may not have children
+        workers = 1
     chunk = max(1, min(chunk, -(-total // workers)))  # at least one chunk per worker
     chunks = [list(items[i:i + chunk]) for i in range(0, total, chunk)]
-    results: list[tuple[bytes, list[Slot]] | None] = [None] * len(chunks)
+    merger = Merger(blocks)
     done = 0
     if workers == 1 or len(chunks) == 1:
-        for i, part in enumerate(chunks):
-            results[i] = render_chunk(template, key, part, height, **context)
+        for part in chunks:
+            merger.add(*render_chunk(template, key, part, **context))
             done += len(part)
             if progress:
                 progress(done, total)
-        return merge_pdfs(results, block)
+        return merger.finish()
 
     import weasyprint  # noqa: F401  (imported before the fork, so the workers start warm)
 
     html_env()
+    results: dict[int, tuple[bytes, list[Slot]]] = {}
+    merged = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-        futures = {pool.submit(render_chunk, template, key, part, height, **context): i
+        futures = {pool.submit(render_chunk, template, key, part, **context): i
                    for i, part in enumerate(chunks)}
         try:
             for future in as_completed(futures):
@@ -234,8 +272,11 @@ def batch_pdf(template: str, key: str, items: Sequence[dict], progress: Progress
                 done += len(chunks[i])
                 if progress:
                     progress(done, total)
+                while merged in results:  # merge in order while the workers go on with the next chunks
+                    merger.add(*results.pop(merged))
+                    merged += 1
         except BaseException:
             for f in futures:
                 f.cancel()
             raise
-    return merge_pdfs(results, block)
+    return merger.finish()
