@@ -64,6 +64,116 @@ def create_admin(login: str, password: str):
     click.echo(f"Администратор «{login}» создан.")
 
 
+def _cli_actor(login: str | None, org, permission: str):
+    """The account a command acts for: its permission and scope are checked like on the web; None = the operator."""
+    from portal import policy
+    from portal.auth.models import User
+    from portal.extensions import db
+
+    if not login:
+        return None
+    user = db.session.scalar(select(User).where(User.login == login))
+    if user is None or not user.is_enabled:
+        raise click.ClickException(f"Нет действующей учётной записи «{login}».")
+    if not (policy.has_permission(user, permission) and policy.org_in_scope(user, org)):
+        raise click.ClickException(f"У «{login}» нет права на это действие в организации № {org.id}.")
+    return user
+
+
+def _cli_org(org_id: int):
+    from portal.extensions import db
+    from portal.registry.models import Organisation
+
+    org = db.session.get(Organisation, org_id)
+    if org is None:
+        raise click.ClickException(f"Организация № {org_id} не найдена.")
+    return org
+
+
+@main.command("import-members")
+@click.argument("org_id", type=int)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--dry-run", is_flag=True, help="Только проверить список: ничего не записывать.")
+@click.option("--mapping", "mappings", multiple=True, metavar="ПОЛЕ=СТОЛБЕЦ",
+              help="Исправить сопоставление: поле (birth_date или «Дата рождения») = название столбца или его "
+                   "номер с 1; пустой столбец — не загружать поле. Можно повторять.")
+@click.option("--user", "login", help="Логин, от имени которого загружать (проверяются его права и область).")
+@with_appcontext
+def import_members(org_id: int, file: str, dry_run: bool, mappings: tuple[str, ...], login: str | None):
+    """Загрузить список членов Профсоюза (XLSX или CSV) в первичную организацию."""
+    from pathlib import Path
+
+    from portal.extensions import db
+    from portal.policy import Permission
+    from portal.registry.imports import MemberImportError, import_file
+
+    org = _cli_org(org_id)
+    actor = _cli_actor(login, org, Permission.IMPORT_MEMBERS)
+    overrides: dict = {}
+    for item in mappings:
+        name, sep, column = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"«{item}»: нужно ПОЛЕ=СТОЛБЕЦ.", param_hint="--mapping")
+        column = column.strip()
+        # The command line counts columns from 1, as a person does; the API counts from 0.
+        overrides[name.strip()] = (int(column) - 1) if column.isdigit() else (column or None)
+
+    def progress(done: int, total: int | None) -> None:
+        if not dry_run:
+            db.session.commit()  # each written chunk is kept; a re-run skips what is already registered
+        click.echo(f"  обработано строк: {done}" + (f" из ~{total}" if total else ""), err=True)
+
+    try:
+        result = import_file(org, Path(file), Path(file).name, actor, dry_run=dry_run, mapping=overrides or None,
+                             progress=progress, audit_details={"via": "cli"})
+    except MemberImportError as e:
+        db.session.rollback()
+        raise click.ClickException(e.message) from None
+    db.session.commit()
+    click.echo(("Проверка (ничего не записано)" if dry_run else "Загрузка") + f": «{org}».")
+    click.echo(f"Строк: {result.rows}; " + (f"можно загрузить: {result.would_import}" if dry_run else
+                                           f"поставлено на учёт: {result.imported}")
+               + f"; повторов: {result.duplicates}; с ошибками: {len(result.refused)}.")
+    for number, name, reason in result.refused:
+        click.echo(f"  строка {number}: {name or '(без имени)'} — {reason}")
+    for number, name, reason in result.duplicate_rows:
+        click.echo(f"  строка {number}: {name} — повтор: {reason}")
+
+
+@main.command("export-members")
+@click.argument("org_id", type=int)
+@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+@click.option("--filter", "filters", multiple=True, metavar="КЛЮЧ=ЗНАЧЕНИЕ",
+              help="Отбор, как в списке на портале: status=all, category=student, consent=none, q=Иванов…")
+@click.option("--user", "login", help="Логин, от имени которого выгружать (видны только его члены Профсоюза).")
+@with_appcontext
+def export_members_command(org_id: int, out: str, filters: tuple[str, ...], login: str | None):
+    """Выгрузить членов Профсоюза организации и нижестоящих в XLSX."""
+    import os
+
+    from portal.extensions import db
+    from portal.policy import Permission
+    from portal.registry.imports import MemberImportError, export_members
+
+    org = _cli_org(org_id)
+    actor = _cli_actor(login, org, Permission.EXPORT_MEMBERS)
+    args = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"«{item}»: нужно КЛЮЧ=ЗНАЧЕНИЕ.", param_hint="--filter")
+        args[key.strip()] = value.strip()
+    try:
+        with open(out, "wb") as f:
+            count = export_members(org, actor, args, f)
+    except MemberImportError as e:
+        db.session.rollback()
+        os.remove(out)  # no half-written file of personal data left behind
+        raise click.ClickException(e.message) from None
+    db.session.commit()
+    click.echo(f"Выгружено членов Профсоюза: {count} → {out}")
+
+
 # ---- scheduled jobs and the worker ----------------------------------------------------------------------------------
 
 
