@@ -183,9 +183,11 @@ def render_section(r: dict) -> str:
         "conditions, the 152-FZ line, the signature lines) is the same for all members of one organisation: it is laid",
         "out once per organisation and drawn into a slot on each page as a PDF form XObject — typesetting is most of",
         "WeasyPrint's time and that part is two thirds of a page (the last line of the table measures both ways side by",
-        "side). The benchmark's members belong to three schools. Values in a member's own lines are not bold: an inline",
-        "box per line cost a fifth of the page. On a busy machine compare the CPU line with the target: on 2 idle",
-        "cores the batch's wall time is about half its CPU seconds.",
+        "side). The benchmark's members belong to three schools. Values in a member's own lines are not bold (an inline",
+        "box per line cost a fifth of the page); the workers collect garbage once per chunk (automatic collections cost",
+        "another fifth); the PDFs carry no named destinations for the ids used to find the slots (less for pypdf to",
+        "parse). On a busy machine compare the CPU line with the target: on 2 idle cores the batch's wall time is about",
+        "half its CPU seconds.",
         "",
     ]
     return "\n".join(lines)
