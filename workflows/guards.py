@@ -56,12 +56,14 @@ def withdrawn_on_is_valid(member, actor, params):
 
 
 def _record(member, actor, kind, params, **extra):
+    """Append a consent record (append-only, so a Core INSERT: nothing to track in the session)."""
+    from sqlalchemy import insert
+
     from portal.consent.models import ConsentRecord
 
-    rec = ConsentRecord(member_id=member.id, kind=kind, on_date=params.get("on_date") or today(),
-                        actor_id=getattr(actor, "id", None), note=params.get("comment", ""), **extra)
-    db.session.add(rec)
-    return rec
+    db.session.execute(insert(ConsentRecord.__table__).values(
+        member_id=member.id, kind=kind, on_date=params.get("on_date") or today(),
+        actor_id=getattr(actor, "id", None), note=params.get("comment", ""), **extra))
 
 
 @effect("consent_printed")
