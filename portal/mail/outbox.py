@@ -188,11 +188,12 @@ class _Connection:
             return self.smtp
         host, port = str(_cfg("MAIL_SERVER")), int(_cfg("MAIL_PORT", 25))
         timeout = float(_cfg("MAIL_TIMEOUT", 30))
+        local = _cfg("MAIL_LOCAL_HOSTNAME")  # the EHLO name; the machine's FQDN if unset
         context = ssl.create_default_context()
         if _flag("MAIL_USE_SSL"):
-            smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            smtp = smtplib.SMTP_SSL(host, port, local_hostname=local, timeout=timeout, context=context)
         else:
-            smtp = smtplib.SMTP(host, port, timeout=timeout)
+            smtp = smtplib.SMTP(host, port, local_hostname=local, timeout=timeout)
             if _flag("MAIL_USE_TLS"):
                 smtp.starttls(context=context)
         username = _cfg("MAIL_USERNAME")
