@@ -1,0 +1,1 @@
+"""Benchmarks of the portal on realistic data volumes (`python -m bench.registry --help`)."""
