@@ -38,8 +38,8 @@ from portal.clock import today
 from portal.extensions import db
 from portal.policy import Permission
 from portal.registry.imports import (
-    FIELDS,
     ENUMS,
+    FIELDS,
     ImportJob,
     ImportStatus,
     MemberImportError,
@@ -125,11 +125,12 @@ def _start(job: ImportJob, *, dry_run: bool) -> None:
     """Run the job in a background thread with its own app context (and so its own session)."""
     app = current_app._get_current_object()
     job_id = job.id
+    address = request.remote_addr or ""
 
     def work():
         with app.app_context():
             try:
-                run_job(job_id, dry_run=dry_run, app_config=app.config)
+                run_job(job_id, dry_run=dry_run, app_config=app.config, client_address=address)
             finally:
                 db.session.remove()
 
@@ -327,7 +328,7 @@ def export(org_id):
         abort(404)
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
     try:
-        count = export_members(org, current_user, request.args, out,
+        export_members(org, current_user, request.args, out,
                                max_rows=current_app.config.get("EXPORT_MAX_ROWS", DEFAULT_EXPORT_MAX_ROWS))
     except MemberImportError as e:
         out.close()

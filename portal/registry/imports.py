@@ -28,10 +28,11 @@ import io
 import json
 import re
 import zipfile
-from operator import itemgetter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, any_, bindparam, func, select, true
@@ -354,7 +355,7 @@ def _open_csv(data: bytes) -> Sheet:
     # The delimiter is the one under which a header row is recognised best (1C writes «;», others «,» or tab).
     for delimiter in (";", ",", "\t"):
         try:
-            head = [row for _, row in zip(range(HEADER_SCAN_ROWS), csv.reader(io.StringIO(text), delimiter=delimiter))]
+            head = list(islice(csv.reader(io.StringIO(text), delimiter=delimiter), HEADER_SCAN_ROWS))
         except csv.Error:
             continue
         index, score = _find_header(head)
@@ -395,7 +396,7 @@ def _open_xlsx(data: bytes) -> Sheet:
             sheets.insert(0, active)
         for ws in sheets:
             it = ws.iter_rows(values_only=True)
-            head = [row for _, row in zip(range(HEADER_SCAN_ROWS), it)]
+            head = list(islice(it, HEADER_SCAN_ROWS))
             index, _ = _find_header(head)
             if index < 0:
                 continue
@@ -926,7 +927,7 @@ def remove_job_file(job: ImportJob, app_config) -> None:
         pass
 
 
-def run_job(job_id: int, *, dry_run: bool, app_config) -> None:
+def run_job(job_id: int, *, dry_run: bool, app_config, client_address: str = "") -> None:
     """Run a job's dry run or real import to its end, committing progress; the job records the outcome."""
     from portal.auth.models import User
 
@@ -945,9 +946,10 @@ def run_job(job_id: int, *, dry_run: bool, app_config) -> None:
         db.session.commit()
 
     try:
+        # Outside a request the audit entry's own address reads «cli»; the chair's address travels in the details.
         result = import_file(org, job_file(job, app_config), job.filename, actor, dry_run=dry_run,
                              mapping=job.mapping_data, progress=progress,
-                             audit_details={"job_id": job.id, "via": "web"})
+                             audit_details={"job_id": job.id, "via": "web", "client_address": client_address})
     except MemberImportError as e:
         db.session.rollback()
         _fail(job_id, e.message)
