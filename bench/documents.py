@@ -202,6 +202,7 @@ def write_section(text: str) -> None:
         updated = pattern.sub(lambda _m: text + "\n", current, count=1)
     else:
         updated = current.rstrip("\n") + "\n\n" + text
+    updated = re.sub(rf"(?<=[^\n])\n{re.escape(HEADING)}\n", f"\n\n{HEADING}\n", updated)  # a blank line before it
     RESULTS_MD.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
 
 
