@@ -74,9 +74,15 @@ class NamePools:
     """Faker's ru_RU name lists as pools; surnames are listed by frequency, so they get Zipf-like weights."""
 
     def __init__(self):
-        self.last = list(zip(RuNames.last_names_male, RuNames.last_names_female, strict=True))
-        self.first = {"M": list(RuNames.first_names_male), "F": list(RuNames.first_names_female)}
-        self.middle = {"M": list(RuNames.middle_names_male), "F": list(RuNames.middle_names_female)}
+        self.last = []
+        seen: set[str] = set()
+        for m, f in zip(RuNames.last_names_male, RuNames.last_names_female, strict=True):
+            if fold(m) not in seen and fold(f) not in seen:
+                seen.update((fold(m), fold(f)))
+                self.last.append((m, f))
+        # Distinct after folding (Faker's lists repeat a few names), so distinct indexes mean distinct person keys.
+        self.first = {"M": _distinct(RuNames.first_names_male), "F": _distinct(RuNames.first_names_female)}
+        self.middle = {"M": _distinct(RuNames.middle_names_male), "F": _distinct(RuNames.middle_names_female)}
         # Rank r gets weight 1/(r+20): the top surname ≈1.8 % of people (Смирнов), the 250th ≈0.15 %.
         acc, self.last_cum = 0.0, []
         for rank in range(len(self.last)):
@@ -106,6 +112,11 @@ def _common_first(name: str) -> bool:
 def _common_middle(name: str) -> bool:
     return name.startswith(("Александров", "Сергеев", "Владимиров", "Николаев", "Иванов", "Петров", "Викторов",
                             "Юрьев", "Анатольев", "Михайлов", "Алексеев", "Васильев", "Андреев", "Дмитриев"))
+
+
+def _distinct(names) -> list[str]:
+    seen: set[str] = set()
+    return [n for n in names if not (fold(n) in seen or seen.add(fold(n)))]
 
 
 def _cum(weights: list[float]) -> list[float]:

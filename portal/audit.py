@@ -17,8 +17,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
 
-_CARD = re.compile(r"\b(\d{12,15})(\d{4})\b")
-_SECRET_KEYS = {"password", "password_hash", "token", "csrf_token", "secret", "new_password", "password2"}
+# A card-like run: 13–19 digits, possibly grouped by spaces or dashes ("2200 1234 5678 9012"), not part of a longer
+# number. Letters around it do not protect it (a \b-based pattern missed "card2200123456789012").
+_CARD = re.compile(r"(?<!\d)\d(?:[ \-]?\d){12,18}(?!\d)")
+# Any key naming a secret is blanked, whatever its exact spelling (password2, newPassword, api_token, …).
+_SECRET_MARKERS = ("password", "passwd", "token", "secret", "session", "cookie", "authorization", "otp")
+
+
+def _mask_card(match: re.Match) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def _is_secret_key(key) -> bool:
+    lowered = str(key).lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
 
 
 class AuditEntry(db.Model):
@@ -48,12 +61,13 @@ class AuditEntry(db.Model):
 
 
 def _scrub(value):
+    """Blank secrets by key and mask card numbers (last four digits kept) anywhere in the details."""
     if isinstance(value, dict):
-        return {k: ("***" if k in _SECRET_KEYS else _scrub(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+        return {k: ("***" if _is_secret_key(k) else _scrub(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return [_scrub(v) for v in value]
     if isinstance(value, str):
-        return _CARD.sub(lambda m: "*" * len(m.group(1)) + m.group(2), value)
+        return _CARD.sub(_mask_card, value)
     return value
 
 
@@ -77,7 +91,8 @@ def record(action: str, obj=None, *, object_type: str = "", object_id: int | Non
         org_id=org_id,
         address=address,
         outcome=outcome,
-        details=json.dumps(_scrub(details), ensure_ascii=False, default=str) if details else "",
+        # Scrub after serialising too: a value json.dumps turns into text (a date, a Decimal) is checked as well.
+        details=_CARD.sub(_mask_card, json.dumps(_scrub(details), ensure_ascii=False, default=str)) if details else "",
     )
     db.session.add(entry)
     return entry

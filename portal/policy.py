@@ -11,12 +11,13 @@ Permissions are declared once with a readable title and granted to roles in one 
 from __future__ import annotations
 
 from flask import abort
-from sqlalchemy import Select, false, select, true
+from sqlalchemy import Select, and_, false, select, true
 
 from portal import audit
+from portal.audit import AuditEntry
 from portal.auth.models import Role, User
 from portal.extensions import db
-from portal.registry.models import OrgLevel, Member, Organisation
+from portal.registry.models import CorrectionRequest, Member, Organisation, OrgLevel
 from portal.text import like_prefix
 
 
@@ -79,6 +80,28 @@ def is_central(user: User) -> bool:
     return user.org.level == OrgLevel.CENTRAL
 
 
+# The largest id the INTEGER primary keys hold; anything bigger would make PostgreSQL fail the query (a 500).
+MAX_ID = 2**31 - 1
+
+
+def parse_id(value) -> int | None:
+    """An object id from a URL, a query string or a form: ASCII digits within the key range, otherwise None.
+
+    `int()` alone would accept "+5", " 5", "٥" and ids too large for the column, which PostgreSQL rejects with
+    an error instead of "not found".
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value) if value is not None else ""
+        if not (text.isascii() and text.isdigit()) or len(text) > 10:
+            return None
+        number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
 # ---- organisations ---------------------------------------------------------------------------------------------
 
 
@@ -95,8 +118,12 @@ def visible_orgs(user: User) -> Select:
 
 
 def visible_org_ids(user: User) -> Select:
-    """select(Organisation.id) for the user's scope, to be used as a subquery."""
-    return select(Organisation.id).where(org_scope(user))
+    """select(Organisation.id) for the user's scope, to be used as a subquery.
+
+    Never correlated: inside a query that already joins organisations (a search or sort by organisation name),
+    auto-correlation would silently turn "in my subtree" into a condition on the joined row.
+    """
+    return select(Organisation.id).where(org_scope(user)).correlate(None)
 
 
 def org_in_scope(user: User, org: Organisation | None) -> bool:
@@ -106,18 +133,31 @@ def org_in_scope(user: User, org: Organisation | None) -> bool:
 
 
 def abort_not_found(object_type: str = "", object_id=None, *, user: User | None = None):
-    """Answer 404 the same way for a missing object and a foreign one; audit the denial if it was foreign."""
+    """Answer 404 the same way for a missing object and a foreign one; audit the denial if it was foreign.
+
+    Whatever the request changed before the denial is rolled back first, so recording the denial never commits it.
+    """
     if user is not None and object_id is not None:
-        audit.record("denied", object_type=object_type, object_id=object_id, outcome="denied", actor=user)
+        actor_id, actor_login, org_id = user.id, user.login, user.org_id
+        db.session.rollback()
+        # org_id is the denied user's organisation: their region's audit shows the probe, the target's does not.
+        audit.record("denied", object_type=object_type, object_id=object_id, org_id=org_id, outcome="denied",
+                     actor=_ActorRef(actor_id, actor_login))
         db.session.commit()
     abort(404)
 
 
+class _ActorRef:
+    """Who was denied, captured before the rollback (which expires the loaded account)."""
+
+    def __init__(self, id: int, login: str):
+        self.id, self.login = id, login
+
+
 def get_org(user: User, org_id) -> Organisation:
     """The organisation if the user may see it; 404 otherwise (missing and foreign alike)."""
-    try:
-        org_id = int(org_id)
-    except (TypeError, ValueError):
+    org_id = parse_id(org_id)
+    if org_id is None:
         abort(404)
     org = db.session.get(Organisation, org_id)
     if org is None:
@@ -168,9 +208,8 @@ def visible_members(user: User) -> Select:
 
 def get_member(user: User, member_id) -> Member:
     """The member if the user may see them; 404 otherwise (missing and foreign alike)."""
-    try:
-        member_id = int(member_id)
-    except (TypeError, ValueError):
+    member_id = parse_id(member_id)
+    if member_id is None:
         abort(404)
     member = db.session.get(Member, member_id)
     if member is None:
@@ -187,27 +226,29 @@ def can_edit_member(user: User, member: Member) -> bool:
 # ---- accounts --------------------------------------------------------------------------------------------------
 
 
+def user_scope(user: User):
+    """A SQL condition on User: accounts the user manages (organisations strictly below theirs; central: all)."""
+    if not has_permission(user, Permission.MANAGE_ACCOUNTS):
+        return false()
+    if is_central(user):
+        return true()
+    return and_(User.org_id.in_(visible_org_ids(user)), User.org_id != user.org_id)
+
+
 def visible_users(user: User) -> Select:
     """Accounts the user manages: those of organisations strictly below theirs (and, for central admins, all)."""
-    if not has_permission(user, Permission.MANAGE_ACCOUNTS):
-        return select(User).where(false())
-    q = select(User).join(User.org).where(org_scope(user))
-    if not is_central(user):
-        q = q.where(User.org_id != user.org_id)
-    return q
+    return select(User).where(user_scope(user))
 
 
 def get_user(user: User, user_id) -> User:
-    try:
-        user_id = int(user_id)
-    except (TypeError, ValueError):
+    """An account the user manages; 404 otherwise (missing and foreign alike)."""
+    user_id = parse_id(user_id)
+    if user_id is None:
         abort(404)
     target = db.session.get(User, user_id)
     if target is None:
         abort(404)
-    allowed = has_permission(user, Permission.MANAGE_ACCOUNTS) and (
-        is_central(user) or org_below(user, target.org))
-    if not allowed:
+    if not can_manage_account(user, target):
         abort_not_found("users", user_id, user=user)
     return target
 
@@ -219,3 +260,67 @@ def roles_user_may_grant(user: User, org: Organisation) -> tuple[Role, ...]:
     if not (is_central(user) or org_below(user, org)):
         return ()
     return ROLES_FOR_LEVEL[org.level]
+
+
+def can_manage_account(user: User, target: User) -> bool:
+    return has_permission(user, Permission.MANAGE_ACCOUNTS) and (is_central(user) or org_below(user, target.org))
+
+
+# ---- organisations: creating and moving ---------------------------------------------------------------------
+
+
+def can_create_org_under(user: User, parent: Organisation | None) -> bool:
+    """New organisations go under a parent in the user's scope (a regional chair: their region and below)."""
+    return has_permission(user, Permission.MANAGE_ORGS) and parent is not None and org_in_scope(user, parent)
+
+
+def can_move_org(user: User, org: Organisation, new_parent: Organisation | None = None) -> bool:
+    """Only organisations strictly below the user's own move, and only to a parent in the user's scope."""
+    if not has_permission(user, Permission.MANAGE_ORGS) or org.parent_id is None:
+        return False
+    if not (is_central(user) or org_below(user, org)):
+        return False
+    return new_parent is None or org_in_scope(user, new_parent)
+
+
+def can_delete_org(user: User, org: Organisation) -> bool:
+    """Deleting is for mistakes only: the organisation must be strictly below the user's own (emptiness is checked
+    by the caller)."""
+    return can_move_org(user, org)
+
+
+# ---- the audit log and correction requests ----------------------------------------------------------------------
+
+
+def audit_scope(user: User):
+    """A SQL condition on AuditEntry: entries about organisations in the user's scope (central: all)."""
+    if not has_permission(user, Permission.VIEW_AUDIT):
+        return false()
+    if is_central(user):
+        return true()
+    return AuditEntry.org_id.in_(visible_org_ids(user))
+
+
+def correction_scope(user: User):
+    """A SQL condition on CorrectionRequest: requests from organisations in the user's scope."""
+    if is_central(user):
+        return true()
+    return CorrectionRequest.org_id.in_(visible_org_ids(user))
+
+
+# ---- one scope per model, for generic consumers (the back office, type-ahead) -------------------------------------
+
+
+def scope_for(model, user: User):
+    """The SQL condition limiting `model` to what `user` may see; an unknown model is an error (fail closed)."""
+    if model is Organisation:
+        return org_scope(user) if has_permission(user, Permission.VIEW_REGISTRY) else false()
+    if model is Member:
+        return member_scope(user) if has_permission(user, Permission.VIEW_REGISTRY) else false()
+    if model is User:
+        return user_scope(user)
+    if model is AuditEntry:
+        return audit_scope(user)
+    if model is CorrectionRequest:
+        return correction_scope(user) if has_permission(user, Permission.VIEW_REGISTRY) else false()
+    raise LookupError(f"No access scope is defined for {model!r}; add it to portal.policy.scope_for.")

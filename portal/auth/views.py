@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 import string
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import case, delete, select, update
 
 from forms.auth import AccountActionForm, AccountForm, ChangePasswordForm, LoginForm
 from portal import audit, policy
@@ -29,17 +30,38 @@ def init_login(app) -> None:
 
     @app.before_request
     def enforce_session_limits():
-        """Absolute session lifetime (12 h) on top of the 30-minute idle timeout of the cookie."""
+        """Idle timeout (30 min) and absolute lifetime (12 h) checked on the server, then the forced password change.
+
+        The signed cookie also expires after 30 idle minutes, but the server keeps its own clock ("seen",
+        "started") so a session without them, or with them too old, ends whatever the browser kept.
+        """
         session.permanent = True
-        started = session.get("started")
-        if current_user.is_authenticated and started:
-            limit = timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"])
-            if now() - datetime.fromtimestamp(started, UTC) > limit:
-                logout_user()
-                session.clear()
-                flash("Сеанс завершён: прошло 12 часов. Войдите снова.", "warning")
-                return redirect(url_for("auth.login"))
+        if not current_user.is_authenticated:
+            return None
+        moment = now().timestamp()
+        started, seen = session.get("started"), session.get("seen")
+        idle = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+        absolute = current_app.config["SESSION_ABSOLUTE_HOURS"] * 3600
+        message = None
+        if not isinstance(started, int | float) or not isinstance(seen, int | float):
+            message = "Сеанс завершён. Войдите снова."
+        elif moment - started > absolute:
+            message = f"Сеанс завершён: прошло {current_app.config['SESSION_ABSOLUTE_HOURS']} часов. Войдите снова."
+        elif moment - seen > idle:
+            message = "Сеанс завершён из-за бездействия. Войдите снова."
+        if message:
+            logout_user()
+            session.clear()
+            flash(message, "warning")
+            return redirect(url_for("auth.login"))
+        session["seen"] = moment
+        if current_user.must_change_password and request.endpoint not in _ALLOWED_BEFORE_PASSWORD_CHANGE:
+            return redirect(url_for("auth.change_password"))
         return None
+
+
+# A password handed over by the higher organisation is changed before anything else can be done.
+_ALLOWED_BEFORE_PASSWORD_CHANGE = {"auth.change_password", "auth.logout", "static", "bootstrap.static"}
 
 
 @login_manager.user_loader
@@ -70,27 +92,50 @@ def _blocked_for(keys: list[str]) -> int:
     for row in rows:
         if row.blocked_until:
             until = row.blocked_until if row.blocked_until.tzinfo else row.blocked_until.replace(tzinfo=UTC)
-            wait = max(wait, int((until - moment).total_seconds()) + 1 if until > moment else 0)
+            if until > moment:
+                wait = max(wait, int((until - moment).total_seconds()) + 1)
     return wait
 
 
+def _count_failure(key: str, moment: datetime) -> int:
+    """Add one failure to a key in one statement (no lost updates under parallel guessing); return the count.
+
+    Failures older than the window are forgotten, so an address shared by a whole school is not slowed down
+    for ever by typos spread over weeks.
+    """
+    window = timedelta(seconds=current_app.config.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
+    table = LoginThrottle.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(key=key, failures=1, updated_at=moment)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"failures": case((table.c.updated_at < moment - window, 1), else_=table.c.failures + 1),
+              "updated_at": moment},
+    ).returning(table.c.failures)
+    return db.session.execute(stmt).scalar_one()
+
+
 def _record_failure(keys: list[str]) -> None:
+    """Count a failed attempt per account and per address; from LOGIN_FREE_ATTEMPTS on, wait 2, 4, 8 … seconds
+    (capped), never a permanent lockout."""
     free = current_app.config["LOGIN_FREE_ATTEMPTS"]
     cap = current_app.config["LOGIN_MAX_DELAY_SECONDS"]
+    moment = now()
     for key in keys:
-        row = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
-        row.failures = (row.failures or 0) + 1
-        row.updated_at = now()
-        if row.failures >= free:
-            row.blocked_until = now() + timedelta(seconds=min(2 ** (row.failures - free + 1), cap))
-        db.session.add(row)
+        failures = _count_failure(key, moment)
+        if failures >= free:
+            delay = min(2 ** min(failures - free + 1, 30), cap)
+            db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key)
+                               .values(blocked_until=moment + timedelta(seconds=delay)))
 
 
-def _clear_failures(keys: list[str]) -> None:
-    for key in keys:
-        row = db.session.get(LoginThrottle, key)
-        if row is not None:
-            db.session.delete(row)
+def _clear_failures(login_key: str) -> None:
+    """A correct password clears the account's counter only: knowing one password says nothing about the
+    address, which keeps its count (else an attacker with one account could reset it between guesses)."""
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == login_key))
 
 
 # ---- views -----------------------------------------------------------------------------------------------------
@@ -116,17 +161,21 @@ def login():
             ok = user.check_password(form.password.data) and user.is_enabled
         if not ok:
             _record_failure(keys)
-            audit.record("login", object_type="users", object_id=user.id if user else None, outcome="denied",
-                         actor=user, login=form.login.data[:80])
+            # The typed login is kept only when it names an account: an unknown "login" is often a password
+            # typed into the wrong field, and the audit log never holds passwords.
+            if user is not None:
+                audit.record("login", user, outcome="denied", actor=user, reason="wrong_password_or_disabled")
+            else:
+                audit.record("login", object_type="users", outcome="denied", reason="unknown_login")
             db.session.commit()
             return render_template("auth/login.html", form=form, error="Неверный логин или пароль."), 200
-        _clear_failures(keys)
+        _clear_failures(keys[0])
         user.last_login_at = now()
         audit.record("login", user, actor=user)
         db.session.commit()
-        session.clear()  # a new session at login (no fixation)
+        session.clear()  # a new session at login (no fixation): nothing planted before survives
         login_user(user)
-        session["started"] = now().timestamp()
+        session["started"] = session["seen"] = now().timestamp()
         if user.must_change_password:
             flash("Это первый вход с паролем, выданным вышестоящей организацией. Задайте свой пароль.", "info")
             return redirect(url_for("auth.change_password"))
@@ -135,10 +184,20 @@ def login():
 
 
 def _safe_next(target: str | None) -> str:
-    """Redirect only to the portal's own paths."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("registry.home")
+    """Redirect only to the portal's own paths.
+
+    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so "/\t/evil.example" and
+    "/\\evil.example" would leave the portal: any control character, space or backslash is refused.
+    """
+    home = url_for("registry.home")
+    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//"):
+        return home
+    if "\\" in target or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in target):
+        return home
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return home
+    return target
 
 
 @bp.route("/logout", methods=["POST"])
@@ -164,6 +223,8 @@ def change_password():
         user = db.session.get(User, current_user.id)
         if not user.check_password(form.current.data):
             form.current.errors.append("Текущий пароль введён неверно.")
+        elif form.new.data == form.current.data:
+            form.new.errors.append("Новый пароль должен отличаться от текущего.")
         else:
             user.set_password(form.new.data)
             user.must_change_password = False
