@@ -39,11 +39,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.admin import init_admin
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import init_login
-    from portal.registry.import_views import bp as imports_bp
-    from portal.registry.views import bp as registry_bp
-    from portal.mail.views import bp as service_bp
     from portal.cards.views import bp as cards_bp
     from portal.consent.views import bp as consent_bp
+    from portal.mail.views import bp as service_bp
+    from portal.registry.import_views import bp as imports_bp
+    from portal.registry.views import bp as registry_bp
     from portal.workflow_views import bp as workflow_bp
 
     init_login(app)

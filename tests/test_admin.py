@@ -18,7 +18,7 @@ from portal.auth.models import Role, User
 from portal.extensions import db
 from portal.registry import operations as ops
 from portal.registry.models import CorrectionRequest, Member, Organisation, OrgLevel
-from tests.conftest import PASSWORD, create_member, create_org, create_user, login
+from tests.conftest import PASSWORD, create_org, create_user, login
 from tests.security_helpers import (  # noqa: F401  (fresh_login_per_request is an autouse fixture)
     NONEXISTENT_IDS,
     csrf_token,

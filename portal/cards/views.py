@@ -3,8 +3,6 @@ handing cards over (ВЫДАН), lost/blocked/reissued, production batches, and 
 
 from __future__ import annotations
 
-
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
