@@ -1,0 +1,217 @@
+"""Material aid for sanatorium treatment (SPEC §6, seed 004): the regulation as a plain value, the amount and the
+eligibility rules as pure functions anyone can call without a database.
+
+- `quote(regulation, tenure_years, membership_level)` — the amount in roubles (Decimal);
+- `check(regulation, petition)` — every eligibility problem, each naming its rule and saying in Russian what is wrong;
+- `seed_regulation()` — seed 004's regulation exactly as SPEC §6 fixes it.
+
+Decisions SPEC leaves open (written here and in the README):
+- Level columns: up to and including 80 % is the base column; above 80 % and below 100 % is +30 %; 100 % is +60 %.
+  A level above 100 % (more members than staff: bad staff data) counts as 100 % and is reported as a non-blocking
+  data problem (`Problem.blocking is False`), so the chair sees it but may still file.
+- The level is the primary's active members ÷ staff (students for a students' primary) on the filing date, in per
+  cent truncated (not rounded) to two decimals, so 99.996 % never becomes 100 %. An unknown staff count blocks filing.
+- The repeat interval compares treatment starts: an approved (or paid) aid whose treatment started fewer than
+  730 days before this one's start blocks it; 730 or more days apart is allowed. Starts after this one count too
+  (the distance is taken either way), so filing an older trip late cannot sidestep the rule.
+- The stay counts both the first and the last day (10 June – 19 June is 10 days).
+- Seed 004 п.4.1: the petition is filed after the return, so a treatment ending after the filing date is a problem.
+- A tenure below the first band (0 years) quotes 0.00; the eligibility rule on minimum tenure says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+
+# Where a voucher came from (seed 004 п.3.1, п.3.5.2). Codes are stored; titles are shown.
+VOUCHER_SOURCES: dict[str, str] = {
+    "purchase": "куплена самостоятельно (санаторий, турфирма)",
+    "union_programme": "профсоюзная программа ООО «Саратовкурорт»",
+    "mod": "по линии Министерства обороны",
+    "mvd": "по линии МВД России",
+    "fsb": "по линии ФСБ России",
+    "social_protection": "через органы социальной поддержки населения",
+    "tb_service": "в специализированное учреждение для работников фтизиатрической службы",
+    "rehab_referral": "в реабилитационное отделение по направлению лечебного учреждения",
+    "employer": "выделена работодателем",
+    "other": "иное",
+}
+# Who paid for it (seed 004 п.3.1).
+PAYERS: dict[str, str] = {
+    "member": "член Профсоюза (за свой счёт)",
+    "union_programme": "по профсоюзной программе ООО «Саратовкурорт»",
+    "employer": "работодатель",
+    "social_fund": "Социальный фонд / органы соцзащиты",
+    "other": "иное",
+}
+# Who was treated: only the member, never a family member (seed 004 п.3.4).
+PATIENTS: dict[str, str] = {"member": "сам член Профсоюза", "family": "член семьи"}
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Band:
+    """A tenure band: full years from `min_years` to `max_years` inclusive (None: no upper end), and its amounts
+    for the three membership-level columns (base, above the base threshold, full)."""
+
+    min_years: int
+    max_years: int | None
+    base: Decimal
+    above: Decimal
+    full: Decimal
+
+    def covers(self, years: int) -> bool:
+        return years >= self.min_years and (self.max_years is None or years <= self.max_years)
+
+    @property
+    def title(self) -> str:
+        if self.max_years is None:
+            return f"более {self.min_years - 1}"
+        return f"{self.min_years}–{self.max_years}"
+
+
+@dataclass(frozen=True)
+class Regulation:
+    """A regional organisation's regulation on material aid: the table and the conditions, as plain data."""
+
+    bands: tuple[Band, ...]
+    level_base_max: Decimal = Decimal("80")  # up to and including: the base column
+    level_full: Decimal = Decimal("100")  # this level (and above, counted as it): the full column
+    min_tenure_years: int = 1
+    min_stay_days: int = 10
+    repeat_interval_days: int = 730
+    excluded_sources: tuple[str, ...] = ("mod", "mvd", "fsb", "social_protection", "tb_service", "rehab_referral")
+    allowed_payers: tuple[str, ...] = ("member", "union_programme")
+    title: str = "Положение об оказании единовременной материальной помощи членам Профсоюза на санаторно-курортное лечение"
+
+    def band_for(self, years: int) -> Band | None:
+        return next((b for b in self.bands if b.covers(years)), None)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: its id, a Russian message, and whether it stops filing (a data warning does not)."""
+
+    rule: str
+    message: str
+    blocking: bool = True
+
+
+@dataclass(frozen=True)
+class PetitionFacts:
+    """What the rules read about a petition: the member's facts from the registry and the treatment facts."""
+
+    tenure_years: int
+    membership_level: Decimal | None  # per cent on the filing date; None when the staff count is unknown
+    treatment_start: date
+    treatment_end: date
+    voucher_source: str
+    payer: str
+    patient: str = "member"
+    member_active: bool = True
+    pays_dues: bool = True
+    filed_on: date | None = None
+    previous_approved_starts: tuple[date, ...] = field(default_factory=tuple)
+
+
+def _money(value) -> Decimal:
+    return Decimal(value).quantize(CENT)
+
+
+def seed_regulation() -> Regulation:
+    """Seed 004's regulation (SPEC §6): eight bands, three level columns, flat 15 000 over 50 years."""
+    table = [(1, 3, 3000, 3900, 4800), (4, 5, 4000, 5200, 6400), (6, 10, 5000, 6500, 8000),
+             (11, 20, 6000, 7800, 9600), (21, 30, 7000, 9100, 11200), (31, 40, 8000, 10400, 12800),
+             (41, 50, 9000, 11700, 14400), (51, None, 15000, 15000, 15000)]
+    return Regulation(bands=tuple(Band(lo, hi, _money(a), _money(b), _money(c)) for lo, hi, a, b, c in table))
+
+
+def effective_level(regulation: Regulation, membership_level: Decimal) -> Decimal:
+    """The level the table reads: above the full level (bad staff data) counts as the full level."""
+    level = Decimal(membership_level)
+    return min(level, regulation.level_full)
+
+
+def column(regulation: Regulation, membership_level: Decimal) -> str:
+    """Which column of the table a level falls in: 'base', 'above' or 'full'."""
+    level = effective_level(regulation, membership_level)
+    if level >= regulation.level_full:
+        return "full"
+    if level > regulation.level_base_max:
+        return "above"
+    return "base"
+
+
+def quote(regulation: Regulation, tenure_years: int, membership_level: Decimal) -> Decimal:
+    """The amount of aid in roubles for full years of tenure and the primary's level in per cent (0.00: no band)."""
+    if isinstance(membership_level, float):
+        raise TypeError("membership_level must be a Decimal, never a float")
+    band = regulation.band_for(int(tenure_years))
+    if band is None:
+        return Decimal("0.00")
+    return _money(getattr(band, column(regulation, membership_level)))
+
+
+def stay_days(start: date, end: date) -> int:
+    """Days of stay counting the first and the last day."""
+    return (end - start).days + 1
+
+
+def check(regulation: Regulation, petition: PetitionFacts) -> list[Problem]:
+    """Every eligibility problem of a petition under a regulation (an empty list: eligible)."""
+    p, r = petition, regulation
+    found: list[Problem] = []
+    if p.patient != "member":
+        found.append(Problem("member_only", "Материальная помощь не распространяется на членов семьи (п. 3.4)."))
+    if not p.member_active:
+        found.append(Problem("member_active", "Человек не состоит на учёте в Профсоюзе."))
+    if not p.pays_dues:
+        found.append(Problem("pays_dues", "Член Профсоюза не уплачивает членские взносы регулярно (п. 1.2)."))
+    if p.tenure_years < r.min_tenure_years:
+        found.append(Problem("min_tenure", f"Профсоюзный стаж {p.tenure_years} лет: нужно не менее "
+                                           f"{r.min_tenure_years} полного года (п. 3.2)."))
+    if p.membership_level is None:
+        found.append(Problem("level_known", "Уровень профсоюзного членства не рассчитан: в паспорте первичной "
+                                            "организации не указана численность работающих (обучающихся)."))
+    elif Decimal(p.membership_level) > r.level_full:
+        found.append(Problem("level_data", f"Уровень членства {p.membership_level} % больше 100 %: членов больше, "
+                                           "чем работающих. Проверьте численность в паспорте; сумма рассчитана "
+                                           "как при 100 %.", blocking=False))
+    if p.treatment_end < p.treatment_start:
+        found.append(Problem("dates_order", "Дата окончания лечения раньше даты начала."))
+    else:
+        days = stay_days(p.treatment_start, p.treatment_end)
+        if days < r.min_stay_days:
+            found.append(Problem("min_stay", f"Срок пребывания {days} дн.: нужно не менее {r.min_stay_days} дней "
+                                             "(п. 3.5.1)."))
+    if p.filed_on is not None and p.treatment_end > p.filed_on:
+        found.append(Problem("after_return", "Ходатайство подаётся после возвращения из санатория (п. 4.1): "
+                                             "лечение ещё не окончено."))
+    if p.voucher_source in r.excluded_sources:
+        title = VOUCHER_SOURCES.get(p.voucher_source, p.voucher_source)
+        found.append(Problem("voucher_source", f"Путёвка получена {title}: помощь не предоставляется (п. 3.5.2)."))
+    elif p.voucher_source not in VOUCHER_SOURCES:
+        found.append(Problem("voucher_source", "Не указано, как получена путёвка."))
+    if p.payer not in r.allowed_payers:
+        found.append(Problem("payer", "Путёвка должна быть приобретена и оплачена самим членом Профсоюза или по "
+                                      "профсоюзной программе ООО «Саратовкурорт» (п. 3.1)."))
+    for previous in p.previous_approved_starts:
+        if abs((p.treatment_start - previous).days) < r.repeat_interval_days:
+            found.append(Problem("repeat_interval", f"Помощь уже оказана на лечение, начавшееся {previous:%d.%m.%Y}: "
+                                                    f"между началами лечения нужно не менее "
+                                                    f"{r.repeat_interval_days} дней (п. 3.3)."))
+            break
+    return found
+
+
+def is_eligible(problems: list[Problem]) -> bool:
+    """No blocking problem (a data warning alone does not stop a petition)."""
+    return not any(pr.blocking for pr in problems)
+
+
+def with_changes(regulation: Regulation, **changes) -> Regulation:
+    """A copy with some fields changed (a new version of a regulation is a new value)."""
+    return replace(regulation, **changes)
