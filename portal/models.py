@@ -1,5 +1,6 @@
 """Imports every model so the metadata (and Alembic) sees the whole schema."""
 
+from portal.aid.models import AidPetition, AidRegulation, AidRegulationBand, PetitionAttachment  # noqa: F401
 from portal.audit import AuditEntry  # noqa: F401
 from portal.auth.models import LoginThrottle, User  # noqa: F401
 from portal.cards.models import Card, CardRequest, CardRequestItem, Counter, ProductionBatch  # noqa: F401

@@ -34,6 +34,13 @@ class Permission:
     RESOLVE_CORRECTIONS = "resolve_corrections"
     BACK_OFFICE = "back_office"
     VIEW_AUDIT = "view_audit"
+    VIEW_AID = "view_aid"
+    FILE_AID = "file_aid"
+    REVIEW_AID = "review_aid"
+    DECIDE_AID = "decide_aid"
+    OVERRIDE_AID = "override_aid"
+    PAY_AID = "pay_aid"
+    EDIT_AID_REGULATION = "edit_aid_regulation"
 
     TITLES = {
         VIEW_REGISTRY: "Просмотр реестра своей организации и нижестоящих",
@@ -46,6 +53,13 @@ class Permission:
         RESOLVE_CORRECTIONS: "Рассмотрение запросов на исправление",
         BACK_OFFICE: "Административный раздел",
         VIEW_AUDIT: "Просмотр журнала аудита",
+        VIEW_AID: "Просмотр ходатайств о материальной помощи на санаторно-курортное лечение",
+        FILE_AID: "Подача ходатайств о материальной помощи за членов своей организации",
+        REVIEW_AID: "Проверка ходатайств аппаратом региональной организации",
+        DECIDE_AID: "Решение Президиума по ходатайствам о материальной помощи",
+        OVERRIDE_AID: "Решение председателя региональной организации на иных условиях (п. 4.5)",
+        PAY_AID: "Выплата материальной помощи и реестр на оплату",
+        EDIT_AID_REGULATION: "Изменение положения о материальной помощи (новая редакция)",
     }
 
 
@@ -54,10 +68,16 @@ _CHAIR = {Permission.VIEW_REGISTRY, Permission.EDIT_MEMBERS, Permission.EDIT_PAS
 _HIGHER = _CHAIR | {Permission.MANAGE_ACCOUNTS, Permission.RESOLVE_CORRECTIONS}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.PRIMARY_CHAIR: frozenset(_CHAIR),
-    Role.TERRITORIAL_CHAIR: frozenset(_HIGHER),
-    Role.REGIONAL_STAFF: frozenset(_HIGHER | {Permission.BACK_OFFICE}),
-    Role.REGIONAL_CHAIR: frozenset(_HIGHER | {Permission.BACK_OFFICE, Permission.MANAGE_ORGS, Permission.VIEW_AUDIT}),
+    Role.PRIMARY_CHAIR: frozenset(_CHAIR | {Permission.VIEW_AID, Permission.FILE_AID}),
+    Role.TERRITORIAL_CHAIR: frozenset(_HIGHER | {Permission.VIEW_AID}),
+    Role.REGIONAL_STAFF: frozenset(_HIGHER | {Permission.BACK_OFFICE, Permission.VIEW_AID, Permission.REVIEW_AID,
+                                              Permission.EDIT_AID_REGULATION}),
+    Role.REGIONAL_CHAIR: frozenset(_HIGHER | {Permission.BACK_OFFICE, Permission.MANAGE_ORGS, Permission.VIEW_AUDIT,
+                                              Permission.VIEW_AID, Permission.REVIEW_AID, Permission.OVERRIDE_AID,
+                                              Permission.EDIT_AID_REGULATION}),
+    # The presidium and the accountant see petitions only, not the registry (152-FZ: no more than the task needs).
+    Role.PRESIDIUM_MEMBER: frozenset({Permission.VIEW_AID, Permission.DECIDE_AID}),
+    Role.ACCOUNTANT: frozenset({Permission.VIEW_AID, Permission.PAY_AID}),
     Role.CENTRAL_ADMIN: frozenset(set(Permission.TITLES)),
 }
 
@@ -65,7 +85,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 ROLES_FOR_LEVEL: dict[OrgLevel, tuple[Role, ...]] = {
     OrgLevel.PRIMARY: (Role.PRIMARY_CHAIR,),
     OrgLevel.TERRITORIAL: (Role.TERRITORIAL_CHAIR,),
-    OrgLevel.REGIONAL: (Role.REGIONAL_CHAIR, Role.REGIONAL_STAFF),
+    OrgLevel.REGIONAL: (Role.REGIONAL_CHAIR, Role.REGIONAL_STAFF, Role.PRESIDIUM_MEMBER, Role.ACCOUNTANT),
     OrgLevel.CENTRAL: (Role.CENTRAL_ADMIN,),
 }
 
@@ -324,3 +344,38 @@ def scope_for(model, user: User):
     if model is CorrectionRequest:
         return correction_scope(user) if has_permission(user, Permission.VIEW_REGISTRY) else false()
     raise LookupError(f"No access scope is defined for {model!r}; add it to portal.policy.scope_for.")
+
+
+# ---- material aid -------------------------------------------------------------------------------------------------
+
+
+def aid_scope(user: User):
+    """A SQL condition on AidPetition: petitions of organisations in the user's subtree (central: all)."""
+    from portal.aid.models import AidPetition
+
+    if not has_permission(user, Permission.VIEW_AID):
+        return false()
+    if is_central(user):
+        return true()
+    if user.org.level == OrgLevel.PRIMARY:
+        return AidPetition.org_id == user.org_id
+    return AidPetition.org_id.in_(visible_org_ids(user))
+
+
+def petition_in_scope(user: User, petition) -> bool:
+    return has_permission(user, Permission.VIEW_AID) and org_in_scope(user, petition.org)
+
+
+def get_petition(user: User, petition_id):
+    """The aid petition if the user may see it; 404 otherwise (missing and foreign alike)."""
+    from portal.aid.models import AidPetition
+
+    petition_id = parse_id(petition_id)
+    if petition_id is None:
+        abort(404)
+    petition = db.session.get(AidPetition, petition_id)
+    if petition is None or not has_permission(user, Permission.VIEW_AID):
+        abort(404)
+    if not org_in_scope(user, petition.org):
+        abort_not_found("aid_petitions", petition_id, user=user)
+    return petition

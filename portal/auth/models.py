@@ -24,6 +24,8 @@ class Role(TitledEnum):
     REGIONAL_STAFF = "regional_staff", "Специалист аппарата региональной организации"
     TERRITORIAL_CHAIR = "territorial_chair", "Председатель территориальной организации"
     PRIMARY_CHAIR = "primary_chair", "Председатель первичной организации"
+    PRESIDIUM_MEMBER = "presidium_member", "Член Президиума региональной организации"
+    ACCOUNTANT = "accountant", "Бухгалтер региональной организации"
 
 
 class User(UserMixin, db.Model):
