@@ -1,10 +1,12 @@
-"""Build doc_templates/consent/template.docx with python-docx, reproducibly (same bytes on every run).
+"""Build doc_templates/consent/template.docx and aid_petition/template.docx with python-docx, reproducibly (same
+bytes on every run).
 
-    .venv/bin/python doc_templates/build_docx.py           # rewrite template.docx
-    .venv/bin/python doc_templates/build_docx.py --check   # exit 1 if the committed file is out of date
+    .venv/bin/python doc_templates/build_docx.py           # rewrite the template.docx files
+    .venv/bin/python doc_templates/build_docx.py --check   # exit 1 if a committed file is out of date
 
 The text follows consent/template.html and consent/conditions.html clause by clause; keep the two in step (tests/test_documents.py compares
-them). Placeholders are docxtpl (Jinja) tags that take *values* only — see doc_templates/README.md for the fields.
+them). The petition (form No. 1 of seed 004) follows aid_petition/template.html (tests/test_aid_documents.py compares them).
+Placeholders are docxtpl (Jinja) tags that take *values* only — see doc_templates/README.md for the fields.
 """
 
 from __future__ import annotations
@@ -169,16 +171,91 @@ def _normalise_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
+# ---- the aid petition, form No. 1 of seed 004 ------------------------------------------------------------------
+
+PETITION_TARGET = HERE / "aid_petition" / "template.docx"
+
+PETITION_TEXT = (
+    "Профсоюзный комитет {{ primary_name }}, на основании решения заседания профсоюзного комитета от "
+    "{{ decision_date }} № {{ decision_number }}, ходатайствует об оказании единовременной материальной помощи члену "
+    "Профсоюза {{ member_full_name }}, получавшему санаторно-курортное лечение в санатории {{ sanatorium }} с "
+    "{{ treatment_start }} по {{ treatment_end }}{{ '' if treatment_end.endswith('.') else '.' }} "
+    "Профсоюзный стаж {{ tenure }}. Уровень профсоюзного членства "
+    "первичной профсоюзной организации на момент обращения {{ level }}."
+)
+
+
+def build_petition() -> bytes:
+    """The petition template as bytes (fixed timestamps, like the consent's)."""
+    doc = Document()
+    section = doc.sections[0]
+    section.page_width, section.page_height = Mm(210), Mm(297)
+    section.left_margin, section.right_margin = Mm(25), Mm(15)
+    section.top_margin, section.bottom_margin = Mm(20), Mm(20)
+    _font(doc.styles["Normal"], 12)
+    _font(doc.styles["Title"], 14, bold=True)
+    doc.styles["Title"].paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    props = doc.core_properties
+    props.title = "Ходатайство об оказании единовременной материальной помощи"
+    props.author = props.last_modified_by = "Профпортал"
+    props.created = props.modified = FIXED_TIME
+    props.revision = 1
+
+    for line in ("Председателю", "{{ region_name }}", "{{ chairman_name }}"):
+        p = _para(doc, line, align=WD_ALIGN_PARAGRAPH.LEFT, space_after=0)
+        p.paragraph_format.left_indent = Mm(95)
+    _para(doc, space_after=18)
+
+    doc.add_heading("Ходатайство", level=0)
+    _para(doc, "№ {{ number }}", align=WD_ALIGN_PARAGRAPH.CENTER, space_after=14)
+
+    p = _para(doc, PETITION_TEXT, space_after=6)
+    p.paragraph_format.first_line_indent = Mm(10)
+    p = _para(doc, "Размер материальной помощи {{ basis }}: {{ amount }}", bold=True, space_after=6)
+    p.paragraph_format.first_line_indent = Mm(10)
+    _para(doc, "{%p if override_reason %}")
+    p = _para(doc, "Обоснование решения председателя: {{ override_reason }}", space_after=6)
+    p.paragraph_format.first_line_indent = Mm(10)
+    _para(doc, "{%p endif %}")
+
+    _para(doc, "Документы прилагаются:", align=WD_ALIGN_PARAGRAPH.LEFT, space_after=3)
+    _para(doc, "{%p for a in attachments %}")
+    p = _para(doc, "{{ loop.index }}. {{ a }}", space_after=2)
+    p.paragraph_format.left_indent = Mm(5)
+    _para(doc, "{%p endfor %}")
+    _para(doc, space_after=24)
+
+    sign = doc.add_table(rows=2, cols=2)
+    _cell(sign.cell(0, 0), "Председатель первичной профсоюзной организации")
+    _cell(sign.cell(0, 1), "_______________ / {{ chair_name }} /")
+    _cell(sign.cell(1, 1), "(подпись)", size=8)
+    sign.cell(1, 1).paragraphs[0].paragraph_format.left_indent = Mm(8)
+
+    _para(doc, space_after=6)
+    _para(doc, "Дата: {{ filed_on }}", align=WD_ALIGN_PARAGRAPH.LEFT, space_after=8)
+    _para(doc, "М.П.", align=WD_ALIGN_PARAGRAPH.LEFT, space_after=20)
+    _para(doc, "Сформировано в АИС «Профпортал»", size=8, align=WD_ALIGN_PARAGRAPH.LEFT)
+
+    raw = BytesIO()
+    doc.save(raw)
+    return _normalise_zip(raw.getvalue())
+
+
+BUILDS = {TARGET: build, PETITION_TARGET: build_petition}
+
+
 def main(argv: list[str]) -> int:
-    data = build()
-    if "--check" in argv:
-        if not TARGET.exists() or TARGET.read_bytes() != data:
-            print(f"{TARGET} is out of date: run python doc_templates/build_docx.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_bytes(data)
-    print(f"wrote {TARGET} ({len(data)} bytes)")
-    return 0
+    stale = 0
+    for target, builder in BUILDS.items():
+        data = builder()
+        if "--check" in argv:
+            if not target.exists() or target.read_bytes() != data:
+                print(f"{target} is out of date: run python doc_templates/build_docx.py", file=sys.stderr)
+                stale = 1
+            continue
+        target.write_bytes(data)
+        print(f"wrote {target} ({len(data)} bytes)")
+    return stale
 
 
 if __name__ == "__main__":
