@@ -98,6 +98,21 @@ def median_ms(fn, runs: int) -> float:
     return statistics.median(times)
 
 
+def petition_ms(runs: int) -> tuple[float, float]:
+    """Median ms of one aid petition (form No. 1, seed 004) as DOCX and as PDF."""
+    from decimal import Decimal
+
+    from portal.documents.aid import PetitionDoc, petition_docx, petition_pdf
+
+    doc = PetitionDoc(
+        number="МП-2026-000123", region_name="Саратовская областная организация Профсоюза работников здравоохранения РФ",
+        chairman_name="Прохоров С.А.", primary_name="ППО ГУЗ «Саратовская городская поликлиника № 2»",
+        decision_date=date(2026, 3, 18), decision_number="5", member_full_name="Соколова Алёна Семёновна",
+        sanatorium="«Светлана»", treatment_start=date(2026, 3, 3), treatment_end=date(2026, 3, 16), tenure_years=7,
+        membership_level=Decimal("85.50"), amount=Decimal("6500.00"), chair_name="Петрова Е.В.", filed_on=date(2026, 3, 20))
+    return median_ms(lambda: petition_docx(doc), runs), median_ms(lambda: petition_pdf(doc), runs)
+
+
 def cpu_seconds() -> tuple[float, float]:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
@@ -164,6 +179,10 @@ def render_section(r: dict) -> str:
         f"| Machine |  | {r['machine']} |",
         f"| Consent DOCX, one member (median of {r['runs']}) | {verdict('docx', r['docx_ms'])} | {r['docx_ms']:.0f} ms |",
         f"| Consent PDF, one member (median of {r['runs']}) | {verdict('pdf', r['pdf_ms'])} | {r['pdf_ms']:.0f} ms |",
+        f"| Aid petition DOCX, one petition (median of {r['runs']}) | {verdict('docx', r['petition_docx_ms'])} | "
+        f"{r['petition_docx_ms']:.0f} ms |",
+        f"| Aid petition PDF, one petition (median of {r['runs']}) | {verdict('pdf', r['petition_pdf_ms'])} | "
+        f"{r['petition_pdf_ms']:.0f} ms |",
         f"| **Consent batch PDF, {r['n']} members**, median of {len(b)} | {verdict('batch', med_wall)} | "
         f"**{med_wall:.1f} s** |",
         f"| … the least disturbed run (load {best['load']:.1f}) | {verdict('batch', best['wall'])} | {best['wall']:.1f} s |",
@@ -220,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     docx_ms = median_ms(lambda: consent_docx(one), args.single)
     log(f"  {docx_ms:.0f} ms; consent PDF × {args.single}")
     pdf_ms = median_ms(lambda: consent_pdf(one), args.single)
-    log(f"  {pdf_ms:.0f} ms")
+    log(f"  {pdf_ms:.0f} ms; aid petition DOCX and PDF × {args.single}")
+    petition_docx_ms, petition_pdf_ms = petition_ms(args.single)
+    log(f"  {petition_docx_ms:.0f} ms, {petition_pdf_ms:.0f} ms")
     log("one organisation's chunk, whole pages vs the shared block drawn into slots")
     inline_ms, slot_ms = compare_shared_block(members[:60])
     log(f"  {inline_ms:.0f} vs {slot_ms:.0f} CPU ms a page")
@@ -232,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  {b['wall']:.1f} s wall, CPU {b['own_cpu']:.1f} s here + {b['workers_cpu']:.1f} s in workers")
     result = {
         "date": ru_date(date.today()), "n": args.batch, "runs": args.single, "docx_ms": docx_ms, "pdf_ms": pdf_ms,
+        "petition_docx_ms": petition_docx_ms, "petition_pdf_ms": petition_pdf_ms,
         "inline_ms": inline_ms, "slot_ms": slot_ms,
         "batch": batches,
         "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
