@@ -158,7 +158,8 @@ def test_amounts_have_roubles_and_kopecks(amount, words):
     assert rub(amount) == words
 
 
-@pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("Infinity"), Decimal("6500.001"), 6500.0, "много", None])
+@pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("Infinity"), Decimal("6500.001"), Decimal("-1"), 6500.0, "много",
+                                 None])
 def test_a_bad_amount_is_refused_in_russian(bad):
     with pytest.raises(ValueError, match="Сумма"):
         rub(bad)
@@ -327,7 +328,7 @@ def test_an_empty_register_totals_zero():
     assert ws.cell(HEADER_ROW + 1, 5).value == 0
 
 
-@pytest.mark.parametrize("bad", [Decimal("1.005"), Decimal("NaN"), 100.5, Decimal("10000000000000")])
+@pytest.mark.parametrize("bad", [Decimal("1.005"), Decimal("NaN"), Decimal("-100"), 100.5, Decimal("10000000000000")])
 def test_register_refuses_an_amount_it_cannot_write_exactly(bad):
     with pytest.raises(ValueError, match="Сумма"):
         payment_register_xlsx([replace(ROWS[0], amount=bad)], "Р", date(2026, 3, 26))

@@ -86,7 +86,8 @@ class RegisterRow:
 
 
 def kopecks(amount) -> Decimal:
-    """An amount as an exact Decimal with two places; ValueError for a float, NaN, infinity or a fraction of a kopeck."""
+    """An amount as an exact Decimal with two places; ValueError for a float, NaN, infinity, a negative amount or a
+    fraction of a kopeck."""
     if isinstance(amount, float | bool):  # money is never a float: 0.1 + 0.2 is not 0.3
         raise ValueError(f"Сумма {amount!r} должна быть Decimal, а не {type(amount).__name__}.")
     try:
@@ -95,6 +96,8 @@ def kopecks(amount) -> Decimal:
         raise ValueError(f"Сумма «{amount}» — не число.") from None
     if not value.is_finite():
         raise ValueError(f"Сумма «{amount}» — не число.")
+    if value < 0:
+        raise ValueError(f"Сумма {amount} отрицательная.")
     exact = value.quantize(KOPECK)
     if exact != value:
         raise ValueError(f"Сумма {amount} задана точнее копейки.")
@@ -102,14 +105,13 @@ def kopecks(amount) -> Decimal:
 
 
 def _grouped(value: Decimal) -> str:
-    """12345.6 -> «12 345,60»: spaces between thousands, a decimal comma, always two places."""
-    sign, digits = ("-", -value) if value < 0 else ("", value)
-    whole, frac = f"{digits:.2f}".split(".")
+    """12345.6 -> «12 345,60»: spaces between thousands, a decimal comma, always two places (value ≥ 0)."""
+    whole, frac = f"{value:.2f}".split(".")
     groups = []
     while len(whole) > 3:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]
-    return sign + " ".join([whole, *groups]) + "," + frac
+    return " ".join([whole, *groups]) + "," + frac
 
 
 def rub(amount) -> str:
