@@ -175,6 +175,12 @@ def test_membership_level_has_two_decimals(level, words):
     assert f"на момент обращения {words}." in docx_text(petition_docx(replace(PETITION, membership_level=level)))
 
 
+@pytest.mark.parametrize("bad", [Decimal("NaN"), "сто", None])
+def test_a_bad_level_is_refused_in_russian(bad):
+    with pytest.raises(ValueError, match="Уровень членства"):
+        petition_pdf(replace(PETITION, membership_level=bad))
+
+
 def test_the_chairmans_override_is_marked_with_its_reason():
     doc = replace(PETITION, amount=Decimal("12000"), override_reason="Тяжёлое заболевание, лечение по жизненным показаниям")
     line = "Размер материальной помощи по решению председателя (п. 4.5 Положения): 12 000,00 руб."

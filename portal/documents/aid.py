@@ -122,9 +122,12 @@ def rub(amount) -> str:
 def percent(level) -> str:
     """«85,50 %» — a membership level with two decimals."""
     try:
-        value = Decimal(level).quantize(KOPECK)
+        value = Decimal(level)
     except (InvalidOperation, TypeError, ValueError):
         raise ValueError(f"Уровень членства «{level}» — не число.") from None
+    if not value.is_finite():
+        raise ValueError(f"Уровень членства «{level}» — не число.")
+    value = value.quantize(KOPECK)
     return f"{value:.2f}".replace(".", ",") + " %"
 
 
