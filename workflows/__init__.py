@@ -1,13 +1,15 @@
 """Workflows as data (one module per workflow) and the engine that interprets them.
 
-`CONSENT`, `CARD_REQUEST` and `CARD` are the built workflows; pages and jobs change their states only through
-`fire(workflow, obj, action, actor, ...)`.
+`CONSENT`, `CARD_REQUEST`, `CARD` and `AID_PETITION` are the built workflows; pages and jobs change their states
+only through `fire(workflow, obj, action, actor, ...)`.
 """
 
 from portal import policy
+from portal.aid.models import AidPetition
 from portal.cards.models import Card, CardRequest
 from portal.registry.models import Member
-from workflows import card, card_request, consent
+from workflows import aid_guards as _aid_guards  # noqa: F401  (registers the aid guards and effects)
+from workflows import aid_petition, card, card_request, consent
 from workflows import guards as _guards  # noqa: F401  (registers guards and effects)
 from workflows.engine import (  # noqa: F401
     WorkflowConflict,
@@ -30,6 +32,7 @@ CONSENT = build(consent.DEFINITION, Member, scope=_member_in_scope)
 CARD_REQUEST = build(card_request.DEFINITION, CardRequest,
                      scope=lambda actor, req: policy.org_in_scope(actor, req.org))
 CARD = build(card.DEFINITION, Card, scope=lambda actor, c: _member_in_scope(actor, c.member))
-ALL = {wf.name: wf for wf in (CONSENT, CARD_REQUEST, CARD)}
+AID_PETITION = build(aid_petition.DEFINITION, AidPetition, scope=policy.petition_in_scope)
+ALL = {wf.name: wf for wf in (CONSENT, CARD_REQUEST, CARD, AID_PETITION)}
 for _wf in ALL.values():
     check_registered(_wf)

@@ -3,3 +3,8 @@
 CHAIRS = ["primary_chair", "territorial_chair", "regional_chair", "regional_staff", "central_admin"]
 REGIONAL_OFFICE = ["regional_chair", "regional_staff", "central_admin"]
 SYSTEM = ["system"]
+# Material aid (SPEC §6): only the region's own people act on its petitions.
+AID_REVIEWERS = ["regional_staff", "regional_chair"]
+PRESIDIUM = ["presidium_member"]
+REGIONAL_CHAIRMAN = ["regional_chair"]
+ACCOUNTANTS = ["accountant"]

@@ -157,7 +157,7 @@ class AidPetition(db.Model):
                         "OR (decision_date IS NOT NULL AND decision_number <> '')", name="decision_recorded"),
         CheckConstraint("state <> 'paid' OR (paid_on IS NOT NULL AND payment_reference <> '')",
                         name="payment_recorded"),
-        CheckConstraint("NOT is_override OR state IN ('approved', 'paid')", name="override_approves"),
+        CheckConstraint("NOT (is_override AND state = 'rejected')", name="override_never_rejects"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -86,7 +86,7 @@ def upgrade():
     sa.Column('payment_reference', sa.String(length=60), nullable=False),
     sa.Column('paid_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint("NOT is_override OR (override_reason <> '' AND override_by_id IS NOT NULL AND override_at IS NOT NULL)", name=op.f('ck_aid_petitions_override_recorded')),
-    sa.CheckConstraint("NOT is_override OR state IN ('approved', 'paid')", name=op.f('ck_aid_petitions_override_approves')),
+    sa.CheckConstraint("NOT (is_override AND state = 'rejected')", name=op.f('ck_aid_petitions_override_never_rejects')),
     sa.CheckConstraint("state <> 'paid' OR (paid_on IS NOT NULL AND payment_reference <> '')", name=op.f('ck_aid_petitions_payment_recorded')),
     sa.CheckConstraint("state NOT IN ('approved', 'rejected', 'paid') OR is_override OR (decision_date IS NOT NULL AND decision_number <> '')", name=op.f('ck_aid_petitions_decision_recorded')),
     sa.CheckConstraint('computed_amount >= 0 AND amount >= 0', name=op.f('ck_aid_petitions_amounts_nonnegative')),

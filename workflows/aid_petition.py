@@ -1,0 +1,58 @@
+"""Workflow of a petition for material aid for sanatorium treatment (ходатайство, SPEC §6, seed 004 п.4).
+
+Filing is not a transition: a petition is created in `filed` by the primary's chair, and only an eligible one
+(`workflows.aid.check` without a blocking problem) is created at all. From there the regional office reviews it,
+the presidium decides it, and the accountant pays it. The regional chairman's override (п.4.5) approves a filed or
+reviewed petition on other conditions and in another amount, with a written reason; it is the only way an
+ineligible case is granted, and it is marked as an override wherever the petition shows.
+
+Central administrators see every petition but act on none: the aid is the regional organisation's money.
+"""
+
+from workflows.roles import ACCOUNTANTS, AID_REVIEWERS, PRESIDIUM, REGIONAL_CHAIRMAN
+
+DEFINITION = {
+    "name": "aid_petition",
+    "title": "Ходатайство о материальной помощи на санаторно-курортное лечение",
+    "description": "Ходатайство подаёт председатель первичной организации после возвращения члена Профсоюза из "
+                   "санатория; аппарат проверяет документы, Президиум принимает решение, бухгалтерия выплачивает.",
+    "state_attr": "state",
+    "version_attr": "version",
+    "initial": "filed",
+    "states": {
+        "filed": {"title": "подано", "description": "Председатель первичной организации подал ходатайство; "
+                                                    "аппарат проверяет документы и условия Положения."},
+        "reviewed": {"title": "проверено аппаратом", "description": "Документы в порядке; ходатайство в очереди "
+                                                                     "Президиума."},
+        "approved": {"title": "помощь оказана (решение принято)",
+                     "description": "Решение Президиума или председателя (п. 4.5); ждёт выплаты."},
+        "rejected": {"title": "отказано", "description": "Президиум отказал; причина — в истории."},
+        "paid": {"title": "выплачено", "description": "Бухгалтерия перечислила помощь на счёт члена Профсоюза."},
+    },
+    "transitions": [
+        {"name": "review", "title": "Документы проверены", "source": "filed", "dest": "reviewed",
+         "roles": AID_REVIEWERS, "guards": ["is_not_own_petition", "documents_complete"],
+         "description": "Аппарат региональной организации проверил документы и условия Положения."},
+        {"name": "approve", "title": "Оказать помощь", "source": "reviewed", "dest": "approved", "roles": PRESIDIUM,
+         "guards": ["is_not_own_petition", "is_eligible", "decision_is_given"], "effects": ["aid_decided"],
+         "description": "Решение Президиума (дата и номер заседания)."},
+        {"name": "reject", "title": "Отказать", "source": "reviewed", "dest": "rejected", "roles": PRESIDIUM,
+         "guards": ["is_not_own_petition", "decision_is_given"], "effects": ["aid_decided"], "needs_comment": True,
+         "description": "Решение Президиума об отказе с указанием причины."},
+        {"name": "override", "title": "Оказать помощь на иных условиях (п. 4.5)", "source": ["filed", "reviewed"],
+         "dest": "approved", "roles": REGIONAL_CHAIRMAN, "guards": ["is_not_own_petition", "override_is_valid"],
+         "effects": ["aid_overridden"], "needs_comment": True,
+         "description": "Единоличное решение председателя: иная сумма или иные условия; причина обязательна."},
+        {"name": "pay", "title": "Отметить выплату", "source": "approved", "dest": "paid", "roles": ACCOUNTANTS,
+         "guards": ["is_not_own_petition", "payment_is_given"], "effects": ["aid_paid"],
+         "description": "Дата платежа и номер платёжного поручения."},
+    ],
+}
+
+# Fields a transition's input writes before the state moves, so the table's CHECKs hold at the UPDATE.
+STAGED_FIELDS = {
+    "approve": ("decision_date", "decision_number"),
+    "reject": ("decision_date", "decision_number"),
+    "override": ("is_override", "override_reason", "override_by_id", "override_at"),
+    "pay": ("paid_on", "payment_reference"),
+}
