@@ -41,6 +41,7 @@ BASE_CONFIG = {
     "WTF_CSRF_ENABLED": False,
     "SESSION_COOKIE_SECURE": False,
     "SECRET_KEY": "test-secret",
+    "PASSWORD_HASH_COST": "test",  # argon2's cheapest parameters: the standard cost made accounts most of the suite's time
 }
 
 

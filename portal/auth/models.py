@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,9 +14,33 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.extensions import db
 from portal.registry.models import Organisation, TitledEnum, _enum
 
-_hasher = PasswordHasher()
-# A hash of a random password, verified against when the login is unknown so both answers take the same time.
-_DUMMY_HASH = _hasher.hash("no such account: dummy password for timing")
+# argon2id with the library's default cost (RFC 9106 low-memory profile). The test suite sets
+# PASSWORD_HASH_COST = "test" (argon2's cheapest parameters): every test makes several accounts, and at ~0.3 s a hash
+# the standard cost was most of the suite's time. Nothing but an explicit config override selects it.
+_HASHERS = {"standard": PasswordHasher(), "test": PasswordHasher.from_parameters(profiles.CHEAPEST)}
+
+
+class _ConfiguredHasher:
+    """The app's PasswordHasher, chosen by PASSWORD_HASH_COST (standard outside an app context)."""
+
+    @staticmethod
+    def current() -> PasswordHasher:
+        name = current_app.config.get("PASSWORD_HASH_COST", "standard") if has_app_context() else "standard"
+        return _HASHERS.get(name, _HASHERS["standard"])
+
+    def hash(self, password: str) -> str:
+        return self.current().hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return self.current().verify(password_hash, password)
+
+    def check_needs_rehash(self, password_hash: str) -> bool:
+        return self.current().check_needs_rehash(password_hash)
+
+
+_hasher = _ConfiguredHasher()
+# A hash of a random password per hasher, verified against when the login is unknown so both answers take the same time.
+_DUMMY_HASHES: dict[int, str] = {}
 
 
 class Role(TitledEnum):
@@ -83,8 +108,11 @@ class User(UserMixin, db.Model):
 
 def burn_password_check(password: str) -> None:
     """Spend the time of a real check, so an unknown login answers like a wrong password."""
+    hasher = _hasher.current() if isinstance(_hasher, _ConfiguredHasher) else _hasher
+    if id(hasher) not in _DUMMY_HASHES:
+        _DUMMY_HASHES[id(hasher)] = hasher.hash("no such account: dummy password for timing")
     try:
-        _hasher.verify(_DUMMY_HASH, password)
+        hasher.verify(_DUMMY_HASHES[id(hasher)], password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         pass
 
