@@ -25,7 +25,9 @@ from workflows.engine import (  # noqa: F401
 
 
 def _member_in_scope(actor, member) -> bool:
-    return policy.has_permission(actor, policy.Permission.EDIT_MEMBERS) and policy.org_in_scope(actor, member.org)
+    # A member of the actor's own organisation is in scope without loading the organisation (a query per transition).
+    return policy.has_permission(actor, policy.Permission.EDIT_MEMBERS) and (
+        member.org_id == actor.org_id or policy.org_in_scope(actor, member.org))
 
 
 CONSENT = build(consent.DEFINITION, Member, scope=_member_in_scope)

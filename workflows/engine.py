@@ -9,7 +9,12 @@ what a portal needs around it:
   functions that answer None or a Russian message — so a refusal says why;
 - an optimistic version check in the UPDATE itself, so of two people firing at once exactly one wins;
 - a history row per transition (who, when, from, to, comment), written in the same transaction;
-- effects, run in the same transaction after the state changes.
+- effects, run in the same transaction after the state changes. A *row* effect only appends rows (a consent
+  record): it returns them, and the engine writes them together with the history row.
+
+On PostgreSQL a transition is one statement: the versioned UPDATE, the history INSERT and the row effects'
+INSERTs as data-modifying CTEs that insert only if the UPDATE moved the row (so a lost race inserts nothing).
+Elsewhere (SQLite) the same writes go as separate statements after the UPDATE's row count is checked.
 
 Pages and jobs change workflow states only through `fire`; nothing else sets a state attribute.
 """
@@ -20,9 +25,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, insert, update
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
-from transitions import Machine, MachineError
+from transitions import Machine
 
 from portal.extensions import db
 
@@ -79,6 +97,7 @@ class Workflow:
     description: str = ""
     scope: Callable | None = None  # (actor, obj) -> bool: is the object inside the actor's scope
     machine: Machine = field(init=False, repr=False)
+    moves: dict[tuple[str, str], str] = field(init=False, repr=False)
 
     def __post_init__(self):
         self.machine = Machine(
@@ -86,6 +105,10 @@ class Workflow:
             transitions=[{"trigger": t.name, "source": list(t.source), "dest": t.dest}
                          for t in self.transitions.values()],
         )
+        # The machine's own table of (state, action) -> state, read once: asking it per call means attaching a
+        # model (and generating its trigger methods) for every transition.
+        self.moves = {(source, name): ts[0].dest for name, event in self.machine.events.items()
+                      for source, ts in event.transitions.items() if ts}
 
     def state_of(self, obj) -> str:
         value = getattr(obj, self.state_attr)
@@ -98,6 +121,7 @@ class Workflow:
 _GUARDS: dict[str, Callable] = {}
 _INPUT_GUARDS: set[str] = set()
 _EFFECTS: dict[str, Callable] = {}
+_ROW_EFFECTS: set[str] = set()
 
 
 def guard(name: str, *, checks_input: bool = False):
@@ -114,10 +138,16 @@ def guard(name: str, *, checks_input: bool = False):
     return deco
 
 
-def effect(name: str):
-    """Register an effect: fn(obj, actor, params) run after the state changed, in the same transaction."""
+def effect(name: str, *, rows: bool = False):
+    """Register an effect: fn(obj, actor, params) run after the state changed, in the same transaction.
+
+    A `rows` effect changes nothing itself: it returns [(table, {column: value})] to append, and the engine
+    writes them in the transition's own statement (they exist exactly when the move happened).
+    """
     def deco(fn):
         _EFFECTS[name] = fn
+        if rows:
+            _ROW_EFFECTS.add(name)
         return fn
     return deco
 
@@ -227,47 +257,93 @@ def fire(wf: Workflow, obj, action: str, actor, *, comment: str = "", params: di
     if t.needs_comment and not comment.strip():
         raise WorkflowError(f"Для действия «{t.title}» нужно указать причину.")
     before = wf.state_of(obj)
-    try:
-        proxy = _Proxy()
-        wf.machine.add_model(proxy, initial=before)
-        getattr(proxy, action)()
-        after = proxy.state
-    except MachineError as e:  # the definition and the checks above disagree: a bug, but never a silent move
-        raise WorkflowError(f"Действие «{t.title}» невозможно сейчас.") from e
-    finally:
-        wf.machine.remove_model(proxy)
+    after = wf.moves.get((before, action))
+    if after is None:  # the definition and the checks above disagree: a bug, but never a silent move
+        raise WorkflowError(f"Действие «{t.title}» невозможно сейчас.")
     version = getattr(obj, wf.version_attr) or 0
-    table = wf.model.__table__  # plain Core: the ORM's bulk-update machinery costs more than the UPDATE itself
-    state_col, version_col = table.c[wf.state_attr], table.c[wf.version_attr]
-    result = db.session.execute(
-        update(table)
-        .where(table.c.id == obj.id, state_col == _typed(obj, wf, before), version_col == version)
-        .values({state_col: _typed(obj, wf, after), version_col: version + 1}))
-    if result.rowcount != 1:
-        db.session.rollback()
-        raise WorkflowConflict("Это действие уже выполнил кто-то другой или объект изменился. Обновите страницу.")
-    set_committed(obj, wf.state_attr, _typed(obj, wf, after))
-    set_committed(obj, wf.version_attr, version + 1)
-    # A Core INSERT, not an ORM add: history is write-only here, and skipping the unit of work halves a transition.
     entry = {"workflow": wf.name, "object_type": wf.object_type, "object_id": obj.id, "action": action,
              "from_state": before, "to_state": after, "actor_id": getattr(actor, "id", None),
              "actor_login": getattr(actor, "login", "") or "", "comment": comment.strip()}
-    db.session.execute(insert(WorkflowHistory.__table__).values(**entry))
+    effect_params = {**(params or {}), "comment": comment, "action": action, "from": before}
+    # Row effects are asked before the UPDATE so their rows can ride in its statement; they only describe rows.
+    rows = [row for name in t.effects if name in _ROW_EFFECTS for row in _EFFECTS[name](obj, actor, effect_params)]
+    state_value = _typed(obj, wf, after)
+    move = {"_id": obj.id, "_before": _typed(obj, wf, before), "_version": version, "_after": state_value,
+            "_new_version": version + 1}
+    session = db.session
+    if session.get_bind().dialect.name == "postgresql":
+        values = {**move, **{f"h_{k}": v for k, v in entry.items()}}
+        for i, (_table, row) in enumerate(rows):
+            values.update({f"r{i}_{k}": v for k, v in row.items()})
+        shapes = tuple((table.name, tuple(row)) for table, row in rows)
+        moved = session.execute(_one_statement(wf, shapes), values).scalar()
+    else:
+        moved = session.execute(_update_statement(wf), move).rowcount
+        if moved == 1:
+            session.execute(insert(WorkflowHistory.__table__), entry)
+            for table, row in rows:
+                session.execute(insert(table), row)
+    if moved != 1:
+        session.rollback()
+        raise WorkflowConflict("Это действие уже выполнил кто-то другой или объект изменился. Обновите страницу.")
+    set_committed(obj, wf.state_attr, state_value)
+    set_committed(obj, wf.version_attr, version + 1)
     for name in t.effects:
-        _EFFECTS[name](obj, actor, {**(params or {}), "comment": comment, "action": action, "from": before})
+        if name not in _ROW_EFFECTS:
+            _EFFECTS[name](obj, actor, effect_params)
     return entry
 
 
-def history(wf: Workflow, obj) -> list[WorkflowHistory]:
-    from sqlalchemy import select
+# Statements are built once per shape and executed with parameters: building Core constructs per call costs as
+# much as the round trip.
+_STATEMENTS: dict[tuple, object] = {}
 
+
+def _cached(key: tuple, build_statement: Callable):
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build_statement()
+    return stmt
+
+
+def _update_statement(wf: Workflow):
+    return _cached(("update", wf.name), lambda: _build_update(wf))
+
+
+def _build_update(wf: Workflow):
+    """The versioned UPDATE of one object's state (plain Core: the ORM's bulk-update machinery costs more)."""
+    table = wf.model.__table__
+    state_col, version_col = table.c[wf.state_attr], table.c[wf.version_attr]
+    return (update(table)
+            .where(table.c.id == bindparam("_id"), state_col == bindparam("_before", type_=state_col.type),
+                   version_col == bindparam("_version"))
+            .values({state_col: bindparam("_after", type_=state_col.type), version_col: bindparam("_new_version")}))
+
+
+def _one_statement(wf: Workflow, shapes: tuple[tuple[str, tuple[str, ...]], ...]):
+    return _cached(("one", wf.name, shapes), lambda: _build_one(wf, shapes))
+
+
+def _build_one(wf: Workflow, shapes: tuple[tuple[str, tuple[str, ...]], ...]):
+    """PostgreSQL: UPDATE … RETURNING as a CTE, and every INSERT selecting from it; the result is the rows moved."""
+    moved = _build_update(wf).returning(wf.model.__table__.c.id).cte("moved")
+    inserts = [(WorkflowHistory.__table__, HISTORY_COLUMNS, "h_")]
+    inserts += [(db.metadata.tables[name], columns, f"r{i}_") for i, (name, columns) in enumerate(shapes)]
+    ctes = []
+    for n, (table, columns, prefix) in enumerate(inserts):
+        source = select(*[bindparam(prefix + c, type_=table.c[c].type) for c in columns]).select_from(moved)
+        ctes.append(insert(table).from_select(list(columns), source).returning(literal_column("1")).cte(f"w{n}"))
+    return select(func.count()).select_from(moved).add_cte(*ctes)
+
+
+HISTORY_COLUMNS = ("workflow", "object_type", "object_id", "action", "from_state", "to_state", "actor_id",
+                   "actor_login", "comment")
+
+
+def history(wf: Workflow, obj) -> list[WorkflowHistory]:
     return list(db.session.scalars(select(WorkflowHistory).where(
         WorkflowHistory.object_type == wf.object_type, WorkflowHistory.object_id == obj.id,
         WorkflowHistory.workflow == wf.name).order_by(WorkflowHistory.id)))
-
-
-class _Proxy:
-    """The stand-in model the shared machine moves (one machine serves every row)."""
 
 
 def _typed(obj, wf: Workflow, state: str):

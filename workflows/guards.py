@@ -56,35 +56,33 @@ def withdrawn_on_is_valid(member, actor, params):
 
 
 def _record(member, actor, kind, params, **extra):
-    """Append a consent record (append-only, so a Core INSERT: nothing to track in the session)."""
-    from sqlalchemy import insert
-
+    """A consent record to append (append-only): the engine writes it in the transition's own statement."""
     from portal.consent.models import ConsentRecord
 
-    db.session.execute(insert(ConsentRecord.__table__).values(
-        member_id=member.id, kind=kind, on_date=params.get("on_date") or today(),
-        actor_id=getattr(actor, "id", None), note=params.get("comment", ""), **extra))
+    return [(ConsentRecord.__table__, {
+        "member_id": member.id, "kind": kind, "on_date": params.get("on_date") or today(),
+        "actor_id": getattr(actor, "id", None), "note": params.get("comment", ""), **extra})]
 
 
-@effect("consent_printed")
+@effect("consent_printed", rows=True)
 def consent_printed(member, actor, params):
-    _record(member, actor, "printed", params)
+    return _record(member, actor, "printed", params)
 
 
-@effect("consent_signed")
+@effect("consent_signed", rows=True)
 def consent_signed(member, actor, params):
-    _record(member, actor, "signed", params, scan_name=params.get("scan_name", ""),
-            scan_type=params.get("scan_type", ""))
+    return _record(member, actor, "signed", params, scan_name=params.get("scan_name", ""),
+                   scan_type=params.get("scan_type", ""))
 
 
-@effect("consent_transferred")
+@effect("consent_transferred", rows=True)
 def consent_transferred(member, actor, params):
-    _record(member, actor, "transferred", params, export_id=params.get("export_id"))
+    return _record(member, actor, "transferred", params, export_id=params.get("export_id"))
 
 
-@effect("consent_withdrawn")
+@effect("consent_withdrawn", rows=True)
 def consent_withdrawn(member, actor, params):
-    _record(member, actor, "withdrawn", params)
+    return _record(member, actor, "withdrawn", params)
 
 
 # ---- card requests ----------------------------------------------------------------------------------------------
