@@ -42,10 +42,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.cards.views import bp as cards_bp
     from portal.consent.views import bp as consent_bp
     from portal.mail.views import bp as service_bp
+    from portal.policy import IdConverter
     from portal.registry.import_views import bp as imports_bp
     from portal.registry.views import bp as registry_bp
     from portal.workflow_views import bp as workflow_bp
 
+    app.url_map.converters["int"] = IdConverter  # before any blueprint adds its rules
     init_login(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(registry_bp)

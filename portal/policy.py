@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import abort
 from sqlalchemy import Select, and_, false, select, true
+from werkzeug.routing import IntegerConverter
 
 from portal import audit
 from portal.audit import AuditEntry
@@ -122,6 +123,15 @@ def parse_id(value) -> int | None:
     return number if 0 < number <= MAX_ID else None
 
 
+class IdConverter(IntegerConverter):
+    """`<int:…>` in a URL is a database id: beyond the key range it matches no page (404), never a failed query."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 # ---- organisations ---------------------------------------------------------------------------------------------
 
 
@@ -185,6 +195,18 @@ def get_org(user: User, org_id) -> Organisation:
     if not org_in_scope(user, org):
         abort_not_found("organisations", org_id, user=user)
     return org
+
+
+def get_scoped(user: User, model, object_id, org_of, permission: str = Permission.VIEW_REGISTRY):
+    """An object that belongs to an organisation (`org_of(obj)`: a card request's, a card's member's), if the user
+    holds `permission` and the organisation is in scope; 404 otherwise, missing and foreign alike."""
+    pk = parse_id(object_id)
+    obj = db.session.get(model, pk) if pk is not None else None
+    if obj is None or not has_permission(user, permission):
+        abort(404)
+    if not org_in_scope(user, org_of(obj)):
+        abort_not_found(model.__tablename__, pk, user=user)
+    return obj
 
 
 def can_edit_org(user: User, org: Organisation) -> bool:

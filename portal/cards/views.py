@@ -39,15 +39,7 @@ def _require_login():
 
 def _request(req_id) -> CardRequest:
     """The card request if its organisation is in the user's scope; 404 otherwise."""
-    try:
-        req = db.session.get(CardRequest, int(req_id))
-    except (TypeError, ValueError):
-        abort(404)
-    if req is None or not policy.has_permission(current_user, Permission.VIEW_REGISTRY):
-        abort(404)
-    if not policy.org_in_scope(current_user, req.org):
-        policy.abort_not_found("card_requests", req.id, user=current_user)
-    return req
+    return policy.get_scoped(current_user, CardRequest, req_id, lambda r: r.org)
 
 
 @bp.route("/orgs/<org_id>/card-requests")
@@ -193,12 +185,7 @@ def request_action(req_id, action):
 @bp.route("/cards/<card_id>/<action>", methods=["POST"])
 def card_action(card_id, action):
     """Hand a card over (ВЫДАН), mark it lost, block it, or reissue it."""
-    try:
-        card = db.session.get(Card, int(card_id))
-    except ValueError:
-        abort(404)
-    if card is None or not policy.org_in_scope(current_user, card.member.org):
-        abort(404)
+    card = policy.get_scoped(current_user, Card, card_id, lambda c: c.member.org)
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)

@@ -225,11 +225,8 @@ def _run_batch(app, job_id: int, actor_id: int) -> None:
 
 
 def _batch(job_id: int) -> BatchPrint:
-    """The batch if it was made in the user's scope; 404 otherwise."""
-    job = db.session.get(BatchPrint, job_id)
-    if job is None or not policy.org_in_scope(current_user, job.org):
-        abort(404)
-    return job
+    """The batch if it was made in the user's scope; 404 otherwise (a foreign one audited)."""
+    return policy.get_scoped(current_user, BatchPrint, job_id, lambda j: j.org)
 
 
 @bp.route("/consent-batches/<int:job_id>")

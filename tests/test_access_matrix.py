@@ -1,0 +1,628 @@
+"""The access matrix: every staff endpoint × every role × an object inside and outside the role's scope.
+
+The endpoints come from `app.url_map`, so the matrix grows by itself: each URL argument is filled from its name
+(`ARG_KINDS`: the kind of object it names, `WORDS`: the words it takes), each Flask-Admin view from its model
+(`ADMIN_MODEL_KINDS`, `ADMIN_METHODS`). An endpoint the tables do not know fails the test with "add <endpoint> to
+the access matrix"; only the few endpoints in `PUBLIC` are not staff pages.
+
+For each role: an object outside the scope answers exactly as a missing id does (status, headers that matter, body
+with CSRF tokens blanked), shows none of the foreign object's personal data, a POST changes none of its rows, and
+the denial is audited whenever the same request on an object inside the scope was allowed. Central
+administrators reach every endpoint with the inside objects, which proves the arguments are filled sensibly.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import audit, policy
+from portal.audit import AuditEntry
+from portal.auth.models import Role, User
+from portal.cards import operations as card_ops
+from portal.cards.models import Card, CardRequest, CardRequestItem, CardState, ProductionBatch, RequestState
+from portal.consent import operations as consent_ops
+from portal.consent.models import BatchPrint, BonusExport, ConsentRecord
+from portal.consent.views import BATCH_AREA, SCAN_AREA
+from portal.extensions import db
+from portal.files import store_bytes
+from portal.mail.models import OutboxMessage
+from portal.registry.imports import ImportJob, ImportStatus
+from portal.registry.models import CardStatus, ConsentStatus, CorrectionRequest, Member, Organisation, OrgLevel
+from tests.conftest import PASSWORD, create_user, login
+from tests.security_helpers import (  # noqa: F401  (fresh_login_per_request is an autouse fixture)
+    NONEXISTENT_IDS,
+    fresh_login_per_request,
+    normalised,
+)
+from workflows import ALL as WORKFLOWS
+from workflows import CARD, CARD_REQUEST
+
+# ---- the tables: adding a kind of object or an endpoint is one entry ---------------------------------------------
+
+# Endpoints that are not staff pages (no login needed, no registry data).
+PUBLIC = {
+    "static": "the portal's CSS and scripts",
+    "bootstrap.static": "Bootstrap, served locally",
+    "admin.static": "Flask-Admin's own static files",
+    "auth.login": "the login form",
+    "auth.logout": "ends the session (tests/test_auth.py covers it)",
+}
+
+# Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).
+STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin"}
+
+# A URL argument → the kind of object it names. Keys are "argument" or "endpoint-pattern:argument" where one name
+# means different objects in different blueprints (the pattern wins).
+ARG_KINDS = {
+    "org_id": "org",
+    "member_id": "member",
+    "card_id": "card",
+    "user_id": "account",
+    "record_id": "consent_record",
+    "batch_id": "production_batch",
+    "export_id": "bonus_export",
+    "msg_id": "outbox_message",
+    "cards.*:req_id": "card_request",
+    "registry.resolve_correction:req_id": "correction",
+    "consent.*:job_id": "batch_print",
+    "imports.*:job_id": "import_job",
+}
+
+# URL arguments that are words, not objects: every word the endpoint knows is tried.
+WORDS = {
+    "registry.member_event:action": ("transfer", "leave", "exclude", "readmit"),
+    "cards.card_action:action": tuple(CARD.transitions),
+    "cards.request_action:action": tuple(CARD_REQUEST.transitions),
+    "auth.account_action:action": ("reset", "disable", "enable"),
+    "cards.manifest:fmt": ("xlsx", "csv"),
+    "consent.export_file:fmt": ("csv", "json"),
+    "workflow.*:name": tuple(WORKFLOWS),
+    "service.run_job:name": ("bonus_export", "card_processing"),
+    "*.export:export_type": ("csv",),
+}
+
+# Flask-Admin model views: the kind of object behind each model.
+ADMIN_MODEL_KINDS = {
+    Organisation: "org",
+    User: "account",
+    Member: "member",
+    CorrectionRequest: "correction",
+    AuditEntry: "audit_entry",
+}
+
+# Flask-Admin view methods: (method, where the id goes, its parameter name); None = no object (a list or a form).
+ADMIN_METHODS = {
+    "index_view": [("GET", None, None)],
+    "create_view": [("GET", None, None)],
+    "ajax_lookup": [("GET", None, None)],
+    "export": [("GET", None, None)],
+    "details_view": [("GET", "query", "id")],
+    "edit_view": [("GET", "query", "id"), ("POST", "query", "id")],
+    "delete_view": [("POST", "form", "id")],
+    "ajax_update": [("POST", "form", "list_form_pk")],
+    "action_view": [("POST", "form", "rowid")],
+}
+
+# Endpoints that answer 404 even to a central administrator on an object inside the scope, and why.
+CLOSED_TO_ALL = {
+    "*.ajax_update": "inline editing is off in every back-office view (column_editable_list is empty)",
+}
+
+# The table each kind lives in, and the object_type its denial is audited under.
+KIND_MODELS = {
+    "org": Organisation,
+    "member": Member,
+    "card": Card,
+    "card_request": CardRequest,
+    "consent_record": ConsentRecord,
+    "batch_print": BatchPrint,
+    "import_job": ImportJob,
+    "correction": CorrectionRequest,
+    "account": User,
+    "audit_entry": AuditEntry,
+    "production_batch": ProductionBatch,
+    "bonus_export": BonusExport,
+    "outbox_message": OutboxMessage,
+}
+
+# Kinds only central administrators see at all (not tied to an organisation).
+CENTRAL_KINDS = ("production_batch", "bonus_export", "outbox_message")
+
+# Which organisations lie outside the scope of a user of each level, nearest first: a sibling under the same parent,
+# the other region, and (organisation pages only) the organisation above the user's own. Roles are placed by
+# policy.ROLES_FOR_LEVEL, so a new role is in the matrix as soon as it may be given to an account.
+OUTSIDE = {
+    OrgLevel.PRIMARY: ("a2", "b", "up"),
+    OrgLevel.TERRITORIAL: ("a3", "b", "up"),
+    OrgLevel.REGIONAL: ("b", "up"),
+    OrgLevel.CENTRAL: (),
+}
+
+
+# ---- the objects ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """Objects of one organisation by kind, and the texts that identify them (which must never leak)."""
+
+    name: str
+    objects: dict[str, object]
+    secrets: list[str] = field(default_factory=list)
+
+    def has(self, kinds) -> bool:
+        return all(k in self.objects for k in kinds)
+
+    def id(self, kind: str) -> str:
+        return str(self.objects[kind].id)
+
+
+_card_seq = {"n": 90_000}
+
+
+def furnish(org: Organisation, member: Member, tag: str) -> Context:
+    """One object of every organisation-bound kind in a primary organisation."""
+    _card_seq["n"] += 1
+    number = card_ops.card_number(_card_seq["n"])
+    card = Card(number=number, member_id=member.id, state=CardState.SHIPPED)
+    member.card_number, member.card_status = number, CardStatus.SHIPPED
+    member.consent_status = ConsentStatus.SIGNED
+    req = CardRequest(org_id=org.id, state=RequestState.DRAFT)
+    db.session.add_all([card, req])
+    db.session.flush()
+    db.session.add(CardRequestItem(request_id=req.id, member_id=member.id))
+    scan = f"scan-{tag}.pdf"
+    store_bytes(SCAN_AREA, scan, b"%PDF-1.4\n% scan of " + tag.encode() + b"\n%%EOF\n")
+    record = ConsentRecord(member_id=member.id, kind="signed", on_date=date(2026, 1, 15), scan_name=scan,
+                           scan_type="pdf")
+    printed = f"batch-{tag}.pdf"
+    store_bytes(BATCH_AREA, printed, b"%PDF-1.4\n% batch of " + tag.encode() + b"\n%%EOF\n")
+    batch = BatchPrint(org_id=org.id, member_ids=json.dumps([member.id]), total=1, done=1, status="done",
+                       stored_name=printed)
+    job = ImportJob(org_id=org.id, filename=f"spisok-{tag}.csv", stored_name=f"missing-{tag}.csv", file_kind="csv",
+                    status=ImportStatus.UPLOADED, mapping="{}")
+    correction = CorrectionRequest(org_id=org.id, to_org_id=org.parent_id, text=f"Исправить наименование ({tag}-корр)")
+    db.session.add_all([record, batch, job, correction])
+    account = create_user(org, Role.PRIMARY_CHAIR, f"chair-{tag}")
+    account.full_name = f"Председателева {tag.upper()}-Учётная"
+    entry = audit.record("test_note", object_type="test", org_id=org.id, marker=f"audit-marker-{tag}")
+    db.session.commit()
+    objects = {"org": org, "member": member, "card": card, "card_request": req, "consent_record": record,
+               "batch_print": batch, "import_job": job, "correction": correction, "account": account,
+               "audit_entry": entry}
+    return Context(tag, objects, [member.last_name, number, account.full_name, correction.text])
+
+
+def central_objects() -> Context:
+    """Objects that belong to no organisation: production batches, transfers to PROFCARDS, outgoing mail."""
+    store_bytes(card_ops.MANIFEST_AREA, "matrix.xlsx", b"PK\x03\x04 not really a workbook")
+    store_bytes(card_ops.MANIFEST_AREA, "matrix.csv", "Номер;ФИО\n".encode("utf-8-sig"))
+    store_bytes(consent_ops.EXPORT_AREA, "matrix-export.csv", b"id;name\n")
+    store_bytes(consent_ops.EXPORT_AREA, "matrix-export.json", b"[]")
+    batch = ProductionBatch(cutoff=datetime(2026, 1, 15, tzinfo=UTC), manifest_xlsx="matrix.xlsx",
+                            manifest_csv="matrix.csv")
+    export = BonusExport(csv_name="matrix-export.csv", json_name="matrix-export.json")
+    message = OutboxMessage(message_id="<matrix@portal>", to_addr="sekretnaya-pochta@example.ru",
+                            subject="Письмо матрицы", body="Текст письма: Секретова Сабина")
+    db.session.add_all([batch, export, message])
+    db.session.commit()
+    return Context("central", {"production_batch": batch, "bonus_export": export, "outbox_message": message},
+                   ["sekretnaya-pochta@example.ru", "Секретова Сабина"])
+
+
+@pytest.fixture
+def app(make_app):
+    """The test app, but an exception answers 500 like in production, so every problem is listed at once."""
+    a = make_app(PROPAGATE_EXCEPTIONS=False)
+    with a.app_context():
+        yield a
+        db.session.remove()
+
+
+def role_users(world) -> dict[Role, User]:
+    """A user of every role, in region A at the level policy.ROLES_FOR_LEVEL gives the role."""
+    orgs = {OrgLevel.CENTRAL: world.central, OrgLevel.REGIONAL: world.region_a,
+            OrgLevel.TERRITORIAL: world.terr_a, OrgLevel.PRIMARY: world.school_a}
+    users = {}
+    for level, roles in policy.ROLES_FOR_LEVEL.items():
+        for role in roles:
+            users.setdefault(role, world.users.get(role.value) or create_user(orgs[level], role, f"m-{role.value}"))
+    return users
+
+
+@pytest.fixture
+def matrix(app, world):
+    """The two-region world with every kind of object in four primaries, and a user of every role."""
+    world.users.update({role.value: user for role, user in role_users(world).items()})
+    contexts = {
+        "a": furnish(world.school_a, world.members["a"], "a"),
+        "a2": furnish(world.school_a2, world.members["a2"], "a2"),
+        "a3": furnish(world.school_a3, world.members["a3"], "a3"),
+        "b": furnish(world.school_b, world.members["b"], "b"),
+        "central": central_objects(),
+    }
+    return world, contexts
+
+
+def contexts_for(role: Role, world, contexts) -> tuple[Context, list[Context]]:
+    """The inside context of a role's user and the outside ones."""
+    inside = Context("inside", dict(contexts["a"].objects), list(contexts["a"].secrets))
+    central = contexts["central"]
+    outside = []
+    user_org = world.users[role.value].org
+    for name in OUTSIDE[user_org.level]:
+        if name == "up":
+            outside.append(Context("up", {"org": user_org.parent}))
+        else:
+            outside.append(contexts[name])
+    if user_org.level == OrgLevel.CENTRAL:
+        inside.objects.update(central.objects)
+    else:
+        outside.append(central)
+    return inside, outside
+
+
+# ---- the endpoints ----------------------------------------------------------------------------------------------
+
+
+class NotInMatrix(AssertionError):
+    pass
+
+
+@dataclass
+class Target:
+    """One request shape: an endpoint, a method, the kinds of its object arguments, and fixed words."""
+
+    endpoint: str
+    method: str
+    kinds: dict[str, str]  # URL argument → kind
+    words: dict[str, str]
+    id_in: str | None = None  # admin: "query" or "form"
+    id_param: str | None = None
+    admin_kind: str | None = None
+    extra_form: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        words = ",".join(f"{k}={v}" for k, v in self.words.items())
+        return f"{self.method} {self.endpoint}" + (f" [{words}]" if words else "")
+
+    def all_kinds(self) -> list[str]:
+        return list(self.kinds.values()) + ([self.admin_kind] if self.admin_kind else [])
+
+
+def _lookup(table: dict, endpoint: str, arg: str):
+    for key, value in table.items():
+        pattern, _, name = key.rpartition(":")
+        if name == arg and pattern and fnmatch.fnmatchcase(endpoint, pattern):
+            return value
+    return table.get(arg)
+
+
+def _methods(rule) -> list[str]:
+    methods = rule.methods - {"HEAD", "OPTIONS"}
+    if "GET" in methods:
+        return ["GET", "POST"] if "POST" in methods and rule.arguments else ["GET"]
+    if methods == {"POST"}:
+        return ["POST"]
+    raise NotInMatrix(f"add {rule.endpoint} to the access matrix (methods {sorted(methods)} are not covered)")
+
+
+def _admin_views(app) -> dict[str, object]:
+    views = {}
+    for admin in app.extensions.get("admin", []):
+        for view in admin._views:
+            if getattr(view, "model", None) is not None:
+                views[view.endpoint] = view
+    return views
+
+
+def _word_combinations(endpoint: str, word_args: list[str]) -> list[dict[str, str]]:
+    combos = [{}]
+    for arg in word_args:
+        values = _lookup(WORDS, endpoint, arg)
+        combos = [{**c, arg: v} for c in combos for v in values]
+    return combos
+
+
+def staff_targets(app) -> list[Target]:
+    """Every staff request shape of the app, or NotInMatrix naming the first endpoint the tables do not cover."""
+    admin_views = _admin_views(app)
+    targets = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint, r.rule)):
+        endpoint = rule.endpoint
+        if endpoint in PUBLIC:
+            continue
+        blueprint, _, method_name = endpoint.rpartition(".")
+        if blueprint in admin_views:
+            view = admin_views[blueprint]
+            kind = ADMIN_MODEL_KINDS.get(view.model)
+            shapes = ADMIN_METHODS.get(method_name)
+            if kind is None or shapes is None:
+                raise NotInMatrix(f"add {endpoint} to the access matrix (admin model {view.model.__name__}, "
+                                  f"method {method_name})")
+            words = _word_combinations(endpoint, sorted(rule.arguments))
+            for method, id_in, id_param in shapes:
+                extra = {}
+                if method_name == "action_view":
+                    extra = {"action": next(iter(view._actions_data), "")}
+                for w in words:
+                    targets.append(Target(endpoint, method, {}, w, id_in, id_param, kind if id_in else None, extra))
+            continue
+        if blueprint not in STAFF_BLUEPRINTS:
+            raise NotInMatrix(f"add {endpoint} to the access matrix (blueprint {blueprint or '-'} is neither "
+                              f"public nor staff)")
+        kinds, word_args = {}, []
+        for arg in sorted(rule.arguments):
+            kind = _lookup(ARG_KINDS, endpoint, arg)
+            if kind is not None:
+                if kind not in KIND_MODELS:
+                    raise NotInMatrix(f"add {endpoint} to the access matrix (kind {kind} has no factory)")
+                kinds[arg] = kind
+            elif _lookup(WORDS, endpoint, arg) is not None:
+                word_args.append(arg)
+            else:
+                raise NotInMatrix(f"add {endpoint} to the access matrix (URL argument <{arg}> is unknown)")
+        for method in _methods(rule):
+            for w in _word_combinations(endpoint, word_args):
+                targets.append(Target(endpoint, method, kinds, w))
+    return targets
+
+
+# ---- making requests --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    location: str
+    content_type: str
+    body: bytes
+    text: str
+
+    def same_as(self, other: Answer) -> bool:
+        return (self.status, self.location, self.content_type, self.body) == (
+            other.status, other.location, other.content_type, other.body)
+
+    def brief(self) -> str:
+        title = re.search(r"<title>(.*?)</title>", self.text, re.S)
+        shown = title.group(1).strip() if title else self.text[:120]
+        return f"{self.status} {self.location} {shown!r} ({len(self.body)} bytes)"
+
+
+def call(client, app, target: Target, ids: dict[str, str], admin_id: str | None = None) -> Answer:
+    """Make the request with object ids by URL argument (and the admin id), an empty form for POSTs.
+
+    Messages flashed before a redirect are dropped: they would show on whichever page comes next.
+    """
+    values = {**target.words, **ids}
+    path = app.url_map.bind("localhost").build(target.endpoint, values, method=target.method)
+    query, form = {}, dict(target.extra_form)
+    if target.id_in == "query":
+        query[target.id_param] = admin_id
+    elif target.id_in == "form":
+        form[target.id_param] = admin_id
+    if target.method == "GET":
+        r = client.get(path, query_string=query)
+    else:
+        r = client.post(path, query_string=query, data=form)
+    if 300 <= r.status_code < 400:
+        with client.session_transaction() as session:
+            session.pop("_flashes", None)
+    raw = r.get_data()
+    text = raw.decode("utf-8", errors="replace")
+    body = normalised(r) if r.mimetype.startswith("text/") else raw
+    return Answer(r.status_code, r.headers.get("Location", ""), r.headers.get("Content-Type", ""), body, text)
+
+
+def ids_from(target: Target, ctx: Context) -> tuple[dict[str, str], str | None]:
+    ids = {arg: ctx.id(kind) for arg, kind in target.kinds.items()}
+    return ids, (ctx.id(target.admin_kind) if target.admin_kind else None)
+
+
+def missing_ids(target: Target, missing: str) -> tuple[dict[str, str], str | None]:
+    return {arg: missing for arg in target.kinds}, (missing if target.admin_kind else None)
+
+
+def snapshot(contexts: list[Context]) -> dict:
+    """Every column of every outside object, and how many rows of each table refer to their organisations and
+    members (a foreign POST must neither change a row nor add one). Two handfuls of queries: it runs often."""
+    db.session.expire_all()
+    rows = {}
+    by_model: dict[type, list[tuple[str, int]]] = {}
+    for ctx in contexts:
+        for kind, obj in ctx.objects.items():
+            by_model.setdefault(KIND_MODELS[kind], []).append((f"{ctx.name}:{kind}", obj.id))
+    for model, wanted in by_model.items():
+        columns = model.__mapper__.column_attrs
+        found = {r.id: r for r in db.session.execute(
+            select(*[c.expression for c in columns]).where(model.id.in_([i for _, i in wanted])))}
+        for key, obj_id in wanted:
+            rows[key] = tuple(found[obj_id]) if obj_id in found else None
+    org_ids = [ctx.objects["org"].id for ctx in contexts if "org" in ctx.objects]
+    member_ids = [ctx.objects["member"].id for ctx in contexts if "member" in ctx.objects]
+    counts = []
+    for table in db.metadata.sorted_tables:
+        if table.name == "audit_log":
+            continue
+        for column, ids in (("org_id", org_ids), ("to_org_id", org_ids), ("member_id", member_ids)):
+            if column in table.c and ids:
+                counts.append(select(func.count()).select_from(table).where(table.c[column].in_(ids))
+                              .scalar_subquery().label(f"{table.name}__{column}"))
+    if counts:
+        rows.update(db.session.execute(select(*counts)).one()._asdict())
+    db.session.rollback()
+    return rows
+
+
+def denials_since(last_id: int) -> list[AuditEntry]:
+    db.session.expire_all()
+    rows = db.session.scalars(select(AuditEntry).where(AuditEntry.id > last_id, AuditEntry.outcome == "denied")).all()
+    db.session.rollback()
+    return rows
+
+
+def last_audit_id() -> int:
+    value = db.session.scalar(select(func.max(AuditEntry.id))) or 0
+    db.session.rollback()
+    return value
+
+
+def names_object(entry: AuditEntry, kind: str, obj_id: int) -> bool:
+    if entry.object_type != KIND_MODELS[kind].__tablename__:
+        return False
+    if entry.object_id == obj_id:
+        return True
+    try:
+        return obj_id in (json.loads(entry.details or "{}").get("ids") or [])
+    except ValueError:
+        return False
+
+
+def check_target(client, app, target: Target, inside: Context, outside: list[Context], missing: tuple[str, ...],
+                 watched: list[Context], before: dict, problems: list[str], reached: set[str]) -> None:
+    """All the checks of one request shape for one logged-in user; problems are collected, not raised."""
+    kinds = target.all_kinds()
+    inside_answer = None
+    if inside.has(kinds):
+        ids, admin_id = ids_from(target, inside)
+        inside_answer = call(client, app, target, ids, admin_id)
+        if inside_answer.status >= 500:
+            problems.append(f"{target.label}: inside object → {inside_answer.brief()}")
+        if inside_answer.status != 404:
+            reached.add(target.label)
+    if not kinds:
+        # A list or a form without an object: nothing of another organisation may show, whatever is searched.
+        for ctx in outside:
+            for secret in ctx.secrets:
+                if secret in inside_answer.text:
+                    problems.append(f"{target.label}: shows {secret!r} of {ctx.name}")
+        return
+    baseline = None
+    for value in missing:
+        ids, admin_id = missing_ids(target, value)
+        answer = call(client, app, target, ids, admin_id)
+        if answer.status >= 500 or answer.status in (200, 201):
+            problems.append(f"{target.label}: missing id {value} → {answer.brief()}")
+        if baseline is None:
+            baseline = answer
+        elif not answer.same_as(baseline):
+            problems.append(f"{target.label}: missing id {value} answers {answer.brief()} "
+                            f"but missing id {missing[0]} {baseline.brief()}")
+    for ctx in outside:
+        if not ctx.has(kinds):
+            continue
+        mark = last_audit_id()
+        ids, admin_id = ids_from(target, ctx)
+        answer = call(client, app, target, ids, admin_id)
+        if not answer.same_as(baseline):
+            problems.append(f"{target.label}: {ctx.name} object answers {answer.brief()} "
+                            f"but a missing one {baseline.brief()}")
+        for secret in ctx.secrets:
+            if secret in answer.text:
+                problems.append(f"{target.label}: {ctx.name} object shows {secret!r}")
+        allowed_inside = inside_answer is not None and inside_answer.status != 404
+        if answer.status == 404 and allowed_inside:
+            foreign = [(k, ctx.objects[k].id) for k in kinds]
+            if not any(names_object(e, k, i) for e in denials_since(mark) for k, i in foreign):
+                problems.append(f"{target.label}: the denial on the {ctx.name} object is not audited")
+    if target.method == "POST" and snapshot(watched) != before:
+        problems.append(f"{target.label}: a POST on an outside object changed the database")
+    # Two objects in one URL: the first inside, a later one outside answers as if the later one were missing.
+    args = list(target.kinds)
+    for j in range(1, len(args)):
+        for ctx in outside:
+            if not ctx.has([target.kinds[args[j]]]) or not inside.has(kinds):
+                continue
+            ids, _ = ids_from(target, inside)
+            gone = {**ids, args[j]: missing[0]}
+            mixed = {**ids, args[j]: ctx.id(target.kinds[args[j]])}
+            a, b = call(client, app, target, mixed), call(client, app, target, gone)
+            if not a.same_as(b):
+                problems.append(f"{target.label}: <{args[j]}> of {ctx.name} answers {a.brief()} "
+                                f"but a missing one {b.brief()}")
+
+
+# ---- the tests --------------------------------------------------------------------------------------------------
+
+
+def test_every_endpoint_is_in_the_matrix(app):
+    """A new endpoint, argument or admin view the tables do not know fails here with what to add."""
+    try:
+        targets = staff_targets(app)
+    except NotInMatrix as e:
+        pytest.fail(str(e))
+    covered = {t.endpoint for t in targets} | set(PUBLIC)
+    assert covered == {r.endpoint for r in app.url_map.iter_rules()}
+    assert len(targets) > 100
+
+
+def test_an_unknown_endpoint_or_argument_fails_the_matrix(make_app):
+    """The guard itself: an endpoint with an argument nobody described, and a blueprint nobody classified."""
+    from flask import Blueprint
+
+    for route, blueprint_name in (("/orgs/<org_id>/widgets/<widget_id>", "registry_extra"),
+                                  ("/gadgets/<gadget_id>", "gadgets")):
+        a = make_app()
+        bp = Blueprint(blueprint_name, __name__)
+        bp.add_url_rule(route, "thing", lambda **kw: "")
+        a.register_blueprint(bp)
+        if blueprint_name == "registry_extra":
+            STAFF_BLUEPRINTS.add(blueprint_name)
+        try:
+            with pytest.raises(NotInMatrix, match=rf"add {blueprint_name}\.thing to the access matrix"):
+                staff_targets(a)
+        finally:
+            STAFF_BLUEPRINTS.discard(blueprint_name)
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+def test_access_matrix(app, client, matrix, role):
+    world, contexts = matrix
+    if role.value not in world.users:
+        pytest.fail(f"add {role.value} to policy.ROLES_FOR_LEVEL so the access matrix knows where its users sit")
+    try:
+        targets = staff_targets(app)
+    except NotInMatrix as e:
+        pytest.fail(str(e))
+    inside, outside = contexts_for(role, world, contexts)
+    login(client, world.users[role.value], PASSWORD)
+    watched = [c for c in outside if c.name != "up"]
+    # Odd ids are probed where every permission check passes and the lookup is really made.
+    missing = NONEXISTENT_IDS if role == Role.CENTRAL_ADMIN else NONEXISTENT_IDS[:1]
+    problems, reached = [], set()
+    before = snapshot(watched)
+    for target in targets:
+        check_target(client, app, target, inside, outside, missing, watched, before, problems, reached)
+    assert not problems, f"{len(problems)} problems for {role.value}:\n" + "\n".join(problems)
+    if role == Role.CENTRAL_ADMIN:
+        # Central administrators may do everything to everything: a 404 on an inside object means the matrix
+        # filled the URL with the wrong kind of object, and its outside checks would prove nothing.
+        with_objects = {t.label for t in targets if t.all_kinds()
+                        and not any(fnmatch.fnmatchcase(t.endpoint, p) for p in CLOSED_TO_ALL)}
+        assert not with_objects - reached, "inside objects answer 404 to a central administrator:\n" + "\n".join(
+            sorted(with_objects - reached))
+    elif policy.has_permission(world.users[role.value], policy.Permission.VIEW_REGISTRY):
+        assert {"GET registry.member", "GET registry.org", "GET cards.request_page"} <= reached
+
+
+def test_anonymous_users_get_the_login_page_never_data(app, client, matrix):
+    world, contexts = matrix
+    inside = Context("inside", {**contexts["a"].objects, **contexts["central"].objects},
+                     contexts["a"].secrets + contexts["central"].secrets)
+    problems = []
+    for target in staff_targets(app):
+        ids, admin_id = ids_from(target, inside)
+        answer = call(client, app, target, ids, admin_id)
+        to_login = answer.status == 302 and answer.location.split("?")[0].endswith("/login")
+        if not (to_login or answer.status in (401, 404)):
+            problems.append(f"{target.label}: anonymous → {answer.brief()}")
+        problems += [f"{target.label}: anonymous sees {s!r}" for s in inside.secrets if s in answer.text]
+    assert not problems, "\n".join(problems)
