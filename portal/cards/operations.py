@@ -39,14 +39,13 @@ def next_sequence(count: int, name: str = "card") -> list[int]:
     """Reserve `count` numbers from a counter with one atomic UPDATE … RETURNING (row-locked until commit)."""
     if count <= 0:
         return []
-    if db.session.get(Counter, name) is None:
-        dialect = db.session.get_bind().dialect.name
-        insert_sql = ("INSERT INTO counters (name, value) VALUES (:n, 0) ON CONFLICT (name) DO NOTHING"
-                      if dialect in ("postgresql", "sqlite") else None)
-        db.session.execute(text(insert_sql), {"n": name})
-    end = db.session.execute(
-        update(Counter).where(Counter.name == name).values(value=Counter.value + count)
-        .returning(Counter.value).execution_options(synchronize_session=False)).scalar_one()
+    advance = (update(Counter).where(Counter.name == name).values(value=Counter.value + count)
+               .returning(Counter.value).execution_options(synchronize_session=False))
+    end = db.session.execute(advance).scalar()
+    if end is None:  # the very first number: create the counter (of two first allocations at once, one inserts)
+        db.session.execute(text("INSERT INTO counters (name, value) VALUES (:n, 0) ON CONFLICT (name) DO NOTHING"),
+                           {"n": name})
+        end = db.session.execute(advance).scalar_one()
     return list(range(end - count + 1, end + 1))
 
 
