@@ -37,6 +37,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from portal import models  # noqa: F401  (register every model on the metadata)
     from portal.admin import init_admin
+    from portal.aid.views import bp as aid_bp
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import init_login
     from portal.cards.views import bp as cards_bp
@@ -56,6 +57,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(consent_bp)
     app.register_blueprint(cards_bp)
     app.register_blueprint(workflow_bp)
+    app.register_blueprint(aid_bp)
     init_admin(app)
     _register_cli(app)
     _register_errors(app)

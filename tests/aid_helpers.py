@@ -41,8 +41,8 @@ class AidWorld:
     users: dict
 
 
-@pytest.fixture
-def aid(world) -> AidWorld:
+@pytest.fixture(name="aid")
+def aid_fixture(world) -> AidWorld:
     """Region A with seed 004's regulation, a presidium member, a second one, and an accountant; region B too."""
     reg = ops.save_regulation(None, world.region_a, seed_regulation(), valid_from=date(2020, 1, 1))
     ops.save_regulation(None, world.region_b, seed_regulation(), valid_from=date(2020, 1, 1))
@@ -103,5 +103,5 @@ def petition_in(aid: AidWorld, state: str, member=None) -> AidPetition:
     return p
 
 
-__all__ = ["aid", "file", "attach_proof", "decision", "petition_in", "treatment", "account", "BIK", "PDF", "PNG",
+__all__ = ["aid_fixture", "file", "attach_proof", "decision", "petition_in", "treatment", "account", "BIK", "PDF", "PNG",
            "Decimal"]

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from portal.aid import operations as ops
-from portal.aid.models import PetitionState
 from portal.clock import today
 from portal.extensions import db
-from tests.aid_helpers import BIK, account, aid, attach_proof, decision, file, petition_in, treatment  # noqa: F401
+from tests.aid_helpers import BIK, account, aid_fixture, attach_proof, decision, file, petition_in, treatment  # noqa: F401
 from tests.conftest import create_member
-from workflows import AID_PETITION, WorkflowError, history
+from workflows import AID_PETITION, history
 
 
 def test_whole_path_records_history_and_amount(aid):
