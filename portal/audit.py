@@ -12,7 +12,7 @@ from datetime import datetime
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -74,6 +74,41 @@ def _scrub(value):
 def record(action: str, obj=None, *, object_type: str = "", object_id: int | None = None,
            org_id: int | None = None, outcome: str = "ok", actor=None, **details) -> AuditEntry:
     """Add an audit entry to the current transaction (it commits with the change it describes)."""
+    entry = AuditEntry(**_values(action, obj, object_type=object_type, object_id=object_id, org_id=org_id,
+                                 outcome=outcome, actor=actor, **details))
+    db.session.add(entry)
+    return entry
+
+
+def write(action: str, obj=None, *, object_type: str = "", object_id: int | None = None,
+          org_id: int | None = None, outcome: str = "ok", actor=None, **details) -> None:
+    """Insert an audit entry now, as one Core statement in the current transaction (it commits with it).
+
+    For read pages: nothing is added to the session, so nothing is flushed, and the entry is not an object that
+    the page's commit would have to track.
+    """
+    db.session.execute(insert(AuditEntry.__table__).values(
+        _values(action, obj, object_type=object_type, object_id=object_id, org_id=org_id, outcome=outcome,
+                actor=actor, **details)))
+
+
+def commit_read() -> None:
+    """Commit a read page's audit entry after the page is rendered, keeping what the request loaded as it is.
+
+    A plain commit expires every loaded object; whatever touches one afterwards (the account's `is_active` in an
+    after-request hook) reloads it, one statement each. Nothing is read after this commit, so nothing can be stale.
+    """
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
+def _values(action: str, obj=None, *, object_type: str = "", object_id: int | None = None,
+            org_id: int | None = None, outcome: str = "ok", actor=None, **details) -> dict:
+    """The columns of one entry: the object's type, id and organisation, the actor, the address, scrubbed details."""
     if obj is not None:
         object_type = object_type or obj.__tablename__
         object_id = object_id if object_id is not None else obj.id
@@ -82,7 +117,7 @@ def record(action: str, obj=None, *, object_type: str = "", object_id: int | Non
     if actor is None and has_request_context() and current_user and current_user.is_authenticated:
         actor = current_user
     address = (request.remote_addr or "") if has_request_context() else "cli"
-    entry = AuditEntry(
+    return dict(
         actor_id=getattr(actor, "id", None),
         actor_login=getattr(actor, "login", "") or "",
         action=action,
@@ -94,5 +129,3 @@ def record(action: str, obj=None, *, object_type: str = "", object_id: int | Non
         # Scrub after serialising too: a value json.dumps turns into text (a date, a Decimal) is checked as well.
         details=_CARD.sub(_mask_card, json.dumps(_scrub(details), ensure_ascii=False, default=str)) if details else "",
     )
-    db.session.add(entry)
-    return entry

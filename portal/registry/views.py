@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import load_only, raiseload
 
 from forms.registry import (
     CorrectionAnswerForm,
@@ -268,7 +269,7 @@ def search_condition(q: str):
 
 def member_query(org: Organisation, args) -> tuple:
     """The filtered, sorted query of members of an organisation's subtree, and the filters as applied."""
-    q = select(Member).where(policy.member_scope(current_user), _subtree_member_filter(org))
+    q = select(Member).where(policy.member_scope(current_user, org))
     applied = {}
     status = args.get("status", "active")
     for key, (column, enum_cls) in FILTERS.items():
@@ -290,6 +291,51 @@ def member_query(org: Organisation, args) -> tuple:
 
 
 COUNT_CAP = 10_000
+PAGE_SIZE = 50
+
+# What a row of registry/_member_rows.html shows, loaded with the page; any other attribute (a relationship, a
+# column left out) raises instead of costing a query per row after the page is read.
+ROW_LOAD = (load_only(Member.id, Member.org_id, Member.last_name, Member.first_name, Member.patronymic,
+                      Member.birth_date, Member.position, Member.category, Member.status, Member.consent_status,
+                      Member.card_status, raiseload=True),
+            raiseload("*"))
+
+
+def org_names(rows) -> dict[int, str]:
+    """{organisation id: the name a list shows} for the organisations of the rows, in one query of two columns."""
+    ids = sorted({m.org_id for m in rows})
+    if not ids:
+        return {}
+    return {i: short or name for i, short, name in db.session.execute(
+        select(Organisation.id, Organisation.short_name, Organisation.name).where(Organisation.id.in_(ids)))}
+
+
+def member_page(org: Organisation, args) -> dict:
+    """One page of an organisation's member list: its rows, the count (capped), the organisations' names.
+
+    The count is skipped when the first page is not full (the page itself is the count), and stops at COUNT_CAP
+    (counting a region's members exactly is a scan that buys nothing).
+    """
+    q, applied, sort = member_query(org, args)
+    page = min(max(args.get("page", 1, type=int) or 1, 1), COUNT_CAP // PAGE_SIZE + 1)
+
+    def read(page_number: int) -> list:
+        return db.session.scalars(q.options(*ROW_LOAD).order_by(*SORTS[sort]).limit(PAGE_SIZE)
+                                  .offset((page_number - 1) * PAGE_SIZE)).all()
+
+    rows = read(page)
+    if page == 1 and len(rows) < PAGE_SIZE:
+        total = len(rows)
+    else:
+        counted = q.with_only_columns(Member.id).order_by(None).limit(COUNT_CAP + 1).subquery()
+        total = db.session.scalar(select(func.count()).select_from(counted))
+    pages = max(1, math.ceil(min(total, COUNT_CAP) / PAGE_SIZE))
+    if page > pages:  # a link to a page past the end (the list got shorter): show the last one
+        page = pages
+        rows = read(page)
+    orgs = org_names(rows) if org.level != OrgLevel.PRIMARY else {}
+    return {"rows": rows, "total": total, "capped": total > COUNT_CAP, "page": page, "pages": pages,
+            "applied": applied, "sort": sort, "orgs": orgs}
 
 
 @bp.route("/orgs/<org_id>/members")
@@ -297,29 +343,24 @@ def members(org_id):
     """The members of an organisation (and the organisations below it): search, filters, sorting, pages."""
     org = policy.get_org(current_user, org_id)
     _require(Permission.VIEW_REGISTRY)
-    q, applied, sort = member_query(org, request.args)
-    page_size = 50
-    # Counting a region's or the whole union's members exactly costs a scan; past COUNT_CAP we say "more than".
-    total = db.session.scalar(select(func.count()).select_from(q.order_by(None).limit(COUNT_CAP + 1).subquery()))
-    pages = max(1, math.ceil(min(total, COUNT_CAP) / page_size))
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
-    rows = db.session.scalars(q.order_by(*SORTS[sort]).limit(page_size).offset((page - 1) * page_size)).all()
-    orgs = {}
-    if org.level != OrgLevel.PRIMARY and rows:
-        orgs = {o.id: o for o in db.session.scalars(select(Organisation).where(
-            Organisation.id.in_({m.org_id for m in rows})))}
-    audit.record("member_list", org, ids=[m.id for m in rows], filters=applied)
-    db.session.commit()
+    listing = member_page(org, request.args)
+    audit.write("member_list", org, ids=[m.id for m in listing["rows"]], filters=listing["applied"])
     base_args = {k: v for k, v in request.args.items() if k != "page"}
 
     def page_args(p):
         return urlencode({**base_args, "page": p})
 
-    return render_template("registry/members.html", org=org, rows=rows, total=total, page=page, pages=pages,
-                           capped=total > COUNT_CAP,
-                           page_args=page_args, applied=applied, sort=sort, orgs=orgs, args=request.args,
+    html = render_template("registry/members.html", org=org, **listing, page_args=page_args, args=request.args,
                            enums={"category": Category, "consent": ConsentStatus, "card": CardStatus,
                                   "dues": DuesForm, "status": MemberStatus})
+    audit.commit_read()  # after rendering: the rows shown are the rows read in the audited transaction
+    return html
+
+
+def search_rows(text: str) -> list:
+    """Up to 51 members in the user's scope matching a surname prefix (with a name) or a card number."""
+    q = select(Member).options(*ROW_LOAD).where(policy.member_scope(current_user), search_condition(text))
+    return db.session.scalars(q.order_by(Member.last_name_folded, Member.id).limit(PAGE_SIZE + 1)).all()
 
 
 @bp.route("/search")
@@ -327,18 +368,18 @@ def search():
     """Find a member anywhere in the user's scope by surname prefix (with a name) or card number."""
     _require(Permission.VIEW_REGISTRY)
     text = (request.args.get("q") or "").strip()[:100]
-    rows, total = [], 0
+    rows, more = [], False
     if text:
-        q = select(Member).where(policy.member_scope(current_user), search_condition(text))
-        rows = db.session.scalars(q.order_by(Member.last_name_folded, Member.id).limit(51)).all()
-        total = len(rows)
-        rows = rows[:50]
-        audit.record("member_search", object_type="members", org_id=current_user.org_id,
-                     ids=[m.id for m in rows], query_length=len(text))
-        db.session.commit()
-    orgs = {o.id: o for o in db.session.scalars(select(Organisation).where(
-        Organisation.id.in_({m.org_id for m in rows} or {0})))}
-    return render_template("registry/search.html", rows=rows, more=total > 50, text=text, orgs=orgs)
+        rows = search_rows(text)
+        more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+    orgs = org_names(rows)
+    if text:
+        audit.write("member_search", object_type="members", org_id=current_user.org_id,
+                    ids=[m.id for m in rows], query_length=len(text))
+    html = render_template("registry/search.html", rows=rows, more=more, text=text, orgs=orgs)
+    if text:
+        audit.commit_read()
+    return html
 
 
 @bp.route("/orgs/<org_id>/members/new", methods=["GET", "POST"])
@@ -368,10 +409,11 @@ def member_new(org_id):
 def member(member_id):
     """A member's registration card with history; the read is audited."""
     m = policy.get_member(current_user, member_id)
-    audit.record("member_read", m)
-    db.session.commit()
-    return render_template("registry/member.html", m=m, can_edit=policy.can_edit_member(current_user, m),
+    audit.write("member_read", m)
+    html = render_template("registry/member.html", m=m, can_edit=policy.can_edit_member(current_user, m),
                            readmit_from=ops.readmission_allowed_from(m), EventKind=EventKind)
+    audit.commit_read()
+    return html
 
 
 @bp.route("/members/<member_id>/edit", methods=["GET", "POST"])
