@@ -206,6 +206,18 @@ def test_more_attachments_follow_the_three_standard_lines():
         assert "6." not in text
 
 
+@pytest.mark.parametrize("name, standard", [
+    ("копия профсоюзной карточки", True), ("Копия профсоюзной карточки члена Профсоюза;", True),
+    ("реквизиты счёта", True), ("Реквизиты счета для перечисления", True),
+    ("копия отрывного талона или документ о прохождении лечения", True),
+    ("копия паспорта", False), ("копия", False), ("иной документ", False), ("Справка санатория", False),
+])
+def test_the_standard_lines_are_not_repeated(name, standard):
+    lines = petition_context(replace(PETITION, attachments=(name, name)))["attachments"]
+    assert lines[:3] == list(STANDARD_ATTACHMENTS)
+    assert lines[3:] == ([] if standard else [name])
+
+
 def test_an_unknown_chairman_leaves_a_blank_line():
     doc = replace(PETITION, chairman_name="")
     for text in (docx_text(petition_docx(doc)), pdf_pages(petition_pdf(doc))[0]):

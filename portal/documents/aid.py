@@ -13,6 +13,7 @@ doc_templates/build_docx.py (tests/test_aid_documents.py checks the two say the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -135,11 +136,24 @@ def _filled(value) -> str:
     return text(value) or BLANK
 
 
+def _words(value: str) -> list[str]:
+    return re.findall(r"\w+", value.casefold().replace("ё", "е"))
+
+
+def is_standard_attachment(name: str) -> bool:
+    """Whether an attachment's name is one of the form's 3 standard lines, so the list does not repeat it: its first
+    two words are that line's («Копия профсоюзной карточки», «реквизиты счёта», «копия отрывного талона …»)."""
+    words = _words(name)[:2]
+    return len(words) == 2 and any(_words(line)[:2] == words for line in STANDARD_ATTACHMENTS)
+
+
 def petition_context(doc: PetitionDoc) -> dict:
     """Everything form No. 1 prints, as plain strings (the same for the DOCX and the PDF)."""
     override = text(doc.override_reason)
-    standard = {line.rstrip(";.").casefold() for line in STANDARD_ATTACHMENTS}
-    extra = [t for t in (text(a) for a in doc.attachments) if t and t.rstrip(";.").casefold() not in standard]
+    extra = []
+    for name in (text(a) for a in doc.attachments):
+        if name and not is_standard_attachment(name) and name not in extra:
+            extra.append(name)
     return {
         "number": _filled(doc.number),
         "region_name": _filled(doc.region_name),
