@@ -31,8 +31,10 @@ def _print(client, m, fmt="pdf"):
     return client.post(f"/members/{m.id}/consent/print", data={"fmt": fmt})
 
 
-def _sign(client, m, on=None, scan=None):
+def _sign(client, m, on=None, scan=None, ticked=True):
     data = {"on_date": (on or date.today()).isoformat()}
+    if ticked:
+        data["consent152"] = "yes"
     if scan is not None:
         data["scan"] = (io.BytesIO(scan[1]), scan[0])
     return client.post(f"/members/{m.id}/consent/sign", data=data, content_type="multipart/form-data")
@@ -52,6 +54,20 @@ def test_printing_gives_a_pdf_and_moves_none_to_printed(client, world):
     assert docx.status_code == 200 and docx.data[:2] == b"PK"
     db.session.refresh(m)
     assert m.consent_status == ConsentStatus.PRINTED and _records(m) == ["printed"]
+
+
+def test_signing_without_the_152_fz_tick_records_nothing(client, world):
+    login(client, world.users["primary_chair"])
+    m = world.members["a"]
+    _print(client, m)
+    r = _sign(client, m, ticked=False)
+    assert r.status_code == 302
+    page = client.get(r.location).get_data(as_text=True)
+    assert "Отметьте согласие по ФЗ № 152-ФЗ" in page
+    db.session.refresh(m)
+    assert m.consent_status == ConsentStatus.PRINTED
+    assert db.session.scalar(select(func.count()).select_from(ConsentRecord).where(
+        ConsentRecord.kind == "signed")) == 0
 
 
 def test_signing_with_a_scan_then_downloading_it(client, world):

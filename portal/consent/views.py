@@ -91,6 +91,10 @@ def sign(member_id):
     if not form.validate_on_submit():
         flash(" ".join(e for errs in form.errors.values() for e in errs) or "Проверьте дату.", "error")
         return redirect(url_for("consent.consent", member_id=m.id))
+    if request.form.get("consent152") != "yes":  # the box of the signed form: no tick, no consent on record
+        flash("Отметьте согласие по ФЗ № 152-ФЗ «О персональных данных» — без этой отметки подписание не "
+              "записывается.", "error")
+        return redirect(url_for("consent.consent", member_id=m.id))
     scan = None
     upload = form.scan.data
     try:
