@@ -17,12 +17,14 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from portal import audit, policy
+from portal.aid import operations as aid_ops
+from portal.aid.models import AidPetition, AidRegulation, AttachmentKind, PetitionAttachment
 from portal.audit import AuditEntry
 from portal.auth.models import Role, User
 from portal.cards import operations as card_ops
@@ -35,14 +37,16 @@ from portal.files import store_bytes
 from portal.mail.models import OutboxMessage
 from portal.registry.imports import ImportJob, ImportStatus
 from portal.registry.models import CardStatus, ConsentStatus, CorrectionRequest, Member, Organisation, OrgLevel
+from tests.aid_helpers import BIK, PDF, treatment
 from tests.conftest import PASSWORD, create_user, login
 from tests.security_helpers import (  # noqa: F401  (fresh_login_per_request is an autouse fixture)
     NONEXISTENT_IDS,
     fresh_login_per_request,
     normalised,
 )
+from workflows import AID_PETITION, CARD, CARD_REQUEST
 from workflows import ALL as WORKFLOWS
-from workflows import CARD, CARD_REQUEST
+from workflows.aid import seed_regulation
 
 # ---- the tables: adding a kind of object or an endpoint is one entry ---------------------------------------------
 
@@ -56,7 +60,7 @@ PUBLIC = {
 }
 
 # Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).
-STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin"}
+STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid"}
 
 # A URL argument → the kind of object it names. Keys are "argument" or "endpoint-pattern:argument" where one name
 # means different objects in different blueprints (the pattern wins).
@@ -69,6 +73,9 @@ ARG_KINDS = {
     "batch_id": "production_batch",
     "export_id": "bonus_export",
     "msg_id": "outbox_message",
+    "petition_id": "petition",
+    "attachment_id": "petition_attachment",
+    "regulation_id": "aid_regulation",
     "cards.*:req_id": "card_request",
     "registry.resolve_correction:req_id": "correction",
     "consent.*:job_id": "batch_print",
@@ -86,6 +93,26 @@ WORDS = {
     "workflow.*:name": tuple(WORKFLOWS),
     "service.run_job:name": ("bonus_export", "card_processing"),
     "*.export:export_type": ("csv",),
+    "aid.petition_action:action": tuple(AID_PETITION.transitions),
+}
+
+# Object ids that travel in a form or a query string (ticked rows, a chosen member): (where, field, kind) by endpoint.
+# With the URL's own objects inside the scope, an outside id here must answer as a missing one and change nothing.
+FORM_IDS = {
+    "cards.add_to_request": [("form", "member_ids", "member")],
+    "cards.request_add": [("form", "member_ids", "member")],
+    "consent.batch_start": [("form", "member_ids", "member")],
+    "auth.new_account": [("form", "org_id", "org")],
+    "aid.petition_new": [("query", "member_id", "member"), ("form", "member_id", "member")],
+    "aid.quote": [("form", "member_id", "member")],
+    "aid.queue_decide": [("form", "petition_ids", "petition")],
+    "aid.payments_mark": [("form", "petition_ids", "petition")],
+}
+# What else those forms need so that the id is what decides the answer.
+FORM_EXTRAS = {
+    "auth.new_account": {"role": "primary_chair", "login": "matrix-new", "full_name": "Матрицына Мария"},
+    "aid.queue_decide": {"do": "approve", "decision_date": date.today().isoformat(), "decision_number": "1"},
+    "aid.payments_mark": {"paid_on": date.today().isoformat(), "payment_reference": "п/п 1"},
 }
 
 # Flask-Admin model views: the kind of object behind each model.
@@ -113,6 +140,7 @@ ADMIN_METHODS = {
 # Endpoints that answer 404 even to a central administrator on an object inside the scope, and why.
 CLOSED_TO_ALL = {
     "*.ajax_update": "inline editing is off in every back-office view (column_editable_list is empty)",
+    "aid.attachment_add": "documents come from the filing organisation and the regional office, not the centre",
 }
 
 # The table each kind lives in, and the object_type its denial is audited under.
@@ -130,6 +158,9 @@ KIND_MODELS = {
     "production_batch": ProductionBatch,
     "bonus_export": BonusExport,
     "outbox_message": OutboxMessage,
+    "petition": AidPetition,
+    "petition_attachment": PetitionAttachment,
+    "aid_regulation": AidRegulation,
 }
 
 # Kinds only central administrators see at all (not tied to an organisation).
@@ -194,9 +225,16 @@ def furnish(org: Organisation, member: Member, tag: str) -> Context:
     account.full_name = f"Председателева {tag.upper()}-Учётная"
     entry = audit.record("test_note", object_type="test", org_id=org.id, marker=f"audit-marker-{tag}")
     db.session.commit()
+    petition = aid_ops.file_petition(account, member, treatment(), date.today() - timedelta(days=3), "7",
+                                     aid_ops.with_account_key(f"40817810{member.id:012d}", BIK), BIK, "ПАО Сбербанк")
+    store_bytes(aid_ops.ATTACHMENT_AREA, f"proof-{tag}.pdf", PDF)
+    attachment = PetitionAttachment(petition_id=petition.id, kind=AttachmentKind.PROOF, stored_name=f"proof-{tag}.pdf",
+                                    file_type="pdf", original_name="talon.pdf", size=len(PDF))
+    db.session.add(attachment)
+    db.session.commit()
     objects = {"org": org, "member": member, "card": card, "card_request": req, "consent_record": record,
                "batch_print": batch, "import_job": job, "correction": correction, "account": account,
-               "audit_entry": entry}
+               "audit_entry": entry, "petition": petition, "petition_attachment": attachment}
     return Context(tag, objects, [member.last_name, number, account.full_name, correction.text])
 
 
@@ -241,6 +279,8 @@ def role_users(world) -> dict[Role, User]:
 def matrix(app, world):
     """The two-region world with every kind of object in four primaries, and a user of every role."""
     world.users.update({role.value: user for role, user in role_users(world).items()})
+    regulations = {region.id: aid_ops.save_regulation(None, region, seed_regulation(), valid_from=date(2020, 1, 1))
+                   for region in (world.region_a, world.region_b)}
     contexts = {
         "a": furnish(world.school_a, world.members["a"], "a"),
         "a2": furnish(world.school_a2, world.members["a2"], "a2"),
@@ -248,6 +288,9 @@ def matrix(app, world):
         "b": furnish(world.school_b, world.members["b"], "b"),
         "central": central_objects(),
     }
+    # A regulation is the region's: visible to everyone in region A, so it is outside only from region B's side.
+    contexts["a"].objects["aid_regulation"] = regulations[world.region_a.id]
+    contexts["b"].objects["aid_regulation"] = regulations[world.region_b.id]
     return world, contexts
 
 
@@ -288,6 +331,7 @@ class Target:
     id_param: str | None = None
     admin_kind: str | None = None
     extra_form: dict = field(default_factory=dict)
+    form_ids: list[tuple[str, str, str]] = field(default_factory=list)  # (where, field, kind)
 
     @property
     def label(self) -> str:
@@ -371,8 +415,13 @@ def staff_targets(app) -> list[Target]:
             else:
                 raise NotInMatrix(f"add {endpoint} to the access matrix (URL argument <{arg}> is unknown)")
         for method in _methods(rule):
+            form_ids = [f for f in FORM_IDS.get(endpoint, []) if (f[0] == "query") == (method == "GET")]
+            for _, _, kind in form_ids:
+                if kind not in KIND_MODELS:
+                    raise NotInMatrix(f"add {endpoint} to the access matrix (kind {kind} has no factory)")
             for w in _word_combinations(endpoint, word_args):
-                targets.append(Target(endpoint, method, kinds, w))
+                targets.append(Target(endpoint, method, kinds, w, extra_form=FORM_EXTRAS.get(endpoint, {}),
+                                      form_ids=form_ids))
     return targets
 
 
@@ -397,7 +446,8 @@ class Answer:
         return f"{self.status} {self.location} {shown!r} ({len(self.body)} bytes)"
 
 
-def call(client, app, target: Target, ids: dict[str, str], admin_id: str | None = None) -> Answer:
+def call(client, app, target: Target, ids: dict[str, str], admin_id: str | None = None,
+         carried: dict[tuple[str, str], str] | None = None) -> Answer:
     """Make the request with object ids by URL argument (and the admin id), an empty form for POSTs.
 
     Messages flashed before a redirect are dropped: they would show on whichever page comes next.
@@ -409,6 +459,8 @@ def call(client, app, target: Target, ids: dict[str, str], admin_id: str | None 
         query[target.id_param] = admin_id
     elif target.id_in == "form":
         form[target.id_param] = admin_id
+    for (where, name), value in (carried or {}).items():
+        (query if where == "query" else form)[name] = value
     if target.method == "GET":
         r = client.get(path, query_string=query)
     else:
@@ -418,6 +470,8 @@ def call(client, app, target: Target, ids: dict[str, str], admin_id: str | None 
             session.pop("_flashes", None)
     raw = r.get_data()
     text = raw.decode("utf-8", errors="replace")
+    if r.is_json:  # JSON escapes Cyrillic: search the decoded text for names
+        text = json.dumps(r.get_json(silent=True), ensure_ascii=False)
     body = normalised(r) if r.mimetype.startswith("text/") else raw
     return Answer(r.status_code, r.headers.get("Location", ""), r.headers.get("Content-Type", ""), body, text)
 
@@ -498,12 +552,34 @@ def check_target(client, app, target: Target, inside: Context, outside: list[Con
             problems.append(f"{target.label}: inside object → {inside_answer.brief()}")
         if inside_answer.status != 404:
             reached.add(target.label)
-    if not kinds:
-        # A list or a form without an object: nothing of another organisation may show, whatever is searched.
+    # Ids in the form or the query string: with the URL's objects inside, an outside id answers as a missing one.
+    if target.form_ids and inside.has(target.kinds.values()):
+        ids, _ = ids_from(target, inside)
+        gone = call(client, app, target, ids, carried={(w, f): missing[0] for w, f, _ in target.form_ids})
         for ctx in outside:
-            for secret in ctx.secrets:
-                if secret in inside_answer.text:
-                    problems.append(f"{target.label}: shows {secret!r} of {ctx.name}")
+            if not ctx.has([k for _, _, k in target.form_ids]):
+                continue
+            answer = call(client, app, target, ids, carried={(w, f): ctx.id(k) for w, f, k in target.form_ids})
+            if not answer.same_as(gone):
+                problems.append(f"{target.label}: a {ctx.name} id in the form answers {answer.brief()} "
+                                f"but a missing one {gone.brief()}")
+            problems += [f"{target.label}: a {ctx.name} id in the form shows {s!r}" for s in ctx.secrets
+                         if s in answer.text]
+        if snapshot(watched) != before:
+            problems.append(f"{target.label}: an outside id in the form changed the database")
+    if not kinds:
+        # A list or a form without an object: nothing of another organisation may show, even when searched for.
+        answers = [inside_answer]
+        if target.method == "GET":
+            # A prefix of the surname: search pages echo the query, and the full name must not come back.
+            answers += [call(client, app, target, {}, carried={("query", "q"): ctx.secrets[0][:4],
+                                                               ("query", "search"): ctx.secrets[0][:4]})
+                        for ctx in outside if ctx.secrets]
+        for answer in answers:
+            if answer.status >= 500:
+                problems.append(f"{target.label}: → {answer.brief()}")
+            for ctx in outside:
+                problems += [f"{target.label}: shows {s!r} of {ctx.name}" for s in ctx.secrets if s in answer.text]
         return
     baseline = None
     for value in missing:
@@ -561,6 +637,7 @@ def test_every_endpoint_is_in_the_matrix(app):
         pytest.fail(str(e))
     covered = {t.endpoint for t in targets} | set(PUBLIC)
     assert covered == {r.endpoint for r in app.url_map.iter_rules()}
+    assert set(FORM_IDS) <= covered and set(FORM_EXTRAS) <= set(FORM_IDS), "FORM_IDS names an endpoint that is gone"
     assert len(targets) > 100
 
 
