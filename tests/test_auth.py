@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 from argon2.profiles import RFC_9106_LOW_MEMORY
+from sqlalchemy import select
 
+from portal.audit import AuditEntry
 from portal.auth import views as auth_views
 from portal.auth.models import LoginThrottle, Role, User
 from portal.config import build_config
@@ -106,6 +108,32 @@ def test_unknown_login_wrong_password_and_disabled_account_answer_alike(client, 
     off = answer(disabled.login, PASSWORD, "10.1.0.3")
     assert unknown == wrong == off
     assert unknown[0] == 200 and "Неверный логин или пароль." in unknown[2]
+
+
+def test_unknown_logins_are_throttled_like_real_ones(app, client, world):
+    """A 429 for a real account and none for an unknown one would tell which logins exist."""
+    free = app.config["LOGIN_FREE_ATTEMPTS"]
+    answers = {}
+    for name in (world.users["primary_chair"].login, "nosuchchair"):
+        for i in range(free):
+            attempt(client, name, f"guess-{i}", f"10.11.{len(answers)}.{i}")
+        r = attempt(client, name, "guess-more", f"10.12.{len(answers)}.1")
+        answers[name] = (r.status_code, normalised(r).decode().replace(f'value="{name}"', 'value="LOGIN"'))
+    assert len(set(answers.values())) == 1 and next(iter(answers.values()))[0] == 429
+
+
+def test_a_handed_over_password_must_be_changed_before_anything_else(client, world):
+    chair = world.users["primary_chair"]
+    chair.must_change_password = True
+    db.session.commit()
+    r = attempt(client, chair.login, PASSWORD, next_url=f"/orgs/{world.school_a.id}/members")
+    assert r.headers["Location"].endswith("/password")
+    for path in ("/", f"/members/{world.members['a'].id}", "/search?q=Алек", "/admin/"):
+        r = client.get(path)
+        assert r.status_code == 302 and r.headers["Location"].endswith("/password"), path
+    assert client.post("/password", data={"current": PASSWORD, "new": NEW_PASSWORD,
+                                          "repeat": NEW_PASSWORD}).status_code == 302
+    assert client.get("/search").status_code == 200 and not fresh(chair).must_change_password
 
 
 # ---- throttling ---------------------------------------------------------------------------------------------------
@@ -260,6 +288,23 @@ def test_wrong_current_password_changes_nothing(client, world):
     assert fresh(user).password_hash == before and fresh(user).session_version == 1
 
 
+def test_guessing_the_current_password_is_throttled_like_a_login(app, client, world, clock):
+    """A stolen session must not let anyone try passwords at full speed on the change form and take the account."""
+    user = world.users["primary_chair"]
+    login(client, user)
+    for i in range(app.config["LOGIN_FREE_ATTEMPTS"]):
+        r = client.post("/password", data={"current": f"guess-{i}", "new": NEW_PASSWORD, "repeat": NEW_PASSWORD})
+        assert r.status_code == 200 and "Текущий пароль введён неверно." in r.get_data(as_text=True)
+    r = client.post("/password", data={"current": PASSWORD, "new": NEW_PASSWORD, "repeat": NEW_PASSWORD})
+    assert r.status_code == 429 and "Слишком много неудачных попыток" in r.get_data(as_text=True)
+    assert fresh(user).check_password(PASSWORD)
+    denied = [e for e in db.session.scalars(select(AuditEntry).where(AuditEntry.action == "password_change"))]
+    assert denied and all(e.outcome == "denied" for e in denied)
+    clock.advance(seconds=3)
+    r = client.post("/password", data={"current": PASSWORD, "new": NEW_PASSWORD, "repeat": NEW_PASSWORD})
+    assert r.status_code == 302 and fresh(user).check_password(NEW_PASSWORD)
+
+
 def test_disabling_an_account_ends_its_sessions(make_app, world):
     chair = world.users["primary_chair"]
     # Own apps: the `client` fixture's requests share one pushed app context, so one database session would
@@ -337,6 +382,9 @@ def test_csrf_is_enforced_with_a_russian_400(csrf_app, world):
         r = client.post(f"/orgs/{org.id}/passport", data=data)
         assert r.status_code == 400 and CSRF_MESSAGE in r.get_data(as_text=True)
         assert fresh(org).short_name != "Подделка"
+    # JSON endpoints are POSTs like any other.
+    r = client.post("/aid/quote", data={"member_id": str(world.members["a"].id)})
+    assert r.status_code == 400 and CSRF_MESSAGE in r.get_data(as_text=True)
     # The logout button is a form too: without the token the session stays.
     r = client.post("/logout")
     assert r.status_code == 400 and client.get("/search").status_code == 200

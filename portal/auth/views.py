@@ -217,11 +217,23 @@ def logout():
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def change_password():
-    """Change one's own password; every other session ends."""
+    """Change one's own password; every other session ends.
+
+    Checking the current password is throttled like a login (same counters): otherwise a stolen session could try
+    passwords at full speed here and then take the account over with a new one.
+    """
     form = ChangePasswordForm()
     if form.validate_on_submit():
         user = db.session.get(User, current_user.id)
+        keys = _throttle_keys(user.login)
+        wait = _blocked_for(keys)
+        if wait:
+            form.current.errors.append(f"Слишком много неудачных попыток. Повторите через {wait} с.")
+            return render_template("auth/password.html", form=form), 429
         if not user.check_password(form.current.data):
+            _record_failure(keys)
+            audit.record("password_change", user, actor=user, outcome="denied", reason="wrong_current_password")
+            db.session.commit()
             form.current.errors.append("Текущий пароль введён неверно.")
         elif form.new.data == form.current.data:
             form.new.errors.append("Новый пароль должен отличаться от текущего.")
@@ -229,6 +241,7 @@ def change_password():
             user.set_password(form.new.data)
             user.must_change_password = False
             user.end_sessions()
+            _clear_failures(keys[0])
             audit.record("password_change", user, actor=user)
             db.session.commit()
             login_user(user)
