@@ -218,3 +218,34 @@ def test_chair_prints_records_consent_and_submits_a_card_request(page, school_me
         WorkflowHistory.action == "submit")) == w.chair.login
     fresh_session()
     assert stored_member(school.id, NO_CONSENT[0]).consent_status == ConsentStatus.NONE
+
+
+def test_chair_prints_everyone_without_consent_in_worker_processes(page, chair_world, tmp_path):
+    """A batch big enough for the worker processes (forked from the server's batch thread), with its progress."""
+    from portal.documents.pdf import SERIAL_BELOW
+
+    school = chair_world.school
+    fresh_session()
+    org = db.session.get(Organisation, school.id)
+    names = [f"Участница-{chr(ord('А') + i)}" for i in range(SERIAL_BELOW + 2)]
+    for last in names:
+        create_member(org, last_name=last, first_name="Мария", patronymic="Ивановна")
+    fresh_session()
+    browser_login(page, chair_world.chair.login)
+    open_member_list(page)
+    page.get_by_role("button", name="Распечатать согласия всех, у кого их нет").click()
+    expect(page.get_by_role("heading", name=f"Печать согласий: {len(names)} чел.")).to_be_visible()
+    expect(page.get_by_test_id("batch-status")).to_have_text("Готово.", timeout=120_000)
+    expect(page.get_by_role("progressbar")).to_contain_text(f"{len(names)} / {len(names)}")
+    with page.expect_download() as got:
+        page.get_by_role("link", name="Скачать PDF").click()
+    path = tmp_path / "all.pdf"
+    got.value.save_as(path)
+    pages = pdf_pages(path)
+    assert len(pages) == len(names)
+    for text, last in zip(pages, sorted(names), strict=True):  # the list's order: by surname
+        assert f"{last} Мария Ивановна" in text
+    page.get_by_role("link", name="К списку членов Профсоюза").click()
+    page.get_by_label("Согласие", exact=True).select_option(label="нет согласия")
+    page.get_by_role("button", name="Показать").click()
+    expect(page.get_by_text("Никого не найдено.")).to_be_visible()
