@@ -2,11 +2,14 @@
 
 Ids are allocated up front (`allocate_ids`) so that child rows (membership events) can be written in the same
 bulk pass without a round trip per row. Everything runs on the session's connection, inside its transaction.
+`BackgroundCopy` runs a COPY on that connection in a thread, so the server works through one chunk while the
+caller reads the next one (the machine has two cores: one for Python, one for PostgreSQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import Table, func, insert, select, text
 
@@ -34,17 +37,60 @@ def _plain(value):
     return getattr(value, "value", value)
 
 
+def driver_connection():
+    """The psycopg connection under the session's current transaction (PostgreSQL only)."""
+    return db.session.connection().connection.driver_connection
+
+
+def copy_rows(conn, table: Table, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """COPY rows of plain values (str, int, date, None) into `table` on a psycopg connection; returns how many.
+
+    Touches no session, so it may run in another thread while the caller's thread leaves the connection alone.
+    """
+    count = 0
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
+            count += 1
+    return count
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(rows: Iterable[Sequence[str | None]], width: int) -> bytes:
+    """Rows of text values (None for NULL) as the payload of `COPY … FROM STDIN` in text format.
+
+    Built in the caller's thread, so a background COPY only sends bytes (with the GIL released) and the server
+    is never kept waiting for a row. A value holding a backslash, tab or line break is escaped; the common row
+    holds none and is joined as it is.
+    """
+    lines = []
+    for row in rows:
+        line = "\t".join(["\\N" if v is None else v for v in row])
+        # Every backslash is a NULL's own, and every tab a separator: nothing to escape.
+        if line.count("\\") != row.count(None) or "\n" in line or "\r" in line or line.count("\t") != width - 1:
+            line = "\t".join(["\\N" if v is None else v.translate(_COPY_ESCAPES) for v in row])
+        lines.append(line)
+    if not lines:
+        return b""
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def copy_payload(conn, table: Table, columns: Sequence[str], payload: bytes) -> None:
+    """COPY a prepared text payload (`copy_text`) into `table` on a psycopg connection; touches no session."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+        copy.write(payload)
+
+
 def insert_rows(table: Table, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
     """Write rows (tuples in `columns` order) into `table`; returns how many. Enum members are stored by value."""
     count = 0
     if is_postgres():
-        conn = db.session.connection().connection.driver_connection
-        cols = ", ".join(f'"{c}"' for c in columns)
-        with conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row([_plain(v) for v in row])
-                count += 1
-        return count
+        return copy_rows(driver_connection(), table, columns, ([_plain(v) for v in row] for row in rows))
     batch: list[dict] = []
     stmt = insert(table)
     for row in rows:
@@ -56,3 +102,47 @@ def insert_rows(table: Table, columns: Sequence[str], rows: Iterable[Sequence]) 
     if batch:
         db.session.execute(stmt, batch)
     return count
+
+
+class BackgroundCopy:
+    """One bulk write at a time on the session's PostgreSQL connection, in a thread; `wait` returns its result.
+
+    The caller must not use the session between `start` and `wait` (the connection is busy); `wait` re-raises
+    whatever the write raised, and must be called before the transaction ends, also when the caller fails.
+    """
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._result = None
+        self._error: BaseException | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    def start(self, work: Callable[[object], object]) -> None:
+        """Run work(psycopg connection) in the background, on the connection of the session's transaction now
+        (taken afresh each time: after a commit the session may hold another connection of the pool)."""
+        assert self._thread is None, "one bulk write at a time"
+        conn = driver_connection()
+
+        def run():
+            try:
+                self._result = work(conn)
+            except BaseException as e:  # noqa: BLE001 (handed to the caller's thread by wait())
+                self._error = e
+
+        self._result, self._error = None, None
+        self._thread = threading.Thread(target=run, name="bulk-copy", daemon=True)
+        self._thread.start()
+
+    def wait(self):
+        """The finished write's result (None if nothing was started); its exception if it failed."""
+        if self._thread is None:
+            return None
+        self._thread.join()
+        self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self._result

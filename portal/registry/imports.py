@@ -31,6 +31,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
@@ -40,7 +41,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import audit
-from portal.bulk import allocate_ids, insert_rows, is_postgres
+from portal.bulk import BackgroundCopy, allocate_ids, copy_text, insert_rows, is_postgres
 from portal.clock import full_years, now, today
 from portal.extensions import db
 from portal.registry.models import (
@@ -58,7 +59,6 @@ from portal.registry.models import (
     OrgLevel,
     TitledEnum,
     _enum,
-    person_key,
 )
 from portal.registry.rules import check_member
 from portal.text import fold
@@ -654,6 +654,27 @@ class RowReader:
         self._dates: dict[str, dict] = {"birth_date": {}, "joined_on": {}}
         self._enums: dict[str, dict] = {k: {} for k in ENUMS}
         self._names: dict[str, str] = {}
+        self._folded: dict[str, str] = {}
+        self._iso: dict[date, str] = {}
+
+    def keys(self, data: dict) -> tuple[str, str]:
+        """(person_key, folded surname) of a valid row — `models.person_key`, with each part folded once per
+        distinct text."""
+        folded = self._folded
+        parts = []
+        for name in (data["last_name"], data["first_name"], data["patronymic"]):
+            f = folded.get(name)
+            if f is None:
+                f = folded[name] = fold(name)
+            parts.append(f)
+        return f"{parts[0]}|{parts[1]}|{parts[2]}|{self.iso(data['birth_date'])}", parts[0]
+
+    def iso(self, day: date) -> str:
+        """`day.isoformat()`, once per distinct date."""
+        text = self._iso.get(day)
+        if text is None:
+            text = self._iso[day] = day.isoformat()
+        return text
 
     def _name(self, raw) -> str:
         name = self._names.get(raw) if isinstance(raw, str) else None
@@ -831,6 +852,7 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
         raise MemberImportError("Списки загружают в первичную организацию: членов Профсоюза ставят на учёт там. "
                                 "Откройте нужную первичную организацию и загрузите список в неё.")
     sheet = open_sheet(source, filename)
+    writer = None
     try:
         columns = resolve_mapping(sheet.headers, mapping)
         result = ImportResult(mapping=columns, headers=sheet.headers, header_row=sheet.header_row,
@@ -839,6 +861,28 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
         reader = RowReader(columns, on)
         seen: dict[str, int] = {}  # person_key -> row number of its first valid occurrence in the file
         actor_id = getattr(actor, "id", None)
+        # On PostgreSQL a real run writes each chunk in the background (COPY into a staging table, then one
+        # INSERT … ON CONFLICT DO NOTHING, whose probe of the person-key index is also the registry's duplicate
+        # check) while the next chunk is read and checked; a chunk is settled (duplicates reported, count added,
+        # progress called) before the session is used again. Elsewhere, and in a dry run: look up, then write.
+        writer = BackgroundCopy() if not dry_run and is_postgres() else None
+        in_flight: dict[str, tuple[int, str]] = {}  # person_key -> (row number, name) of the chunk being written
+        written_through = 0  # result.rows once the chunk being written is written
+
+        def settle() -> None:
+            if writer is None or not writer.busy:
+                return
+            inserted, refused_keys = writer.wait()
+            result.imported += inserted
+            if refused_keys:
+                found = registered_keys(refused_keys)
+                for key in refused_keys:
+                    number, name = in_flight[key]
+                    result.duplicate_rows.append((number, name, _duplicate_reason(found.get(key), org.id)))
+            in_flight.clear()
+            if progress:
+                progress(written_through, sheet.total_estimate)
+
         for chunk in _chunks(sheet.rows, CHUNK_ROWS):
             candidates = []
             for number, cells in chunk:
@@ -846,33 +890,48 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
                 if errors:
                     result.refused.append((number, name, reason_text(errors)))
                     continue
-                key = person_key(data["last_name"], data["first_name"], data["patronymic"], data["birth_date"])
+                key, folded_last = reader.keys(data)
                 first = seen.get(key)
                 if first is not None:
                     result.duplicate_rows.append((number, name, f"повтор строки {first} (те же ФИО и дата рождения)"))
                     continue
                 seen[key] = number
-                candidates.append((number, name, key, data))
-            existing = registered_keys(c[2] for c in candidates)
-            fresh = []
-            for number, name, key, data in candidates:
-                hit = existing.get(key)
-                if hit is None:
-                    fresh.append((key, data))
-                elif hit[0] != org.id:
-                    result.duplicate_rows.append((number, name, IN_OTHER_ORG))
-                else:
-                    result.duplicate_rows.append((number, name, IN_THIS_ORG if hit[1] == MemberStatus.ACTIVE
-                                                  else LEFT_THIS_ORG))
+                candidates.append((number, name, key, folded_last, data))
+            settle()
             result.rows += len(chunk)
-            if not dry_run and fresh:
-                result.imported += _write(org.id, fresh, actor_id)
+            # In person-key order (the surname first): neighbouring entries of the name and key indexes are
+            # written together, and a chair's list, sorted by name, reads neighbouring heap pages.
+            candidates.sort(key=itemgetter(2))
+            if writer is not None:
+                if candidates:
+                    in_flight.update((c[2], (c[0], c[1])) for c in candidates)
+                    writer.start(partial(_stage_and_insert, _stage_payload(candidates, reader.iso), len(candidates),
+                                         org.id, actor_id))
+                    written_through = result.rows
+                    continue
+            else:
+                existing = registered_keys(c[2] for c in candidates)
+                fresh = []
+                for number, name, key, folded_last, data in candidates:
+                    hit = existing.get(key)
+                    if hit is None:
+                        fresh.append((key, folded_last, data))
+                    else:
+                        result.duplicate_rows.append((number, name, _duplicate_reason(hit, org.id)))
+                if not dry_run and fresh:
+                    result.imported += _write(org.id, allocate_ids(Member.__table__, len(fresh)), fresh, actor_id)
             if progress:
                 progress(result.rows, sheet.total_estimate)
+        settle()
         result.duplicates = len(result.duplicate_rows)
         result.refused.sort()
         result.duplicate_rows.sort()
     finally:
+        if writer is not None and writer.busy:  # failing while a chunk is being written: let it end first
+            try:
+                writer.wait()
+            except Exception:  # noqa: BLE001, S110 (the error already propagating is the one to report)
+                pass
         sheet.close()
     elsewhere = sum(1 for r in result.duplicate_rows if r[2] == IN_OTHER_ORG)
     audit.record("member_import_check" if dry_run else "member_import", org, actor=actor,
@@ -882,24 +941,89 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
     return result
 
 
-def _write(org_id: int, fresh: list[tuple[str, dict]], actor_id: int | None) -> int:
-    """Write members and their «joined» events in bulk, with ids allocated up front."""
-    ids = allocate_ids(Member.__table__, len(fresh))
-    # Enum values as plain strings: cheaper for insert_rows to pass through than enum members.
+def _rows(org_id: int, ids: list[int], fresh: list[tuple[str, str, dict]], actor_id: int | None):
+    """The members' rows and their «joined» events, as plain values in MEMBER_COLUMNS and EVENT_COLUMNS order."""
     active, no_consent, no_card, joined_kind = (MemberStatus.ACTIVE.value, ConsentStatus.NONE.value,
                                                 CardStatus.NOT_ORDERED.value, EventKind.JOINED.value)
     members = []
     events = []
-    for new_id, (key, d) in zip(ids, fresh, strict=True):
+    for new_id, (key, folded_last, d) in zip(ids, fresh, strict=True):
         joined = d["joined_on"]
-        members.append((new_id, org_id, d["last_name"], d["first_name"], d["patronymic"], fold(d["last_name"]), key,
+        members.append((new_id, org_id, d["last_name"], d["first_name"], d["patronymic"], folded_last, key,
                         d["birth_date"], d["gender"].value, d["department"], d["position"], d["education"].value,
                         d["dues_form"].value, joined, joined, d["category"].value, d["address"], d["phone"],
                         d["email"], active, joined, no_consent, no_card, None))
         events.append((new_id, joined_kind, joined, org_id, "", actor_id))
+    return members, events
+
+
+def _write(org_id: int, ids: list[int], fresh: list[tuple[str, str, dict]], actor_id: int | None) -> int:
+    """Write members and their «joined» events in bulk (ids allocated up front) through the session."""
+    members, events = _rows(org_id, ids, fresh, actor_id)
     insert_rows(Member.__table__, MEMBER_COLUMNS, members)
     insert_rows(MemberEvent.__table__, EVENT_COLUMNS, events)
     return len(members)
+
+
+def _duplicate_reason(hit: tuple[int, MemberStatus] | None, org_id: int) -> str:
+    """Why a person already in the registry is not imported: here (on the register or not) or elsewhere."""
+    if hit is None:  # refused by the unique key, then gone by the time we looked (another import, a deletion)
+        return IN_OTHER_ORG
+    if hit[0] != org_id:
+        return IN_OTHER_ORG
+    return IN_THIS_ORG if hit[1] == MemberStatus.ACTIVE else LEFT_THIS_ORG
+
+
+# The staging table of the PostgreSQL bulk path: one per connection, emptied for each chunk.
+STAGE_COLUMNS = ("last_name", "first_name", "patronymic", "last_name_folded", "person_key", "birth_date", "gender",
+                 "department", "position", "education", "dues_form", "joined_on", "category", "address", "phone",
+                 "email")
+_STAGE = "member_import_stage"
+_STAGE_CREATE = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} AS SELECT {', '.join(STAGE_COLUMNS)} FROM members "
+                 "WITH NO DATA")
+_STAGE_INSERT = f"""
+WITH ins AS (
+    INSERT INTO members (org_id, {", ".join(STAGE_COLUMNS)}, tenure_start, status, status_since, consent_status,
+                         card_status)
+    SELECT %(org)s, {", ".join(f"s.{c}" for c in STAGE_COLUMNS)}, s.joined_on, '{MemberStatus.ACTIVE.value}',
+           s.joined_on, '{ConsentStatus.NONE.value}', '{CardStatus.NOT_ORDERED.value}'
+    FROM {_STAGE} s ORDER BY s.person_key
+    ON CONFLICT (person_key) DO NOTHING
+    RETURNING id, person_key, joined_on
+), events AS (
+    INSERT INTO member_events (member_id, kind, on_date, to_org_id, reason, actor_id)
+    SELECT id, '{EventKind.JOINED.value}', joined_on, %(org)s, '', %(actor)s FROM ins
+)
+SELECT s.person_key FROM {_STAGE} s LEFT JOIN ins ON ins.person_key = s.person_key WHERE ins.person_key IS NULL
+"""
+
+
+def _stage_payload(candidates: list, iso: Callable[[date], str]) -> bytes:
+    """A chunk's valid rows as COPY text for the staging table, built in the reading thread."""
+    rows = []
+    for _number, _name, key, folded_last, d in candidates:
+        rows.append((d["last_name"], d["first_name"], d["patronymic"], folded_last, key, iso(d["birth_date"]),
+                     d["gender"].value, d["department"], d["position"], d["education"].value, d["dues_form"].value,
+                     iso(d["joined_on"]), d["category"].value, d["address"], d["phone"], d["email"]))
+    return copy_text(rows, len(STAGE_COLUMNS))
+
+
+def _stage_and_insert(payload: bytes, count: int, org_id: int, actor_id: int | None, conn) -> tuple[int, list[str]]:
+    """COPY a chunk into the staging table, then insert the members not in the registry yet with their «joined»
+    events in one statement; returns (how many were inserted, the person keys the registry already had).
+
+    Runs on a psycopg connection in BackgroundCopy's thread, inside the session's transaction. JIT is off for
+    the insert: compiling it costs more than the insert itself, and a transaction-local setting is restored.
+    """
+    with conn.cursor() as cur:
+        cur.execute(_STAGE_CREATE)
+        cur.execute(f"TRUNCATE {_STAGE}")
+        with cur.copy(f"COPY {_STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+            copy.write(payload)
+        jit = cur.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)").fetchone()[0]
+        refused = [r[0] for r in cur.execute(_STAGE_INSERT, {"org": org_id, "actor": actor_id}).fetchall()]
+        cur.execute("SELECT set_config('jit', %s, true)", (jit,))
+    return count - len(refused), refused
 
 
 # ---- jobs (the web flow's background run) ----------------------------------------------------------------------------
