@@ -174,12 +174,14 @@ def request_action(req_id, action):
         fire(CARD_REQUEST, req, action, current_user, comment=form.comment.data or "",
              params={"on_date": form.on_date.data, "tracking_number": form.tracking_number.data or ""})
         audit.record("card_request_" + action, object_type="card_requests", object_id=req.id, org_id=req.org_id)
+        # Said before the commit, which expires the request (reading it afterwards would load it again).
+        done, target = f"Заявка № {req.id}: {CARD_REQUEST.state_title(req)}.", url_for("cards.request_page", req_id=req.id)
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
         abort(e.status, e.message)
-    flash(f"Заявка № {req.id}: {CARD_REQUEST.states[CARD_REQUEST.state_of(req)].title}.", "success")
-    return redirect(url_for("cards.request_page", req_id=req.id))
+    flash(done, "success")
+    return redirect(target)
 
 
 @bp.route("/cards/<card_id>/<action>", methods=["POST"])

@@ -53,13 +53,14 @@ def consent(member_id):
     m = policy.get_member(current_user, member_id)
     records = db.session.scalars(select(ConsentRecord).where(ConsentRecord.member_id == m.id)
                                  .order_by(ConsentRecord.id.desc())).all()
-    audit.record("consent_read", m)
-    db.session.commit()
+    audit.write("consent_read", m)
     actions = {t.name for t in available(CONSENT, m, current_user)}
-    return render_template("consent/consent.html", m=m, records=records, history=history(CONSENT, m),
+    page = render_template("consent/consent.html", m=m, records=records, history=history(CONSENT, m),
                            actions=actions, print_form=PrintForm(), sign_form=SignForm(on_date=today()),
                            withdraw_form=WithdrawForm(on_date=today()), wf=CONSENT,
                            can_edit=policy.can_edit_member(current_user, m))
+    audit.commit_read()  # after rendering: what the page shows was read in the audited transaction
+    return page
 
 
 @bp.route("/members/<member_id>/consent/print", methods=["POST"])
