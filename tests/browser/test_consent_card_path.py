@@ -15,6 +15,7 @@ from datetime import date
 from io import BytesIO
 
 import pytest
+from docx import Document
 from playwright.sync_api import expect
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -110,6 +111,14 @@ def test_chair_prints_records_consent_and_submits_a_card_request(page, school_me
     # The page follows: the form is out for signing, and the signature can be recorded now.
     expect(page.get_by_test_id("consent-state")).to_have_text("согласие распечатано")
     expect(page.get_by_role("button", name="Отметить согласие")).to_be_visible()
+    # The same form in Word, for a chair who edits before printing; a reprint changes nothing.
+    with page.expect_download() as got:
+        page.get_by_role("button", name="Word", exact=True).click()
+    assert got.value.suggested_filename.endswith(".docx")
+    docx_path = tmp_path / "form.docx"
+    got.value.save_as(docx_path)
+    assert full(SIGNER) in " ".join(p.text for p in Document(str(docx_path)).paragraphs)
+    expect(page.get_by_test_id("consent-state")).to_have_text("согласие распечатано")
 
     # 2. The signed form is back. Without the 152-FZ tick nothing is recorded; then the tick, the date, a scan.
     page.get_by_role("button", name="Отметить согласие").click()
