@@ -540,6 +540,17 @@ def names_object(entry: AuditEntry, kind: str, obj_id: int) -> bool:
         return False
 
 
+def unchanged(target: Target, what: str, watched: list[Context], before: dict, problems: list[str]) -> None:
+    """Compare the outside rows with the last snapshot; after a change, the new state becomes the reference, so
+    only the request that made the change is reported."""
+    now = snapshot(watched)
+    if now != before:
+        changed = sorted(str(k) for k in now if now[k] != before.get(k))
+        problems.append(f"{target.label}: {what} changed the database ({', '.join(changed)})")
+        before.clear()
+        before.update(now)
+
+
 def check_target(client, app, target: Target, inside: Context, outside: list[Context], missing: tuple[str, ...],
                  watched: list[Context], before: dict, problems: list[str], reached: set[str]) -> None:
     """All the checks of one request shape for one logged-in user; problems are collected, not raised."""
@@ -565,8 +576,7 @@ def check_target(client, app, target: Target, inside: Context, outside: list[Con
                                 f"but a missing one {gone.brief()}")
             problems += [f"{target.label}: a {ctx.name} id in the form shows {s!r}" for s in ctx.secrets
                          if s in answer.text]
-        if snapshot(watched) != before:
-            problems.append(f"{target.label}: an outside id in the form changed the database")
+        unchanged(target, "an outside id in the form", watched, before, problems)
     if not kinds:
         # A list or a form without an object: nothing of another organisation may show, even when searched for.
         answers = [inside_answer]
@@ -609,8 +619,8 @@ def check_target(client, app, target: Target, inside: Context, outside: list[Con
             foreign = [(k, ctx.objects[k].id) for k in kinds]
             if not any(names_object(e, k, i) for e in denials_since(mark) for k, i in foreign):
                 problems.append(f"{target.label}: the denial on the {ctx.name} object is not audited")
-    if target.method == "POST" and snapshot(watched) != before:
-        problems.append(f"{target.label}: a POST on an outside object changed the database")
+    if target.method == "POST":
+        unchanged(target, "a POST on an outside object", watched, before, problems)
     # Two objects in one URL: the first inside, a later one outside answers as if the later one were missing.
     args = list(target.kinds)
     for j in range(1, len(args)):
