@@ -2,8 +2,8 @@
 
 A definition names its states (title, description), its transitions (verb, title, source states, destination,
 roles allowed, guard names, effect names) and the attributes of the object that hold the state and its version.
-One `transitions.Machine` per workflow (model-less, shared by every object) validates each move; the engine adds
-what a portal needs around it:
+One `transitions.Machine` per workflow (model-less, shared by every object) holds the moves; its (state, action)
+→ state table, read once, validates each move. The engine adds what a portal needs around it:
 
 - a permission first (the actor's role, and the object inside the actor's scope), then the guards — pure
   functions that answer None or a Russian message — so a refusal says why;
