@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -14,9 +15,9 @@ from sqlalchemy.exc import DBAPIError
 from portal import audit
 from portal.audit import AuditEntry
 from portal.cards import operations as card_ops
-from portal.cards.models import Card, CardState
+from portal.cards.models import Card, CardRequest, CardState
 from portal.extensions import db
-from portal.registry.models import CardStatus
+from portal.registry.models import ConsentStatus
 from tests.conftest import PASSWORD, login
 from tests.security_helpers import fresh_login_per_request  # noqa: F401  (an autouse fixture)
 
@@ -32,15 +33,6 @@ def _all_text() -> str:
     return "\n".join(" | ".join(str(getattr(r, c.key)) for c in AuditEntry.__mapper__.column_attrs) for r in rows)
 
 
-def _card(member, seq: int) -> Card:
-    number = card_ops.card_number(seq)
-    card = Card(number=number, member_id=member.id, state=CardState.SHIPPED)
-    member.card_number, member.card_status = number, CardStatus.SHIPPED
-    db.session.add(card)
-    db.session.commit()
-    return card
-
-
 def test_no_password_token_or_card_number_reaches_the_log(make_app, world):
     chair = world.users["primary_chair"]
     # Clients of their own app: each request gets its own database session, as in production.
@@ -53,8 +45,26 @@ def test_no_password_token_or_card_number_reaches_the_log(make_app, world):
     assert client.post("/password", data={"current": PASSWORD, "new": NEW_PASSWORD,
                                           "repeat": NEW_PASSWORD}).status_code == 302
     secrets.append(client.get_cookie("portal_session").value)
-    # Card operations, a search by card number, reading the card's owner.
-    card = _card(world.members["a"], 77_001)
+    # A card's whole path: ordered, produced at a cut-off (manifest downloaded), shipped, handed over; then a
+    # search by its number and a read of its owner.
+    member = world.members["a"]
+    member.consent_status = ConsentStatus.SIGNED
+    db.session.commit()
+    assert client.post(f"/orgs/{world.school_a.id}/card-requests/add",
+                       data={"member_ids": [member.id]}).status_code == 302
+    req = db.session.scalar(select(CardRequest).where(CardRequest.org_id == world.school_a.id))
+    assert client.post(f"/card-requests/{req.id}/submit").status_code == 302
+    db.session.expire_all()  # the request was submitted through another app's session
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+    batch = card_ops.process_due_requests(cutoff, cutoff.date())
+    central = make_app().test_client()
+    login(central, world.users["central_admin"])
+    assert central.get(f"/card-batches/{batch.id}/manifest.csv").status_code == 200
+    assert central.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "RA123456789RU",
+                                                               "on_date": date.today().isoformat()}).status_code == 302
+    db.session.expire_all()
+    card = db.session.scalar(select(Card).where(Card.member_id == member.id))
+    assert card.number and card.state == CardState.SHIPPED
     assert client.post(f"/cards/{card.id}/hand_over").status_code == 302
     assert client.get("/search", query_string={"q": card.number}).status_code == 200
     assert client.get(f"/members/{world.members['a'].id}").status_code == 200
@@ -79,7 +89,7 @@ def test_no_password_token_or_card_number_reaches_the_log(make_app, world):
 
     log = _all_text()
     actions = {e.action for e in db.session.scalars(select(AuditEntry))}
-    assert {"login", "password_change", "card_hand_over", "member_search", "member_read", "account_create",
+    assert {"login", "password_change", "card_request_submit", "manifest_download", "card_request_ship", "card_hand_over", "member_search", "member_read", "account_create",
             "account_reset", "test_careless"} <= actions
     for secret in secrets:
         assert secret not in log
