@@ -6,8 +6,9 @@ import threading
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from portal.consent.models import ConsentRecord
 from portal.extensions import db
 from portal.registry.models import ConsentStatus, Member
 from tests.conftest import create_member
@@ -115,6 +116,9 @@ def test_stale_copy_loses(make_app, world):
     with second.app_context():
         rows = history(CONSENT, db.session.get(Member, m_id))
         assert len(rows) == 1
+        # The loser's consent record (a row effect, written in the transition's statement) is not there either.
+        assert db.session.scalar(select(func.count()).select_from(ConsentRecord).where(
+            ConsentRecord.member_id == m_id)) == 1
 
 
 @pytest.mark.postgres
@@ -152,6 +156,8 @@ def test_two_simultaneous_transitions_one_wins(make_app, world, database):
     assert sorted(outcomes) == ["conflict"] * 7 + ["won"]
     with app2.app_context():
         assert len(history(CONSENT, db.session.get(Member, m_id))) == 1
+        assert db.session.scalar(select(func.count()).select_from(ConsentRecord).where(
+            ConsentRecord.member_id == m_id)) == 1
         assert db.session.scalar(select(Member.consent_version).where(Member.id == m_id)) == 1
 
 
