@@ -350,16 +350,17 @@ class InProcess:
         return dt
 
     def members_dal(self, user: dict, org_id: int, q: str | None) -> tuple[float, dict]:
-        """What GET /orgs/<id>/members asks the database, timed by phase (the audit write is timed apart)."""
+        """What GET /orgs/<id>/members asks the database, timed by phase (the audit write is timed apart).
+
+        The view's own functions: `portal.registry.views.member_page` (count when needed, page, organisations).
+        """
         from flask import request
         from flask_login import login_user
-        from sqlalchemy import func, select
 
         from portal import audit, policy
         from portal.auth.views import load_user
         from portal.extensions import db
         from portal.registry import views
-        from portal.registry.models import Organisation, OrgLevel
 
         pc = time.perf_counter
         qs = {"q": q} if q else {}
@@ -370,38 +371,25 @@ class InProcess:
             t1 = pc()
             org = policy.get_org(current, org_id)
             t2 = pc()
-            query, applied, sort = views.member_query(org, request.args)
-            counted = query.order_by(None)
-            cap = getattr(views, "COUNT_CAP", None)  # the view counts up to a cap (since 81a0d72)
-            if cap:
-                counted = counted.limit(cap + 1)
-            total = db.session.scalar(select(func.count()).select_from(counted.subquery()))
+            listing = views.member_page(org, request.args)
             t3 = pc()
-            rows = db.session.scalars(query.order_by(*views.SORTS[sort]).limit(PAGE).offset(0)).all()
-            if org.level != OrgLevel.PRIMARY and rows:
-                {o.id: o for o in db.session.scalars(select(Organisation).where(
-                    Organisation.id.in_({m.org_id for m in rows})))}
+            audit.write("member_list", org, ids=[m.id for m in listing["rows"]], filters=listing["applied"])
+            audit.commit_read()
             t4 = pc()
-            audit.record("member_list", org, ids=[m.id for m in rows], filters=applied)
-            db.session.commit()
-            t5 = pc()
             db.session.remove()
-            t6 = pc()
-        assert total >= len(rows)
-        phases = {"user": t1 - t0, "get_org": t2 - t1, "count": t3 - t2, "page": t4 - t3, "audit_commit": t5 - t4,
-                  "teardown": t6 - t5}
-        return t4 - t0, phases
+            t5 = pc()
+        assert listing["total"] >= len(listing["rows"])
+        phases = {"user": t1 - t0, "get_org": t2 - t1, "page": t3 - t2, "audit_commit": t4 - t3, "teardown": t5 - t4}
+        return t3 - t0, phases
 
     def search_dal(self, user: dict, text: str) -> tuple[float, dict]:
-        """What GET /search asks the database."""
+        """What GET /search asks the database: `views.search_rows` and `views.org_names`."""
         from flask_login import login_user
-        from sqlalchemy import select
 
-        from portal import audit, policy
+        from portal import audit
         from portal.auth.views import load_user
         from portal.extensions import db
         from portal.registry import views
-        from portal.registry.models import Member, Organisation
 
         pc = time.perf_counter
         with self.app.test_request_context("/search", query_string={"q": text}):
@@ -409,15 +397,13 @@ class InProcess:
             current = load_user(user["key"])
             login_user(current)
             t1 = pc()
-            q = select(Member).where(policy.member_scope(current), views.search_condition(text))
-            rows = db.session.scalars(q.order_by(Member.last_name_folded, Member.id).limit(PAGE + 1)).all()
+            rows = views.search_rows(text)[:PAGE]
             t2 = pc()
-            {o.id: o for o in db.session.scalars(select(Organisation).where(
-                Organisation.id.in_({m.org_id for m in rows} or {0})))}
+            views.org_names(rows)
             t3 = pc()
-            audit.record("member_search", object_type="members", org_id=current.org_id,
-                         ids=[m.id for m in rows[:PAGE]], query_length=len(text))
-            db.session.commit()
+            audit.write("member_search", object_type="members", org_id=current.org_id,
+                        ids=[m.id for m in rows], query_length=len(text))
+            audit.commit_read()
             t4 = pc()
             db.session.remove()
             t5 = pc()

@@ -710,3 +710,49 @@ def test_cli_import_refuses_a_bad_file_and_a_non_primary(app, world, tmp_path):
     r = runner.invoke(args=["import-members", str(world.terr_a.id), str(CSV_FILE)])
     assert r.exit_code == 1 and "первичную организацию" in r.output
     assert count(Member) == 5
+
+
+# ---- the bulk path: many chunks, and text COPY must carry -------------------------------------------------------
+
+
+def test_an_import_in_many_chunks_reports_progress_after_each_and_the_same_outcome(world, monkeypatch):
+    """Chunks of 7 rows: on PostgreSQL each is written in the background while the next is read; every chunk is
+    written before progress is reported (the web job commits there), and the outcome is that of one chunk."""
+    from portal.registry import imports
+
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 7)
+    org = world.school_a2
+    seen = []
+
+    def progress(done, total):
+        seen.append((done, count(Member, Member.org_id == org.id)))  # the session is usable here
+
+    result = import_file(org, CSV_FILE, CSV_FILE.name, world.users["territorial_chair"], progress=progress)
+    db.session.commit()
+    assert (result.rows, result.imported, result.duplicates, len(result.refused)) == (40, 30, 2, 8)
+    assert [d for d, _ in seen] == sorted({d for d, _ in seen}) and seen[-1] == (40, 31) and len(seen) >= 5
+    assert [n for _, n in seen] == sorted(n for _, n in seen)
+    assert count(MemberEvent, MemberEvent.to_org_id == org.id, MemberEvent.kind == EventKind.JOINED) == 31
+    again = import_file(org, CSV_FILE, CSV_FILE.name, None, progress=progress)
+    assert (again.imported, [r for _, _, r in again.duplicate_rows].count(IN_THIS_ORG)) == (0, 30)
+    assert [r[0] for r in again.duplicate_rows] == sorted(r[0] for r in again.duplicate_rows)
+
+
+def test_backslashes_and_a_literal_null_marker_are_stored_as_typed(world):
+    """COPY's text format gives a backslash a meaning; the import must store what the file says."""
+    department, position = "Кабинет 5\\6", "\\N"
+    data = csv_bytes([row(**{"Должность": position}) + [department]], header=[*HEADER, "Подразделение"])
+    result = import_file(world.school_a2, data, "x.csv", None)
+    db.session.commit()
+    assert result.imported == 1, result.refused
+    m = db.session.scalar(select(Member).where(Member.org_id == world.school_a2.id, Member.last_name == "Петрова"))
+    assert (m.department, m.position) == (department, position)
+
+
+def test_copy_text_escapes_what_copy_would_misread():
+    from portal.bulk import copy_text
+
+    assert copy_text([("a", None, "b")], 3) == b"a\t\\N\tb\n"
+    assert copy_text([("a\\b", "c\td", "e\nf\rg")], 3) == b"a\\\\b\tc\\td\te\\nf\\rg\n"
+    assert copy_text([("\\N", None, "")], 3) == b"\\\\N\t\\N\t\n"
+    assert copy_text([], 3) == b""
