@@ -5,6 +5,7 @@ limits, CSRF, and no redirect off the portal."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -87,6 +88,20 @@ def test_a_damaged_hash_is_a_failed_login_not_a_500(client, world):
     db.session.commit()
     r = attempt(client, user.login, PASSWORD)
     assert r.status_code == 200 and "Неверный логин или пароль." in r.get_data(as_text=True)
+
+
+def test_the_secret_key_comes_from_the_environment_or_is_generated_once(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    key = build_config(tmp_path)["SECRET_KEY"]
+    stored = tmp_path / "secret_key"
+    assert len(key) >= 64 and stored.read_text().strip() == key and stored.stat().st_mode & 0o777 == 0o600
+    assert build_config(tmp_path)["SECRET_KEY"] == key  # the same key after a restart: sessions survive it
+    assert build_config(tmp_path / "other")["SECRET_KEY"] != key
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    assert build_config(tmp_path)["SECRET_KEY"] == "from-the-environment"
+    # The generated key lives in instance/, which the repository ignores.
+    root = Path(__file__).resolve().parent.parent
+    assert "instance/" in (root / ".gitignore").read_text().split()
 
 
 # ---- one answer for an unknown login and a wrong password -------------------------------------------------------
