@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
-from flask_babel import format_date
+from flask import Flask, g, render_template
+from flask_babel import format_date, get_locale, gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from portal.config import build_config
 from portal.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+from portal.i18n import N_, current_path, remember_choice, select_locale, tr
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
@@ -31,7 +32,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
-    babel.init_app(app, default_locale="ru", locale_selector=_select_locale)
+    babel.init_app(app, default_locale="ru", locale_selector=select_locale)
     bootstrap.init_app(app)
     login_manager.init_app(app)
 
@@ -42,6 +43,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.auth.views import init_login
     from portal.cards.views import bp as cards_bp
     from portal.consent.views import bp as consent_bp
+    from portal.i18n import bp as i18n_bp
     from portal.mail.views import bp as service_bp
     from portal.policy import IdConverter
     from portal.registry.import_views import bp as imports_bp
@@ -58,6 +60,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(cards_bp)
     app.register_blueprint(workflow_bp)
     app.register_blueprint(aid_bp)
+    app.register_blueprint(i18n_bp)
+    app.before_request(remember_choice)
     init_admin(app)
     _register_cli(app)
     _register_errors(app)
@@ -75,31 +79,30 @@ def _register_cli(app: Flask) -> None:
             app.cli.add_command(command, name)
 
 
-def _select_locale():
-    lang = request.args.get("lang") or request.cookies.get("lang")
-    return lang if lang in ("ru", "en") else "ru"
-
-
 def _register_errors(app: Flask) -> None:
     """Errors answer in Russian with a page of the portal, never a traceback; 404 is the same for missing and foreign."""
     messages = {
-        400: "Запрос не понят. Проверьте введённые данные и попробуйте ещё раз.",
-        403: "Недостаточно прав для этого действия.",
-        404: "Страница не найдена.",
-        405: "Это действие так не выполняется.",
-        409: "Действие невозможно в текущем состоянии.",
-        413: "Файл слишком большой.",
-        429: "Слишком много попыток. Подождите и попробуйте снова.",
-        500: "Внутренняя ошибка. Мы уже знаем о ней; попробуйте позже.",
+        400: N_("Запрос не понят. Проверьте введённые данные и попробуйте ещё раз."),
+        403: N_("Недостаточно прав для этого действия."),
+        404: N_("Страница не найдена."),
+        405: N_("Это действие так не выполняется."),
+        409: N_("Действие невозможно в текущем состоянии."),
+        413: N_("Файл слишком большой."),
+        429: N_("Слишком много попыток. Подождите и попробуйте снова."),
+        500: N_("Внутренняя ошибка. Мы уже знаем о ней; попробуйте позже."),
     }
 
     def handler(err):
         code = getattr(err, "code", 500) or 500
         if code == 500:
             db.session.rollback()
-        message = messages.get(code, "Ошибка.")
+        message = gettext(messages.get(code, N_("Ошибка.")))
         description = getattr(err, "description", None)
-        if code in (400, 409, 429) and isinstance(description, str) and any("а" <= c <= "я" for c in description.lower()):
+        # A portal's own explanation (already translated by the view) replaces the generic text; werkzeug's
+        # English default descriptions never do.
+        if (code in (400, 409, 429) and isinstance(description, str)
+                and description != getattr(type(err), "description", None)
+                and (any("а" <= c <= "я" for c in description.lower()) or str(get_locale()) == "en")):
             message = description
         return render_template("error.html", code=code, message=message), code
 
@@ -109,8 +112,8 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(err):
         return render_template("error.html", code=400,
-                               message="Страница устарела или форма отправлена не с портала. "
-                                       "Обновите страницу и повторите действие."), 400
+                               message=gettext("Страница устарела или форма отправлена не с портала. "
+                                               "Обновите страницу и повторите действие.")), 400
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -121,13 +124,22 @@ def _register_template_helpers(app: Flask) -> None:
         return {
             "can": lambda perm: has_permission(current_user, perm),
             "P": Permission,
+            "get_locale": get_locale,
+            "current_path": current_path,
         }
+
+    @app.template_filter("tr")
+    def translate(value):
+        """Translate a Russian title kept as data (workflow states and actions, job titles); unknown text stays."""
+        return tr(str(value)) if value else value
 
     @app.template_filter("ru_date")
     def ru_date(value, fmt="d MMMM y 'г.'"):
-        """Russian dates as documents write them: «23 сентября 2018 г.»."""
+        """Russian dates as documents write them: «23 сентября 2018 г.»; on English pages «23 September 2018»."""
         if not value:
             return ""
+        if str(get_locale()) == "en":
+            fmt = fmt.replace(" 'г.'", "")
         return format_date(value, fmt)
 
     @app.template_filter("dmy")

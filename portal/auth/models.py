@@ -12,6 +12,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.i18n import N_
 from portal.registry.models import Organisation, TitledEnum, _enum
 
 # argon2id with the library's default cost (RFC 9106 low-memory profile). The test suite sets
@@ -44,13 +45,13 @@ _DUMMY_HASHES: dict[int, str] = {}
 
 
 class Role(TitledEnum):
-    CENTRAL_ADMIN = "central_admin", "Администратор ЦС"
-    REGIONAL_CHAIR = "regional_chair", "Председатель региональной организации"
-    REGIONAL_STAFF = "regional_staff", "Специалист аппарата региональной организации"
-    TERRITORIAL_CHAIR = "territorial_chair", "Председатель территориальной организации"
-    PRIMARY_CHAIR = "primary_chair", "Председатель первичной организации"
-    PRESIDIUM_MEMBER = "presidium_member", "Член Президиума региональной организации"
-    ACCOUNTANT = "accountant", "Бухгалтер региональной организации"
+    CENTRAL_ADMIN = "central_admin", N_("Администратор ЦС")
+    REGIONAL_CHAIR = "regional_chair", N_("Председатель региональной организации")
+    REGIONAL_STAFF = "regional_staff", N_("Специалист аппарата региональной организации")
+    TERRITORIAL_CHAIR = "territorial_chair", N_("Председатель территориальной организации")
+    PRIMARY_CHAIR = "primary_chair", N_("Председатель первичной организации")
+    PRESIDIUM_MEMBER = "presidium_member", N_("Член Президиума региональной организации")
+    ACCOUNTANT = "accountant", N_("Бухгалтер региональной организации")
 
 
 class User(UserMixin, db.Model):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import case, delete, select, update
 
@@ -16,6 +17,7 @@ from portal import audit, policy
 from portal.auth.models import LoginThrottle, User, burn_password_check
 from portal.clock import now
 from portal.extensions import db, login_manager
+from portal.i18n import LANGUAGES
 from portal.policy import Permission
 from portal.text import fold
 
@@ -25,6 +27,7 @@ bp = Blueprint("auth", __name__)
 def init_login(app) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Войдите, чтобы продолжить."
+    login_manager.localize_callback = gettext  # the message is a msgid, flashed in the chosen language
     login_manager.login_message_category = "warning"
     login_manager.session_protection = "basic"
 
@@ -44,14 +47,18 @@ def init_login(app) -> None:
         absolute = current_app.config["SESSION_ABSOLUTE_HOURS"] * 3600
         message = None
         if not isinstance(started, int | float) or not isinstance(seen, int | float):
-            message = "Сеанс завершён. Войдите снова."
+            message = gettext("Сеанс завершён. Войдите снова.")
         elif moment - started > absolute:
-            message = f"Сеанс завершён: прошло {current_app.config['SESSION_ABSOLUTE_HOURS']} часов. Войдите снова."
+            message = gettext("Сеанс завершён: прошло %(hours)s часов. Войдите снова.",
+                              hours=current_app.config["SESSION_ABSOLUTE_HOURS"])
         elif moment - seen > idle:
-            message = "Сеанс завершён из-за бездействия. Войдите снова."
+            message = gettext("Сеанс завершён из-за бездействия. Войдите снова.")
         if message:
+            lang = session.get("lang")
             logout_user()
             session.clear()
+            if lang in LANGUAGES:
+                session["lang"] = lang
             flash(message, "warning")
             return redirect(url_for("auth.login"))
         session["seen"] = moment
@@ -61,7 +68,7 @@ def init_login(app) -> None:
 
 
 # A password handed over by the higher organisation is changed before anything else can be done.
-_ALLOWED_BEFORE_PASSWORD_CHANGE = {"auth.change_password", "auth.logout", "static", "bootstrap.static"}
+_ALLOWED_BEFORE_PASSWORD_CHANGE = {"auth.change_password", "auth.logout", "static", "bootstrap.static", "i18n.switch"}
 
 
 @login_manager.user_loader
@@ -152,7 +159,7 @@ def login():
         wait = _blocked_for(keys)
         if wait:
             return render_template("auth/login.html", form=form,
-                                   error=f"Слишком много неудачных попыток. Повторите через {wait} с."), 429
+                                   error=gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.", wait=wait)), 429
         user = db.session.scalar(select(User).where(User.login == form.login.data.strip()))
         if user is None:
             burn_password_check(form.password.data)
@@ -168,16 +175,19 @@ def login():
             else:
                 audit.record("login", object_type="users", outcome="denied", reason="unknown_login")
             db.session.commit()
-            return render_template("auth/login.html", form=form, error="Неверный логин или пароль."), 200
+            return render_template("auth/login.html", form=form, error=gettext("Неверный логин или пароль.")), 200
         _clear_failures(keys[0])
         user.last_login_at = now()
         audit.record("login", user, actor=user)
         db.session.commit()
-        session.clear()  # a new session at login (no fixation): nothing planted before survives
+        lang = session.get("lang")
+        session.clear()  # a new session at login (no fixation): nothing planted before survives but the language
+        if lang in LANGUAGES:
+            session["lang"] = lang
         login_user(user)
         session["started"] = session["seen"] = now().timestamp()
         if user.must_change_password:
-            flash("Это первый вход с паролем, выданным вышестоящей организацией. Задайте свой пароль.", "info")
+            flash(gettext("Это первый вход с паролем, выданным вышестоящей организацией. Задайте свой пароль."), "info")
             return redirect(url_for("auth.change_password"))
         return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form, error=None)
@@ -208,9 +218,12 @@ def logout():
     user.end_sessions()
     audit.record("logout", user, actor=user)
     db.session.commit()
+    lang = session.get("lang")
     logout_user()
     session.clear()
-    flash("Вы вышли из портала.", "info")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+    flash(gettext("Вы вышли из портала."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -228,15 +241,15 @@ def change_password():
         keys = _throttle_keys(user.login)
         wait = _blocked_for(keys)
         if wait:
-            form.current.errors.append(f"Слишком много неудачных попыток. Повторите через {wait} с.")
+            form.current.errors.append(gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.", wait=wait))
             return render_template("auth/password.html", form=form), 429
         if not user.check_password(form.current.data):
             _record_failure(keys)
             audit.record("password_change", user, actor=user, outcome="denied", reason="wrong_current_password")
             db.session.commit()
-            form.current.errors.append("Текущий пароль введён неверно.")
+            form.current.errors.append(gettext("Текущий пароль введён неверно."))
         elif form.new.data == form.current.data:
-            form.new.errors.append("Новый пароль должен отличаться от текущего.")
+            form.new.errors.append(gettext("Новый пароль должен отличаться от текущего."))
         else:
             user.set_password(form.new.data)
             user.must_change_password = False
@@ -245,7 +258,7 @@ def change_password():
             audit.record("password_change", user, actor=user)
             db.session.commit()
             login_user(user)
-            flash("Пароль изменён.", "success")
+            flash(gettext("Пароль изменён."), "success")
             return redirect(url_for("registry.home"))
     return render_template("auth/password.html", form=form)
 
@@ -290,16 +303,16 @@ def new_account():
         form.org_id.data = preset
     from portal.auth.models import Role
 
-    form.role.choices = [(r.value, r.title) for r in Role]
+    form.role.choices = [(r.value, r.label) for r in Role]
     if form.validate_on_submit():
         org = policy.get_org(current_user, form.org_id.data)
         allowed = policy.roles_user_may_grant(current_user, org)
         role = Role(form.role.data)
         if role not in allowed:
-            form.role.errors.append("Эту роль нельзя дать учётной записи этой организации: "
-                                    + ", ".join(r.title for r in allowed) + ".")
+            form.role.errors.append(gettext("Эту роль нельзя дать учётной записи этой организации: %(roles)s.",
+                                            roles=", ".join(r.label for r in allowed)))
         elif db.session.scalar(select(User.id).where(User.login == form.login.data.strip())):
-            form.login.errors.append("Такой логин уже занят.")
+            form.login.errors.append(gettext("Такой логин уже занят."))
         else:
             password = _generate_password()
             user = User(login=form.login.data.strip(), full_name=form.full_name.data.strip(),
@@ -332,11 +345,11 @@ def account_action(user_id: int, action: str):
         return render_template("auth/account_created.html", user=target, password=password, reset=True)
     if action in ("disable", "enable"):
         if target.id == current_user.id:
-            abort(409, "Нельзя отключить собственную учётную запись.")
+            abort(409, gettext("Нельзя отключить собственную учётную запись."))
         target.is_enabled = action == "enable"
         target.end_sessions()
         audit.record(f"account_{action}", target, org_id=target.org_id)
         db.session.commit()
-        flash("Учётная запись " + ("включена." if target.is_enabled else "отключена."), "success")
+        flash(gettext("Учётная запись включена.") if target.is_enabled else gettext("Учётная запись отключена."), "success")
         return redirect(url_for("auth.accounts"))
     abort(404)

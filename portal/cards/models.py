@@ -8,26 +8,27 @@ from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, Integ
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.i18n import N_
 from portal.registry.models import Member, Organisation, TitledEnum, _enum
 
 
 class RequestState(TitledEnum):
-    DRAFT = "draft", "черновик"
-    SUBMITTED = "submitted", "отправлена"
-    PROCESSED = "processed", "обработана"
-    SHIPPED = "shipped", "отправлены карты"
-    ISSUED = "issued", "выдана"
-    CANCELLED = "cancelled", "отменена"
+    DRAFT = "draft", N_("черновик")
+    SUBMITTED = "submitted", N_("отправлена")
+    PROCESSED = "processed", N_("обработана")
+    SHIPPED = "shipped", N_("отправлены карты")
+    ISSUED = "issued", N_("выдана")
+    CANCELLED = "cancelled", N_("отменена")
 
 
 class CardState(TitledEnum):
-    ORDERED = "ordered", "заказан"
-    PRODUCED = "produced", "изготовлен"
-    SHIPPED = "shipped", "отправлен"
-    ISSUED = "issued", "ВЫДАН"
-    LOST = "lost", "утерян"
-    BLOCKED = "blocked", "заблокирован"
-    REISSUED = "reissued", "перевыпущен"
+    ORDERED = "ordered", N_("заказан")
+    PRODUCED = "produced", N_("изготовлен")
+    SHIPPED = "shipped", N_("отправлен")
+    ISSUED = "issued", N_("ВЫДАН")
+    LOST = "lost", N_("утерян")
+    BLOCKED = "blocked", N_("заблокирован")
+    REISSUED = "reissued", N_("перевыпущен")
 
 
 class CardRequest(db.Model):

@@ -44,6 +44,7 @@ from portal import audit
 from portal.bulk import BackgroundCopy, allocate_ids, copy_text, insert_rows, is_postgres
 from portal.clock import full_years, now, today
 from portal.extensions import db
+from portal.i18n import N_
 from portal.registry.models import (
     CardStatus,
     Category,
@@ -65,11 +66,11 @@ from portal.text import fold
 
 
 class ImportStatus(TitledEnum):
-    UPLOADED = "uploaded", "файл загружен"
-    CHECKED = "checked", "проверен (пробный запуск)"
-    RUNNING = "running", "идёт загрузка"
-    DONE = "done", "загружен"
-    FAILED = "failed", "ошибка"
+    UPLOADED = "uploaded", N_("файл загружен")
+    CHECKED = "checked", N_("проверен (пробный запуск)")
+    RUNNING = "running", N_("идёт загрузка")
+    DONE = "done", N_("загружен")
+    FAILED = "failed", N_("ошибка")
 
 
 class ImportJob(db.Model):

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import full_years, today
 from portal.extensions import db
+from portal.i18n import N_, lazy, tr
 from portal.text import fold
 
 
@@ -45,9 +46,15 @@ class TitledEnum(str, enum.Enum):
         obj.title = title
         return obj
 
+    @property
+    def label(self) -> str:
+        """The title in the interface language; `title` itself stays Russian (imports, exports, documents match it)."""
+        return tr(self.title)
+
     @classmethod
     def choices(cls) -> list[tuple[str, str]]:
-        return [(m.value, m.title) for m in cls]
+        """Select choices; the labels translate when the form is rendered."""
+        return [(m.value, lazy(m.title)) for m in cls]
 
     @classmethod
     def by_title(cls, text: str):
@@ -60,10 +67,10 @@ class TitledEnum(str, enum.Enum):
 
 
 class OrgLevel(TitledEnum):
-    CENTRAL = "central", "Центральный совет"
-    REGIONAL = "regional", "Региональная организация"
-    TERRITORIAL = "territorial", "Территориальная организация"
-    PRIMARY = "primary", "Первичная организация"
+    CENTRAL = "central", N_("Центральный совет")
+    REGIONAL = "regional", N_("Региональная организация")
+    TERRITORIAL = "territorial", N_("Территориальная организация")
+    PRIMARY = "primary", N_("Первичная организация")
 
 
 # Which level may hang under which (a primary may hang directly under a regional organisation).
@@ -76,18 +83,18 @@ ALLOWED_PARENTS = {
 
 
 class InstitutionKind(TitledEnum):
-    SCHOOL = "school", "Общеобразовательная организация"
-    KINDERGARTEN = "kindergarten", "Дошкольная образовательная организация"
-    COLLEGE = "college", "Профессиональная образовательная организация"
-    UNIVERSITY = "university", "Образовательная организация высшего образования"
-    STUDENTS = "students", "Студенческая первичная организация"
-    EXTRA = "extra", "Организация дополнительного образования"
-    OTHER = "other", "Иная организация"
+    SCHOOL = "school", N_("Общеобразовательная организация")
+    KINDERGARTEN = "kindergarten", N_("Дошкольная образовательная организация")
+    COLLEGE = "college", N_("Профессиональная образовательная организация")
+    UNIVERSITY = "university", N_("Образовательная организация высшего образования")
+    STUDENTS = "students", N_("Студенческая первичная организация")
+    EXTRA = "extra", N_("Организация дополнительного образования")
+    OTHER = "other", N_("Иная организация")
 
 
 class Gender(TitledEnum):
-    MALE = "M", "мужской"
-    FEMALE = "F", "женский"
+    MALE = "M", N_("мужской")
+    FEMALE = "F", N_("женский")
 
 
 Gender.MALE.aliases = ("м", "муж", "муж.", "мужской", "m", "male")
@@ -95,11 +102,11 @@ Gender.FEMALE.aliases = ("ж", "жен", "жен.", "женский", "f", "fema
 
 
 class Education(TitledEnum):
-    HIGHER = "higher", "высшее"
-    SECONDARY_VOCATIONAL = "secondary_vocational", "среднее профессиональное"
-    SECONDARY = "secondary", "среднее общее"
-    BASIC = "basic", "основное общее"
-    INCOMPLETE_HIGHER = "incomplete_higher", "неполное высшее"
+    HIGHER = "higher", N_("высшее")
+    SECONDARY_VOCATIONAL = "secondary_vocational", N_("среднее профессиональное")
+    SECONDARY = "secondary", N_("среднее общее")
+    BASIC = "basic", N_("основное общее")
+    INCOMPLETE_HIGHER = "incomplete_higher", N_("неполное высшее")
 
 
 Education.SECONDARY_VOCATIONAL.aliases = ("среднее специальное", "спо", "среднее проф.", "среднее-профессиональное")
@@ -107,8 +114,8 @@ Education.SECONDARY.aliases = ("среднее",)
 
 
 class DuesForm(TitledEnum):
-    CASHLESS = "cashless", "безналичная"
-    CASH = "cash", "наличная"
+    CASHLESS = "cashless", N_("безналичная")
+    CASH = "cash", N_("наличная")
 
 
 DuesForm.CASHLESS.aliases = ("безнал", "безналичный", "по заявлению", "удержание из зарплаты")
@@ -116,9 +123,9 @@ DuesForm.CASH.aliases = ("нал", "наличный", "наличными")
 
 
 class Category(TitledEnum):
-    WORKING = "working", "работающий"
-    STUDENT = "student", "обучающийся"
-    PENSIONER = "pensioner", "неработающий пенсионер"
+    WORKING = "working", N_("работающий")
+    STUDENT = "student", N_("обучающийся")
+    PENSIONER = "pensioner", N_("неработающий пенсионер")
 
 
 Category.WORKING.aliases = ("работающие", "работник")
@@ -127,36 +134,36 @@ Category.PENSIONER.aliases = ("пенсионер", "неработающие п
 
 
 class MemberStatus(TitledEnum):
-    ACTIVE = "active", "состоит на учёте"
-    LEFT = "left", "выбыл по собственному желанию"
-    EXCLUDED = "excluded", "исключён"
+    ACTIVE = "active", N_("состоит на учёте")
+    LEFT = "left", N_("выбыл по собственному желанию")
+    EXCLUDED = "excluded", N_("исключён")
 
 
 class ConsentStatus(TitledEnum):
-    NONE = "none", "нет согласия"
-    PRINTED = "printed", "согласие распечатано"
-    SIGNED = "signed", "согласие подписано"
-    TRANSFERRED = "transferred", "передано в ПРОФКАРДС"
-    WITHDRAWN = "withdrawn", "согласие отозвано"
+    NONE = "none", N_("нет согласия")
+    PRINTED = "printed", N_("согласие распечатано")
+    SIGNED = "signed", N_("согласие подписано")
+    TRANSFERRED = "transferred", N_("передано в ПРОФКАРДС")
+    WITHDRAWN = "withdrawn", N_("согласие отозвано")
 
 
 class CardStatus(TitledEnum):
-    NOT_ORDERED = "not_ordered", "не заказан"
-    ORDERED = "ordered", "заказан"
-    PRODUCED = "produced", "изготовлен"
-    SHIPPED = "shipped", "отправлен"
-    ISSUED = "issued", "ВЫДАН"
-    LOST = "lost", "утерян"
-    BLOCKED = "blocked", "заблокирован"
-    REISSUED = "reissued", "перевыпущен"
+    NOT_ORDERED = "not_ordered", N_("не заказан")
+    ORDERED = "ordered", N_("заказан")
+    PRODUCED = "produced", N_("изготовлен")
+    SHIPPED = "shipped", N_("отправлен")
+    ISSUED = "issued", N_("ВЫДАН")
+    LOST = "lost", N_("утерян")
+    BLOCKED = "blocked", N_("заблокирован")
+    REISSUED = "reissued", N_("перевыпущен")
 
 
 class EventKind(TitledEnum):
-    JOINED = "joined", "вступление в Профсоюз"
-    TRANSFERRED = "transferred", "перевод в другую первичную организацию"
-    LEFT = "left", "выход по собственному желанию"
-    EXCLUDED = "excluded", "исключение из Профсоюза"
-    READMITTED = "readmitted", "повторное принятие"
+    JOINED = "joined", N_("вступление в Профсоюз")
+    TRANSFERRED = "transferred", N_("перевод в другую первичную организацию")
+    LEFT = "left", N_("выход по собственному желанию")
+    EXCLUDED = "excluded", N_("исключение из Профсоюза")
+    READMITTED = "readmitted", N_("повторное принятие")
 
 
 class Organisation(db.Model):
@@ -338,9 +345,9 @@ class MemberEvent(db.Model):
 
 
 class CorrectionStatus(TitledEnum):
-    OPEN = "open", "на рассмотрении"
-    DONE = "done", "исправлено"
-    DECLINED = "declined", "отклонено"
+    OPEN = "open", N_("на рассмотрении")
+    DONE = "done", N_("исправлено")
+    DECLINED = "declined", N_("отклонено")
 
 
 class CorrectionRequest(db.Model):

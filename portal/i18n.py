@@ -1,0 +1,66 @@
+"""The interface language: Russian by default, English when the user chooses it (the footer switch or `?lang=en`).
+
+The msgids are the Russian texts themselves, so `ru` needs no catalogue; `portal/translations/en` holds the English
+one. The browser's Accept-Language is deliberately ignored: the union's staff often run English browsers.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, has_request_context, redirect, request, session
+from flask_babel import gettext, lazy_gettext
+
+LANGUAGES = ("ru", "en")
+DEFAULT = "ru"
+
+bp = Blueprint("i18n", __name__)
+
+
+def N_(text: str) -> str:
+    """Mark a Russian text for the catalogue where it must stay Russian in data (enum titles, workflow titles)."""
+    return text
+
+
+def tr(text: str) -> str:
+    """Translate a text marked with N_ for the current request (enum and workflow titles on pages)."""
+    return gettext(text) if text else text
+
+
+def lazy(text: str):
+    """A lazily translated form of a text marked with N_ (select choices built at import time)."""
+    return lazy_gettext(text)
+
+
+def select_locale() -> str:
+    """`?lang=` of this request, else the choice kept in the session, else Russian; outside a request Russian."""
+    if not has_request_context():
+        return DEFAULT
+    lang = request.args.get("lang")
+    if lang in LANGUAGES:
+        return lang
+    lang = session.get("lang")
+    return lang if lang in LANGUAGES else DEFAULT
+
+
+def remember_choice() -> None:
+    """Keep `?lang=` for the next pages too, so a link with it switches the language like the footer does."""
+    lang = request.args.get("lang")
+    if lang in LANGUAGES and session.get("lang") != lang:
+        session["lang"] = lang
+
+
+def current_path() -> str:
+    """This page's path and query without `lang=`, for the switch to come back to (else ?lang would win again)."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return request.path + ("?" + urlencode(args) if args else "")
+
+
+@bp.get("/lang/<code>")
+def switch(code: str):
+    """The footer switch: remember the language and go back to the page the user was on (only a portal path)."""
+    from portal.auth.views import _safe_next
+
+    if code in LANGUAGES:
+        session["lang"] = code
+    return redirect(_safe_next(request.args.get("next")))
