@@ -7,12 +7,13 @@ validates a form and calls one operation from `portal.registry.operations`.
 from __future__ import annotations
 
 import math
+from datetime import date
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import load_only, raiseload
 
 from forms.registry import (
     CorrectionAnswerForm,
@@ -293,21 +294,46 @@ def member_query(org: Organisation, args) -> tuple:
 COUNT_CAP = 10_000
 PAGE_SIZE = 50
 
-# What a row of registry/_member_rows.html shows, loaded with the page; any other attribute (a relationship, a
-# column left out) raises instead of costing a query per row after the page is read.
-ROW_LOAD = (load_only(Member.id, Member.org_id, Member.last_name, Member.first_name, Member.patronymic,
-                      Member.birth_date, Member.position, Member.category, Member.status, Member.consent_status,
-                      Member.card_status, raiseload=True),
-            raiseload("*"))
+
+class MemberRow(NamedTuple):
+    """A member as a list shows one (registry/_member_rows.html), read as plain columns.
+
+    Not an ORM object: building fifty of those cost twice the query itself. Whatever else a template asks for is
+    an AttributeError, never a query per row.
+    """
+
+    id: int
+    org_id: int
+    last_name: str
+    first_name: str
+    patronymic: str
+    birth_date: date
+    position: str
+    category: Category
+    status: MemberStatus
+    consent_status: ConsentStatus
+    card_status: CardStatus
+
+    org_name: str = ""  # read only for lists over several organisations
+
+    full_name = property(Member.full_name.fget)
 
 
-def org_names(rows) -> dict[int, str]:
-    """{organisation id: the name a list shows} for the organisations of the rows, in one query of two columns."""
-    ids = sorted({m.org_id for m in rows})
-    if not ids:
-        return {}
-    return {i: short or name for i, short, name in db.session.execute(
-        select(Organisation.id, Organisation.short_name, Organisation.name).where(Organisation.id.in_(ids)))}
+ROW_COLUMNS = tuple(getattr(Member, name) for name in MemberRow._fields if name != "org_name")
+# The organisation's name as lists show it (`str(org)`), in the row's own statement: with a LIMIT, PostgreSQL
+# evaluates the subquery for the rows returned only, after the sort.
+ORG_NAME = (select(func.coalesce(func.nullif(Organisation.short_name, ""), Organisation.name))
+            .where(Organisation.id == Member.org_id).correlate(Member).scalar_subquery())
+
+
+def _rows(q, with_org: bool) -> list[MemberRow]:
+    columns = (*ROW_COLUMNS, ORG_NAME) if with_org else ROW_COLUMNS
+    return [MemberRow(*r) for r in db.session.execute(q.with_only_columns(*columns))]
+
+
+def org_names(rows: list[MemberRow]) -> dict[int, str]:
+    """{organisation id: name} of the rows' organisations (read with the rows)."""
+    return {m.org_id: m.org_name for m in rows}
 
 
 def member_page(org: Organisation, args) -> dict:
@@ -317,11 +343,11 @@ def member_page(org: Organisation, args) -> dict:
     (counting a region's members exactly is a scan that buys nothing).
     """
     q, applied, sort = member_query(org, args)
+    many_orgs = org.level != OrgLevel.PRIMARY
     page = min(max(args.get("page", 1, type=int) or 1, 1), COUNT_CAP // PAGE_SIZE + 1)
 
-    def read(page_number: int) -> list:
-        return db.session.scalars(q.options(*ROW_LOAD).order_by(*SORTS[sort]).limit(PAGE_SIZE)
-                                  .offset((page_number - 1) * PAGE_SIZE)).all()
+    def read(page_number: int) -> list[MemberRow]:
+        return _rows(q.order_by(*SORTS[sort]).limit(PAGE_SIZE).offset((page_number - 1) * PAGE_SIZE), many_orgs)
 
     rows = read(page)
     if page == 1 and len(rows) < PAGE_SIZE:
@@ -333,7 +359,7 @@ def member_page(org: Organisation, args) -> dict:
     if page > pages:  # a link to a page past the end (the list got shorter): show the last one
         page = pages
         rows = read(page)
-    orgs = org_names(rows) if org.level != OrgLevel.PRIMARY else {}
+    orgs = org_names(rows) if many_orgs else {}
     return {"rows": rows, "total": total, "capped": total > COUNT_CAP, "page": page, "pages": pages,
             "applied": applied, "sort": sort, "orgs": orgs}
 
@@ -357,10 +383,10 @@ def members(org_id):
     return html
 
 
-def search_rows(text: str) -> list:
+def search_rows(text: str) -> list[MemberRow]:
     """Up to 51 members in the user's scope matching a surname prefix (with a name) or a card number."""
-    q = select(Member).options(*ROW_LOAD).where(policy.member_scope(current_user), search_condition(text))
-    return db.session.scalars(q.order_by(Member.last_name_folded, Member.id).limit(PAGE_SIZE + 1)).all()
+    q = select(Member).where(policy.member_scope(current_user), search_condition(text))
+    return _rows(q.order_by(Member.last_name_folded, Member.id).limit(PAGE_SIZE + 1), True)
 
 
 @bp.route("/search")
