@@ -1,5 +1,6 @@
 """Forms of the consent pages."""
 
+from flask_babel import lazy_gettext
 from flask_wtf.file import FileField
 from wtforms import DateField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
@@ -8,18 +9,18 @@ from forms import BaseForm
 
 
 class PrintForm(BaseForm):
-    fmt = SelectField("Формат", choices=[("pdf", "PDF"), ("docx", "Word (DOCX)")])
+    fmt = SelectField(lazy_gettext("Формат"), choices=[("pdf", "PDF"), ("docx", "Word (DOCX)")])
 
 
 class SignForm(BaseForm):
-    on_date = DateField("Дата подписания", validators=[InputRequired("Укажите дату подписания.")])
-    scan = FileField("Скан подписанного согласия (PDF, JPEG или PNG, до 10 МБ) — необязательно")
+    on_date = DateField(lazy_gettext("Дата подписания"), validators=[InputRequired(lazy_gettext("Укажите дату подписания."))])
+    scan = FileField(lazy_gettext("Скан подписанного согласия (PDF, JPEG или PNG, до 10 МБ) — необязательно"))
 
 
 class WithdrawForm(BaseForm):
-    on_date = DateField("Дата отзыва", validators=[InputRequired("Укажите дату отзыва.")])
-    reason = TextAreaField("Основание (заявление об отзыве)", validators=[
-        DataRequired("Укажите основание отзыва."), Length(max=2000)])
+    on_date = DateField(lazy_gettext("Дата отзыва"), validators=[InputRequired(lazy_gettext("Укажите дату отзыва."))])
+    reason = TextAreaField(lazy_gettext("Основание (заявление об отзыве)"), validators=[
+        DataRequired(lazy_gettext("Укажите основание отзыва.")), Length(max=2000)])
 
 
 class BatchForm(BaseForm):

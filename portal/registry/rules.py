@@ -1,7 +1,7 @@
 """The member card's rules (SPEC §3), shared by the web form and the spreadsheet import so both say the same thing.
 
 `check_member` takes already-typed values (dates as `date`, enums as enum members or None) and returns
-{field: Russian message} for every rule broken; an empty dict means the card may be saved.
+{field: Russian message (a msgid of the catalogue)} for every rule broken; an empty dict means the card may be saved.
 """
 
 from __future__ import annotations
@@ -10,24 +10,26 @@ import re
 from datetime import date
 
 from portal.clock import full_years, today
+from portal.i18n import N_
 
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' .\-]*$")
 PHONE_RE = re.compile(r"^\+?[\d\s()\-]{5,25}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 MESSAGES = {
-    "last_name": "нет фамилии",
-    "first_name": "нет имени",
-    "birth_date": "нет даты рождения",
-    "gender": "пол не указан",
-    "position": "нет должности",
-    "education": "нет образования",
-    "dues_form": "нет формы уплаты взносов",
-    "joined_on": "нет даты вступления в Профсоюз",
-    "category": "нет категории",
+    "last_name": N_("нет фамилии"),
+    "first_name": N_("нет имени"),
+    "birth_date": N_("нет даты рождения"),
+    "gender": N_("пол не указан"),
+    "position": N_("нет должности"),
+    "education": N_("нет образования"),
+    "dues_form": N_("нет формы уплаты взносов"),
+    "joined_on": N_("нет даты вступления в Профсоюз"),
+    "category": N_("нет категории"),
 }
 
 MIN_AGE = 14  # the Charter admits students of professional education from 14
+TOO_YOUNG = N_("члену Профсоюза должно быть не меньше 14 лет")  # a msgid, so the number is written out
 MAX_AGE = 110
 
 
@@ -42,25 +44,25 @@ def check_member(data: dict, *, on: date | None = None) -> dict[str, str]:
     for field in ("last_name", "first_name", "patronymic"):
         value = (data.get(field) or "").strip()
         if value and not NAME_RE.match(value):
-            errors[field] = "в имени допустимы только буквы, пробел, дефис и апостроф"
+            errors[field] = N_("в имени допустимы только буквы, пробел, дефис и апостроф")
     birth = data.get("birth_date")
     joined = data.get("joined_on")
     if isinstance(birth, date):
         if birth > on:
-            errors["birth_date"] = "дата рождения в будущем"
+            errors["birth_date"] = N_("дата рождения в будущем")
         elif full_years(birth, on) < MIN_AGE:
-            errors["birth_date"] = f"члену Профсоюза должно быть не меньше {MIN_AGE} лет"
+            errors["birth_date"] = TOO_YOUNG
         elif full_years(birth, on) > MAX_AGE:
-            errors["birth_date"] = "проверьте дату рождения: возраст больше 110 лет"
+            errors["birth_date"] = N_("проверьте дату рождения: возраст больше 110 лет")
     if isinstance(joined, date):
         if joined > on:
-            errors["joined_on"] = "дата вступления в будущем"
+            errors["joined_on"] = N_("дата вступления в будущем")
         elif isinstance(birth, date) and joined < birth:
-            errors["joined_on"] = "вступил раньше, чем родился"
+            errors["joined_on"] = N_("вступил раньше, чем родился")
     phone = (data.get("phone") or "").strip()
     if phone and not (PHONE_RE.match(phone) and 10 <= sum(c.isdigit() for c in phone) <= 15):
-        errors["phone"] = "неверный номер телефона"
+        errors["phone"] = N_("неверный номер телефона")
     email = (data.get("email") or "").strip()
     if email and not EMAIL_RE.match(email):
-        errors["email"] = "неверный e-mail"
+        errors["email"] = N_("неверный e-mail")
     return errors
