@@ -4,6 +4,7 @@ handing cards over (ВЫДАН), lost/blocked/reissued, production batches, and 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from wtforms import DateField, StringField, TextAreaField
@@ -26,9 +27,9 @@ bp = Blueprint("cards", __name__)
 class ActionForm(BaseForm):
     """One form for every workflow button: optional date, tracking number and comment."""
 
-    on_date = DateField("Дата", validators=[Optional()])
-    tracking_number = StringField("Номер почтового отправления", validators=[Optional(), Length(max=40)])
-    comment = TextAreaField("Комментарий", validators=[Optional(), Length(max=2000)])
+    on_date = DateField(lazy_gettext("Дата"), validators=[Optional()])
+    tracking_number = StringField(lazy_gettext("Номер почтового отправления"), validators=[Optional(), Length(max=40)])
+    comment = TextAreaField(lazy_gettext("Комментарий"), validators=[Optional(), Length(max=2000)])
 
 
 @bp.before_request
@@ -58,7 +59,7 @@ def requests_list(org_id):
         try:
             q = q.where(CardRequest.state == RequestState(state))
         except ValueError:
-            abort(400, "Неизвестное состояние заявки.")
+            abort(400, gettext("Неизвестное состояние заявки."))
     rows = db.session.scalars(q.order_by(CardRequest.id.desc()).limit(300)).all()
     counts = dict(db.session.execute(select(CardRequestItem.request_id, func.count()).where(
         CardRequestItem.request_id.in_([r.id for r in rows] or [0])).group_by(CardRequestItem.request_id)).all())
@@ -91,7 +92,7 @@ def add_to_request(org_id):
         abort(400)
     ids = [int(x) for x in request.form.getlist("member_ids") if x.isdigit()]
     if not ids:
-        flash("Отметьте членов Профсоюза, которых нужно включить в заявку.", "warning")
+        flash(gettext("Отметьте членов Профсоюза, которых нужно включить в заявку."), "warning")
         return redirect(url_for("registry.members", org_id=org.id))
     members = db.session.scalars(select(Member).where(Member.id.in_(ids), policy.member_scope(current_user))).all()
     req = ops.draft_for(org, current_user)
@@ -103,9 +104,9 @@ def add_to_request(org_id):
 
 def _report_added(added: int, refused: list[str]) -> None:
     if added:
-        flash(f"В заявку добавлено: {added}.", "success")
+        flash(gettext("В заявку добавлено: %(n)s.", n=added), "success")
     if refused:
-        flash("Не добавлены: " + "; ".join(refused[:10]) + ("…" if len(refused) > 10 else ""), "warning")
+        flash(gettext("Не добавлены: %(reasons)s", reasons="; ".join(refused[:10]) + ("…" if len(refused) > 10 else "")), "warning")
 
 
 @bp.route("/card-requests/<req_id>")
@@ -143,7 +144,7 @@ def request_add(req_id):
                                                       policy.member_scope(current_user))).all()
     added, refused = ops.add_members(req, members)
     if req.state != RequestState.DRAFT:
-        abort(409, "В отправленную заявку добавлять нельзя.")
+        abort(409, gettext("В отправленную заявку добавлять нельзя."))
     db.session.commit()
     _report_added(added, refused)
     return redirect(url_for("cards.request_page", req_id=req.id))
@@ -156,7 +157,7 @@ def request_remove(req_id, member_id: int):
     if not policy.has_permission(current_user, Permission.EDIT_MEMBERS) or not ActionForm().validate_on_submit():
         abort(404)
     if not ops.remove_member(req, member_id):
-        abort(409, "Из отправленной заявки убирать нельзя.")
+        abort(409, gettext("Из отправленной заявки убирать нельзя."))
     db.session.commit()
     return redirect(url_for("cards.request_page", req_id=req.id))
 
@@ -167,7 +168,7 @@ def request_action(req_id, action):
     req = _request(req_id)
     form = ActionForm()
     if not form.validate_on_submit():
-        abort(400, "Проверьте дату и номер отправления.")
+        abort(400, gettext("Проверьте дату и номер отправления."))
     if action not in CARD_REQUEST.transitions:
         abort(404)
     try:
@@ -175,7 +176,8 @@ def request_action(req_id, action):
              params={"on_date": form.on_date.data, "tracking_number": form.tracking_number.data or ""})
         audit.record("card_request_" + action, object_type="card_requests", object_id=req.id, org_id=req.org_id)
         # Said before the commit, which expires the request (reading it afterwards would load it again).
-        done, target = f"Заявка № {req.id}: {CARD_REQUEST.state_title(req)}.", url_for("cards.request_page", req_id=req.id)
+        done = gettext("Заявка № %(id)s: %(state)s.", id=req.id, state=gettext(CARD_REQUEST.state_title(req)))
+        target = url_for("cards.request_page", req_id=req.id)
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
@@ -202,7 +204,8 @@ def card_action(card_id, action):
     except WorkflowError as e:
         db.session.rollback()
         abort(e.status, e.message)
-    flash(f"{card.member.short_name}: билет {CARD.states[card.state.value].title}.", "success")
+    flash(gettext("%(name)s: билет %(state)s.", name=card.member.short_name, state=gettext(CARD.states[card.state.value].title)),
+          "success")
     target = request.form.get("back")
     if target == "member":
         return redirect(url_for("registry.member", member_id=card.member_id))

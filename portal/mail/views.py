@@ -10,11 +10,13 @@ import math
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from portal import audit, policy
 from portal.extensions import db
+from portal.i18n import N_
 from portal.jobs import runner
 from portal.jobs.schedule import all_jobs
 from portal.mail.models import OutboxMessage
@@ -25,12 +27,12 @@ bp = Blueprint("service", __name__)
 
 PAGE_SIZE = 50
 STATUS_TITLES = {
-    "pending": "в очереди",
-    "sent": "отправлено",
-    "stored": "сохранено (почта не настроена)",
-    "failed": "не отправлено",
+    "pending": N_("в очереди"),
+    "sent": N_("отправлено"),
+    "stored": N_("сохранено (почта не настроена)"),
+    "failed": N_("не отправлено"),
 }
-RUN_TITLES = {"running": "выполняется", "done": "выполнено", "failed": "ошибка", "skipped": "пропущено"}
+RUN_TITLES = {"running": N_("выполняется"), "done": N_("выполнено"), "failed": N_("ошибка"), "skipped": N_("пропущено")}
 
 
 @bp.before_request
@@ -55,7 +57,7 @@ def outbox():
     """The outbox, newest first, with a status filter and pages."""
     status = request.args.get("status", "")
     if status and status not in STATUS_TITLES:
-        abort(400, "Неизвестный статус письма.")
+        abort(400, gettext("Неизвестный статус письма."))
     q = select(OutboxMessage)
     if status:
         q = q.where(OutboxMessage.status == status)
@@ -113,8 +115,8 @@ def run_job(name: str):
         flash(str(err), "warning")
         return redirect(url_for("service.jobs"))
     if run.status == "done":
-        flash(f"Задание выполнено: {run.output or 'без отчёта'}", "success")
+        flash(gettext("Задание выполнено: %(report)s", report=run.output or gettext("без отчёта")), "success")
     else:
-        flash("Задание завершилось ошибкой; подробности — в журнале запусков ниже.", "error")
+        flash(gettext("Задание завершилось ошибкой; подробности — в журнале запусков ниже."), "error")
     return redirect(url_for("service.jobs"))
 

@@ -27,6 +27,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
@@ -36,6 +37,7 @@ from forms import BaseForm
 from portal import policy
 from portal.clock import today
 from portal.extensions import db
+from portal.i18n import N_, lazy
 from portal.policy import Permission
 from portal.registry.imports import (
     ENUMS,
@@ -73,7 +75,8 @@ def _require_login():
 class UploadForm(BaseForm):
     """The member list file."""
 
-    file = FileField("Файл со списком (Excel .xlsx или CSV)", validators=[FileRequired("Выберите файл со списком.")])
+    file = FileField(lazy_gettext("Файл со списком (Excel .xlsx или CSV)"),
+                     validators=[FileRequired(lazy_gettext("Выберите файл со списком."))])
 
 
 class ConfirmForm(BaseForm):
@@ -86,14 +89,14 @@ def _mapping_form(headers: list[str], samples: dict[int, str]):
     class MappingForm(BaseForm):
         pass
 
-    choices = [("", "— нет в файле —")]
+    choices = [("", gettext("— нет в файле —"))]
     for i, h in enumerate(headers):
-        label = f"{_letter(i)}: {h or '(без названия)'}"
+        label = f"{_letter(i)}: {h or gettext('(без названия)')}"
         if samples.get(i):
-            label += f" — например, «{samples[i][:40]}»"
+            label += " — " + gettext("например, «%(sample)s»", sample=samples[i][:40])
         choices.append((str(i), label))
     for key, title in FIELDS.items():
-        setattr(MappingForm, key, SelectField(title, choices=choices, default=""))
+        setattr(MappingForm, key, SelectField(lazy(title), choices=choices, default=""))
     return MappingForm
 
 
@@ -154,7 +157,7 @@ def upload(org_id):
     error = None
     if org.level != OrgLevel.PRIMARY:
         if request.method == "POST":
-            abort(400, "Списки загружают в первичную организацию: откройте нужную первичную организацию.")
+            abort(400, gettext("Списки загружают в первичную организацию: откройте нужную первичную организацию."))
         return render_template("imports/upload.html", org=org, form=None, error=None, history=[])
     if request.method == "POST":
         if form.validate_on_submit():
@@ -165,7 +168,7 @@ def upload(org_id):
             else:
                 return redirect(url_for("imports.mapping", job_id=job.id))
         else:
-            error = "; ".join(form.file.errors) or "Форма устарела. Обновите страницу и выберите файл снова."
+            error = "; ".join(form.file.errors) or gettext("Форма устарела. Обновите страницу и выберите файл снова.")
             status = 400
     return render_template("imports/upload.html", org=org, form=form, error=error,
                            history=_history(org.id)), status
@@ -176,7 +179,7 @@ def _store_upload(org, storage) -> ImportJob:
     limit = current_app.config.get("IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES)
     data = storage.read(limit + 1)
     if len(data) > limit:
-        raise MemberImportError(f"Файл больше {limit // (1024 * 1024)} МБ. Разделите список на несколько файлов.")
+        raise MemberImportError(gettext("Файл больше %(mb)s МБ. Разделите список на несколько файлов.", mb=limit // (1024 * 1024)))
     kind = detect_kind(data)
     info = preview(data)  # a list we can't read is refused now, not after the chair has set up the mapping
     folder = upload_dir(current_app.config)
@@ -209,7 +212,7 @@ def mapping(job_id: int):
     try:
         info = preview(job_file(job, current_app.config))
     except (MemberImportError, OSError):
-        flash("Файл этой загрузки больше недоступен. Загрузите список заново.", "warning")
+        flash(gettext("Файл этой загрузки больше недоступен. Загрузите список заново."), "warning")
         return redirect(url_for("imports.upload", org_id=job.org_id))
     headers = info["headers"]
     samples = {}
@@ -240,7 +243,7 @@ def mapping(job_id: int):
                 _start(job, dry_run=True)
             return redirect(url_for("imports.job", job_id=job.id))
     else:
-        error, status = "Выберите столбцы из списков и отправьте форму ещё раз.", 400
+        error, status = gettext("Выберите столбцы из списков и отправьте форму ещё раз."), 400
     shown = {key: int(form[key].data) for key in FIELDS if form[key].data not in (None, "")}
     return render_template("imports/mapping.html", job=job, org=job.org, form=form, info=info, error=error,
                            missing=missing_fields(shown), letter=_letter, fields=FIELDS,
@@ -288,14 +291,14 @@ def run(job_id: int):
     if not form.validate_on_submit():
         abort(400)
     if job.status == ImportStatus.DONE:
-        flash("Этот список уже загружен. Повторная загрузка ничего не добавит: уже состоящие на учёте не задваиваются.",
+        flash(gettext("Этот список уже загружен. Повторная загрузка ничего не добавит: уже состоящие на учёте не задваиваются."),
               "info")
     elif claim_job(job, [ImportStatus.CHECKED], "import"):
         _start(job, dry_run=False)
     elif job.status == ImportStatus.RUNNING:
-        flash("Загрузка уже идёт.", "info")
+        flash(gettext("Загрузка уже идёт."), "info")
     else:
-        flash("Сначала проверьте список: выберите столбцы и запустите проверку.", "warning")
+        flash(gettext("Сначала проверьте список: выберите столбцы и запустите проверку."), "warning")
         return redirect(url_for("imports.mapping", job_id=job.id))
     return redirect(url_for("imports.job", job_id=job.id))
 
@@ -309,12 +312,12 @@ def cancel(job_id: int):
         abort(400)
     if job.status in (ImportStatus.UPLOADED, ImportStatus.CHECKED, ImportStatus.FAILED):
         job.status = ImportStatus.FAILED
-        job.error = "Загрузка отменена."
+        job.error = N_("Загрузка отменена.")  # kept Russian in the job; the page translates it
         db.session.commit()
         remove_job_file(job, current_app.config)
-        flash("Загрузка отменена, файл удалён.", "info")
+        flash(gettext("Загрузка отменена, файл удалён."), "info")
     elif job.status == ImportStatus.RUNNING:
-        flash("Идущую загрузку отменить нельзя: дождитесь её окончания.", "warning")
+        flash(gettext("Идущую загрузку отменить нельзя: дождитесь её окончания."), "warning")
         return redirect(url_for("imports.job", job_id=job.id))
     return redirect(url_for("imports.upload", org_id=job.org_id))
 
