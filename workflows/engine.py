@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import (
     DateTime,
     ForeignKey,
@@ -216,14 +217,15 @@ def problems(wf: Workflow, obj, action: str, actor, params: dict | None = None, 
     """Why `actor` may not fire `action` on `obj` now (empty list: allowed). Permission first, then guards."""
     t = wf.transitions.get(action)
     if t is None:
-        return ["Такого действия нет."]
+        return [gettext("Такого действия нет.")]
     current = wf.state_of(obj)
     if current not in t.source:
-        return [f"Действие «{t.title}» невозможно в состоянии «{wf.states[current].title}»."]
+        return [gettext("Действие «%(action)s» невозможно в состоянии «%(state)s».", action=gettext(t.title),
+                         state=gettext(wf.states[current].title))]
     if _role(actor) not in t.roles:
-        return [f"Действие «{t.title}» вам не разрешено."]
+        return [gettext("Действие «%(action)s» вам не разрешено.", action=gettext(t.title))]
     if actor is not None and wf.scope is not None and not wf.scope(actor, obj):
-        return [f"Действие «{t.title}» вам не разрешено."]
+        return [gettext("Действие «%(action)s» вам не разрешено.", action=gettext(t.title))]
     found = []
     for name in t.guards:
         if not with_input and name in _INPUT_GUARDS:
@@ -255,11 +257,11 @@ def fire(wf: Workflow, obj, action: str, actor, *, comment: str = "", params: di
     if found:
         raise WorkflowError(found[0], problems=found)
     if t.needs_comment and not comment.strip():
-        raise WorkflowError(f"Для действия «{t.title}» нужно указать причину.")
+        raise WorkflowError(gettext("Для действия «%(action)s» нужно указать причину.", action=gettext(t.title)))
     before = wf.state_of(obj)
     after = wf.moves.get((before, action))
     if after is None:  # the definition and the checks above disagree: a bug, but never a silent move
-        raise WorkflowError(f"Действие «{t.title}» невозможно сейчас.")
+        raise WorkflowError(gettext("Действие «%(action)s» невозможно сейчас.", action=gettext(t.title)))
     version = getattr(obj, wf.version_attr) or 0
     entry = {"workflow": wf.name, "object_type": wf.object_type, "object_id": obj.id, "action": action,
              "from_state": before, "to_state": after, "actor_id": getattr(actor, "id", None),
@@ -285,7 +287,7 @@ def fire(wf: Workflow, obj, action: str, actor, *, comment: str = "", params: di
                 session.execute(insert(table), row)
     if moved != 1:
         session.rollback()
-        raise WorkflowConflict("Это действие уже выполнил кто-то другой или объект изменился. Обновите страницу.")
+        raise WorkflowConflict(gettext("Это действие уже выполнил кто-то другой или объект изменился. Обновите страницу."))
     set_committed(obj, wf.state_attr, state_value)
     set_committed(obj, wf.version_attr, version + 1)
     for name in t.effects:

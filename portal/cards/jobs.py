@@ -1,6 +1,7 @@
 """Scheduled card work: requests are processed on the 1st and the 15th of each month (seed 002, step 8)."""
 
 from portal.cards.operations import process_due_requests
+from portal.i18n import N_
 from portal.jobs.schedule import MonthDays, register
 
 
@@ -13,4 +14,4 @@ def process_card_requests(slot) -> str:
 
 
 register("card_processing", MonthDays(days=(1, 15), hour=0, minute=0), process_card_requests,
-         title="Обработка заявок на выпуск ЭПБ (1 и 15 числа)", catch_up="each")
+         title=N_("Обработка заявок на выпуск ЭПБ (1 и 15 числа)"), catch_up="each")

@@ -1,6 +1,7 @@
 """Scheduled consent work: the daily transfer to the bonus programme (SPEC §4: within one day)."""
 
 from portal.consent.operations import export_to_bonus_programme
+from portal.i18n import N_
 from portal.jobs.schedule import Daily, register
 
 
@@ -13,4 +14,4 @@ def daily_bonus_export(slot) -> str:
 
 
 register("bonus_export", Daily(hour=1, minute=0), daily_bonus_export,
-         title="Ежедневная передача согласий в ПРОФКАРДС", catch_up="latest")
+         title=N_("Ежедневная передача согласий в ПРОФКАРДС"), catch_up="latest")

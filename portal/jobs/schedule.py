@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
+
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 # Modules that register jobs; imported lazily by the runner (a module that does not exist yet is left out).
@@ -106,7 +108,7 @@ class Daily(Schedule):
         return out
 
     def describe(self) -> str:
-        return f"ежедневно в {self.hour:02d}:{self.minute:02d} (МСК)"
+        return gettext("ежедневно в %(time)s (МСК)", time=f"{self.hour:02d}:{self.minute:02d}")
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,10 @@ class MonthDays(Schedule):
 
     def describe(self) -> str:
         days = ", ".join(str(d) for d in self.days)
-        word = "числа" if len(self.days) > 1 else "числа каждого месяца"
-        return f"{days} {word} в {self.hour:02d}:{self.minute:02d} (МСК)"
+        at = f"{self.hour:02d}:{self.minute:02d}"
+        if len(self.days) > 1:
+            return gettext("%(days)s числа в %(time)s (МСК)", days=days, time=at)
+        return gettext("%(days)s числа каждого месяца в %(time)s (МСК)", days=days, time=at)
 
 
 @dataclass
