@@ -209,6 +209,13 @@ def get_scoped(user: User, model, object_id, org_of, permission: str = Permissio
     return obj
 
 
+def deny_if_foreign(user: User, object_type: str, object_id: int, org: Organisation | None) -> None:
+    """Audit and 404 an object whose organisation is outside the user's scope (one asked for under another parent:
+    a scan under one's own member, an attachment under one's own petition); otherwise return."""
+    if not org_in_scope(user, org):
+        abort_not_found(object_type, object_id, user=user)
+
+
 def can_edit_org(user: User, org: Organisation) -> bool:
     return has_permission(user, Permission.EDIT_PASSPORT) and org_in_scope(user, org)
 

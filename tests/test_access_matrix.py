@@ -407,7 +407,7 @@ def staff_targets(app) -> list[Target]:
             raise NotInMatrix(f"add {endpoint} to the access matrix (blueprint {blueprint or '-'} is neither "
                               f"public nor staff)")
         kinds, word_args = {}, []
-        for arg in sorted(rule.arguments):
+        for arg in re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", rule.rule):  # in URL order: the first is the container
             kind = _lookup(ARG_KINDS, endpoint, arg)
             if kind is not None:
                 if kind not in KIND_MODELS:
@@ -647,11 +647,17 @@ def check_target(client, app, target: Target, inside: Context, outside: list[Con
                 continue
             ids, _ = ids_from(target, inside)
             gone = {**ids, args[j]: missing[0]}
-            mixed = {**ids, args[j]: ctx.id(target.kinds[args[j]])}
-            a, b = call(client, app, target, mixed), call(client, app, target, gone)
+            kind = target.kinds[args[j]]
+            mixed = {**ids, args[j]: ctx.id(kind)}
+            b = call(client, app, target, gone)
+            mark = last_audit_id()
+            a = call(client, app, target, mixed)
             if not a.same_as(b):
                 problems.append(f"{target.label}: <{args[j]}> of {ctx.name} answers {a.brief()} "
                                 f"but a missing one {b.brief()}")
+            if a.status == 404 and inside_answer is not None and inside_answer.status != 404 and not any(
+                    names_object(e, kind, ctx.objects[kind].id) for e in denials_since(mark)):
+                problems.append(f"{target.label}: the denial of <{args[j]}> of {ctx.name} is not audited")
 
 
 # ---- the tests --------------------------------------------------------------------------------------------------

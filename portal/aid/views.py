@@ -336,6 +336,9 @@ def attachment(petition_id, attachment_id):
     att_id = policy.parse_id(attachment_id)
     att = db.session.get(PetitionAttachment, att_id) if att_id else None
     if att is None or att.petition_id != p.id:
+        if att is not None:
+            owner = db.session.get(AidPetition, att.petition_id)
+            policy.deny_if_foreign(current_user, PetitionAttachment.__tablename__, att.id, owner.org if owner else None)
         abort(404)
     audit.record("aid_attachment_download", object_type="aid_petitions", object_id=p.id, org_id=p.org_id,
                  attachment_id=att.id)

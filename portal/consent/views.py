@@ -139,6 +139,9 @@ def scan(member_id, record_id: int):
     m = policy.get_member(current_user, member_id)
     rec = db.session.get(ConsentRecord, record_id)
     if rec is None or rec.member_id != m.id or not rec.scan_name:
+        if rec is not None and rec.member_id != m.id:
+            owner = db.session.get(Member, rec.member_id)
+            policy.deny_if_foreign(current_user, ConsentRecord.__tablename__, rec.id, owner.org if owner else None)
         abort(404)
     audit.record("consent_scan_read", m, record=rec.id)
     db.session.commit()
