@@ -22,6 +22,7 @@ from flask_admin import AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.helpers import flash_errors, get_redirect_target
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import false, func
 
@@ -267,9 +268,9 @@ class ScopedModelView(_ScopedAccess, ModelView):
                     if response is not None:
                         return response
                 else:
-                    flash("Не выбрано ни одной записи.", "warning")
+                    flash(gettext("Не выбрано ни одной записи."), "warning")
         else:
-            flash_errors(form, message="Не удалось выполнить действие. %(error)s")
+            flash_errors(form, message=gettext("Не удалось выполнить действие. %(error)s"))
         return redirect(get_redirect_target() or self.get_url(".index_view"))
 
     # ---- type-ahead ----------------------------------------------------------------------------------------------
@@ -306,10 +307,10 @@ class ScopedModelView(_ScopedAccess, ModelView):
         return False
 
     def create_model(self, form):
-        return self.refuse("Создание записей здесь не предусмотрено.")
+        return self.refuse(gettext("Создание записей здесь не предусмотрено."))
 
     def update_model(self, form, model):
-        return self.refuse("Изменение записей здесь не предусмотрено.")
+        return self.refuse(gettext("Изменение записей здесь не предусмотрено."))
 
     def delete_model(self, model):
-        return self.refuse("Удаление записей здесь не предусмотрено.")
+        return self.refuse(gettext("Удаление записей здесь не предусмотрено."))

@@ -13,6 +13,7 @@ from flask_admin import Admin
 from flask_admin.actions import action
 from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
@@ -36,7 +37,13 @@ from portal.registry.models import (
 
 
 def _title(view, context, model, name):
-    """An enum column shown by its Russian title."""
+    """An enum column shown by its title in the interface language."""
+    value = getattr(model, name)
+    return getattr(value, "label", value) or ""
+
+
+def _export_title(view, context, model, name):
+    """An enum column exported by its Russian title (the same words as the registry's own exports)."""
     value = getattr(model, name)
     return getattr(value, "title", value) or ""
 
@@ -64,11 +71,11 @@ class OrganisationView(ScopedModelView):
     column_export_list = ("id", "name", "short_name", "level", "parent", "inn", "kind", "address", "chair_name",
                           "chair_phone", "chair_email", "staff_count", "student_count")
     column_labels = {
-        "name": "Полное наименование", "short_name": "Краткое наименование", "level": "Уровень",
-        "parent": "Вышестоящая организация", "inn": "ИНН", "kind": "Вид учреждения", "address": "Адрес",
-        "chair_name": "Председатель", "chair_phone": "Телефон председателя", "chair_email": "E-mail председателя",
-        "staff_count": "Работающих", "student_count": "Обучающихся", "committee_size": "Членов профкома",
-        "audit_commission_size": "Членов КРК", "created_at": "Создана", "id": "Код",
+        "name": lazy_gettext("Полное наименование"), "short_name": lazy_gettext("Краткое наименование"), "level": lazy_gettext("Уровень"),
+        "parent": lazy_gettext("Вышестоящая организация"), "inn": lazy_gettext("ИНН"), "kind": lazy_gettext("Вид учреждения"), "address": lazy_gettext("Адрес"),
+        "chair_name": lazy_gettext("Председатель"), "chair_phone": lazy_gettext("Телефон председателя"), "chair_email": lazy_gettext("E-mail председателя"),
+        "staff_count": lazy_gettext("Работающих"), "student_count": lazy_gettext("Обучающихся"), "committee_size": lazy_gettext("Членов профкома"),
+        "audit_commission_size": lazy_gettext("Членов КРК"), "created_at": lazy_gettext("Создана"), "id": lazy_gettext("Код"),
     }
     column_formatters = {"level": _title, "kind": _title}
     column_searchable_list = ("name", "short_name", "inn")
@@ -101,7 +108,7 @@ class OrganisationView(ScopedModelView):
     def create_model(self, form):
         parent = form.parent.data
         if not policy.can_create_org_under(current_user, parent):
-            return self.refuse("Создавать организации можно только внутри своей организации.")
+            return self.refuse(gettext("Создавать организации можно только внутри своей организации."))
         level = OrgLevel(form.level.data)
         data = self._passport(form)
         name = data.pop("name").strip()
@@ -114,13 +121,13 @@ class OrganisationView(ScopedModelView):
 
     def update_model(self, form, model):
         if not policy.can_edit_org(current_user, model):
-            return self.refuse("Недостаточно прав для изменения этой организации.")
+            return self.refuse(gettext("Недостаточно прав для изменения этой организации."))
         try:
             ops.update_passport(current_user, model, self._passport(form))
             if "parent" in form and form.parent.data is not None and form.parent.data.id != model.parent_id:
                 new_parent = form.parent.data
                 if not policy.can_move_org(current_user, model, new_parent):
-                    return self.refuse("Перенести организацию можно только внутри своей организации.")
+                    return self.refuse(gettext("Перенести организацию можно только внутри своей организации."))
                 ops.move_organisation(current_user, model, new_parent)
         except ops.RegistryError as e:
             return self.refuse(e.message)
@@ -130,24 +137,24 @@ class OrganisationView(ScopedModelView):
     def _blockers(self, org: Organisation) -> list[str]:
         """What still refers to the organisation (then it is not deleted)."""
         checks = [
-            ("нижестоящие организации", select(func.count()).select_from(Organisation)
+            (gettext("нижестоящие организации"), select(func.count()).select_from(Organisation)
              .where(Organisation.parent_id == org.id)),
-            ("члены Профсоюза", select(func.count()).select_from(Member).where(Member.org_id == org.id)),
-            ("учётные записи", select(func.count()).select_from(User).where(User.org_id == org.id)),
-            ("запросы на исправление", select(func.count()).select_from(CorrectionRequest).where(
+            (gettext("члены Профсоюза"), select(func.count()).select_from(Member).where(Member.org_id == org.id)),
+            (gettext("учётные записи"), select(func.count()).select_from(User).where(User.org_id == org.id)),
+            (gettext("запросы на исправление"), select(func.count()).select_from(CorrectionRequest).where(
                 or_(CorrectionRequest.org_id == org.id, CorrectionRequest.to_org_id == org.id))),
-            ("история членства", select(func.count()).select_from(MemberEvent).where(
+            (gettext("история членства"), select(func.count()).select_from(MemberEvent).where(
                 or_(MemberEvent.from_org_id == org.id, MemberEvent.to_org_id == org.id))),
-            ("загрузки списков", select(func.count()).select_from(ImportJob).where(ImportJob.org_id == org.id)),
+            (gettext("загрузки списков"), select(func.count()).select_from(ImportJob).where(ImportJob.org_id == org.id)),
         ]
         return [title for title, q in checks if db.session.scalar(q)]
 
     def delete_model(self, model):
         if not policy.can_delete_org(current_user, model):
-            return self.refuse("Удалить можно только организацию ниже своей.")
+            return self.refuse(gettext("Удалить можно только организацию ниже своей."))
         blockers = self._blockers(model)
         if blockers:
-            return self.refuse("Организацию нельзя удалить: у неё есть " + ", ".join(blockers) + ".")
+            return self.refuse(gettext("Организацию нельзя удалить: у неё есть %(what)s.", what=", ".join(blockers)))
         audit.record("org_delete", model, name=model.name, path=model.path)
         db.session.delete(model)
         db.session.commit()
@@ -177,9 +184,9 @@ class UserView(ScopedModelView):
                            "created_at", "last_login_at")
     column_export_list = ("login", "full_name", "email", "role", "org", "is_enabled", "last_login_at")
     column_labels = {
-        "login": "Логин", "full_name": "ФИО", "email": "E-mail", "role": "Роль", "org": "Организация",
-        "is_enabled": "Включена", "must_change_password": "Должен сменить пароль", "created_at": "Создана",
-        "last_login_at": "Последний вход",
+        "login": lazy_gettext("Логин"), "full_name": lazy_gettext("ФИО"), "email": "E-mail", "role": lazy_gettext("Роль"), "org": lazy_gettext("Организация"),
+        "is_enabled": lazy_gettext("Включена"), "must_change_password": lazy_gettext("Должен сменить пароль"), "created_at": lazy_gettext("Создана"),
+        "last_login_at": lazy_gettext("Последний вход"),
     }
     column_formatters = {"role": _title}
     column_searchable_list = ("login", "full_name", "email")
@@ -205,14 +212,15 @@ class UserView(ScopedModelView):
     def create_model(self, form):
         org = form.org.data
         if org is None or not policy.roles_user_may_grant(current_user, org):
-            return self.refuse("Учётные записи создаются для организаций ниже своей.")
+            return self.refuse(gettext("Учётные записи создаются для организаций ниже своей."))
         role = Role(form.role.data)
         if not self._role_allowed(org, role):
-            allowed = ", ".join(r.title for r in policy.roles_user_may_grant(current_user, org))
-            return self.refuse(f"Эту роль нельзя дать учётной записи этой организации (можно: {allowed}).")
+            allowed = ", ".join(r.label for r in policy.roles_user_may_grant(current_user, org))
+            return self.refuse(gettext("Эту роль нельзя дать учётной записи этой организации (можно: %(roles)s).",
+                                       roles=allowed))
         login = form.login.data.strip()
         if db.session.scalar(select(User.id).where(User.login == login)):
-            return self.refuse("Такой логин уже занят.")
+            return self.refuse(gettext("Такой логин уже занят."))
         user = User(login=login, full_name=form.full_name.data.strip(), email=(form.email.data or "").strip(),
                     role=role, org_id=org.id, created_by_id=current_user.id, must_change_password=True)
         user.set_password(form.new_password.data)
@@ -224,14 +232,14 @@ class UserView(ScopedModelView):
 
     def update_model(self, form, model):
         if not policy.can_manage_account(current_user, model) and model.id != current_user.id:
-            return self.refuse("Недостаточно прав для изменения этой учётной записи.")
+            return self.refuse(gettext("Недостаточно прав для изменения этой учётной записи."))
         changed = []
         role = Role(form.role.data)
         if role != model.role:
             if model.id == current_user.id:
-                return self.refuse("Свою роль изменить нельзя.")
+                return self.refuse(gettext("Свою роль изменить нельзя."))
             if not self._role_allowed(model.org, role):
-                return self.refuse("Эту роль нельзя дать учётной записи этой организации.")
+                return self.refuse(gettext("Эту роль нельзя дать учётной записи этой организации."))
             model.role = role
             changed.append("role")
         for name in ("full_name", "email"):
@@ -242,7 +250,7 @@ class UserView(ScopedModelView):
         enabled = bool(form.is_enabled.data)
         if enabled != model.is_enabled:
             if model.id == current_user.id:
-                return self.refuse("Нельзя отключить собственную учётную запись.")
+                return self.refuse(gettext("Нельзя отключить собственную учётную запись."))
             model.is_enabled = enabled
             changed.append("is_enabled")
         if form.new_password.data:
@@ -256,16 +264,16 @@ class UserView(ScopedModelView):
         db.session.commit()
         return True
 
-    @action("end_sessions", "Завершить все сеансы", "Завершить все сеансы выбранных учётных записей?")
+    @action("end_sessions", lazy_gettext("Завершить все сеансы"), lazy_gettext("Завершить все сеансы выбранных учётных записей?"))
     def action_end_sessions(self, ids):
         users = self.get_query().filter(User.id.in_([int(i) for i in ids])).all()
         for user in users:
             user.end_sessions()
             audit.record("account_end_sessions", user, via="admin")
         db.session.commit()
-        flash(f"Сеансы завершены: {len(users)}.", "success")
+        flash(gettext("Сеансы завершены: %(n)s.", n=len(users)), "success")
 
-    @action("disable", "Отключить", "Отключить выбранные учётные записи?")
+    @action("disable", lazy_gettext("Отключить"), lazy_gettext("Отключить выбранные учётные записи?"))
     def action_disable(self, ids):
         users = [u for u in self.get_query().filter(User.id.in_([int(i) for i in ids])).all()
                  if u.id != current_user.id]
@@ -274,7 +282,7 @@ class UserView(ScopedModelView):
             user.end_sessions()
             audit.record("account_disable", user, via="admin")
         db.session.commit()
-        flash(f"Отключено учётных записей: {len(users)}.", "success")
+        flash(gettext("Отключено учётных записей: %(n)s.", n=len(users)), "success")
 
     def is_action_allowed(self, name):
         return self.can_edit and super().is_action_allowed(name)
@@ -297,23 +305,23 @@ class MemberView(ScopedModelView):
     column_export_list = ("last_name", "first_name", "patronymic", "birth_date", "org", "category", "status",
                           "phone", "email")
     column_labels = {
-        "last_name": "Фамилия", "first_name": "Имя", "patronymic": "Отчество", "birth_date": "Дата рождения",
-        "gender": "Пол", "org": "Организация", "department": "Подразделение", "position": "Должность",
-        "education": "Образование", "dues_form": "Форма уплаты взносов", "joined_on": "Дата вступления",
-        "category": "Категория", "status": "Статус", "consent_status": "Согласие", "card_status": "Билет",
-        "card_number": "Номер билета", "address": "Адрес", "phone": "Телефон", "email": "E-mail",
-        "last_name_folded": "Фамилия",
+        "last_name": lazy_gettext("Фамилия"), "first_name": lazy_gettext("Имя"), "patronymic": lazy_gettext("Отчество"), "birth_date": lazy_gettext("Дата рождения"),
+        "gender": lazy_gettext("Пол"), "org": lazy_gettext("Организация"), "department": lazy_gettext("Подразделение"), "position": lazy_gettext("Должность"),
+        "education": lazy_gettext("Образование"), "dues_form": lazy_gettext("Форма уплаты взносов"), "joined_on": lazy_gettext("Дата вступления"),
+        "category": lazy_gettext("Категория"), "status": lazy_gettext("Статус"), "consent_status": lazy_gettext("Согласие"), "card_status": lazy_gettext("Билет"),
+        "card_number": lazy_gettext("Номер билета"), "address": lazy_gettext("Адрес"), "phone": lazy_gettext("Телефон"), "email": "E-mail",
+        "last_name_folded": lazy_gettext("Фамилия"),
     }
     column_formatters = {name: _title for name in ("gender", "education", "dues_form", "category", "status",
                                                    "consent_status", "card_status")}
     column_formatters["card_number"] = _masked_card
-    column_formatters_export = {name: _title for name in ("category", "status")}
+    column_formatters_export = {name: _export_title for name in ("category", "status")}
     column_searchable_list = ("last_name_folded",)
     column_sortable_list = (("last_name", "last_name_folded"), "birth_date")
     column_default_sort = "last_name_folded"
 
     def search_placeholder(self):
-        return "Фамилия"
+        return gettext("Фамилия")
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         from portal.text import fold
@@ -332,7 +340,7 @@ class MemberView(ScopedModelView):
 
     def update_model(self, form, model):
         if not policy.can_edit_member(current_user, model):
-            return self.refuse("Недостаточно прав для изменения этой карточки.")
+            return self.refuse(gettext("Недостаточно прав для изменения этой карточки."))
         try:
             ops.update_member(current_user, model, form.typed_data())
         except ops.RegistryError as e:
@@ -354,9 +362,9 @@ class AuditLogView(ScopedModelView):
     column_list = ("at", "actor_login", "action", "object_type", "object_id", "org_id", "address", "outcome",
                    "details")
     column_export_list = column_list
-    column_labels = {"at": "Время", "actor_login": "Кто", "action": "Действие", "object_type": "Объект",
-                     "object_id": "Код объекта", "org_id": "Организация", "address": "Адрес", "outcome": "Итог",
-                     "details": "Подробности"}
+    column_labels = {"at": lazy_gettext("Время"), "actor_login": lazy_gettext("Кто"), "action": lazy_gettext("Действие"), "object_type": lazy_gettext("Объект"),
+                     "object_id": lazy_gettext("Код объекта"), "org_id": lazy_gettext("Организация"), "address": lazy_gettext("Адрес"), "outcome": lazy_gettext("Итог"),
+                     "details": lazy_gettext("Подробности")}
     column_searchable_list = ("actor_login", "action")
     column_sortable_list = ("at", "actor_login", "action")
     column_default_sort = ("id", True)
@@ -369,8 +377,8 @@ class CorrectionRequestView(ScopedModelView):
 
     column_list = ("org", "to_org", "text", "status", "answer", "created_at", "resolved_at")
     column_export_list = column_list
-    column_labels = {"org": "От организации", "to_org": "Кому", "text": "Что исправить", "status": "Состояние",
-                     "answer": "Ответ", "created_at": "Отправлен", "resolved_at": "Рассмотрен"}
+    column_labels = {"org": lazy_gettext("От организации"), "to_org": lazy_gettext("Кому"), "text": lazy_gettext("Что исправить"), "status": lazy_gettext("Состояние"),
+                     "answer": lazy_gettext("Ответ"), "created_at": lazy_gettext("Отправлен"), "resolved_at": lazy_gettext("Рассмотрен")}
     column_formatters = {"status": _title}
     column_sortable_list = ("created_at",)
     column_default_sort = ("id", True)
@@ -380,22 +388,22 @@ class CorrectionRequestView(ScopedModelView):
 
 
 VIEWS = (
-    (OrganisationView, Organisation, "Организации", "organisations"),
-    (UserView, User, "Учётные записи", "users"),
-    (MemberView, Member, "Члены Профсоюза", "members"),
-    (CorrectionRequestView, CorrectionRequest, "Запросы на исправление", "corrections"),
-    (AuditLogView, AuditEntry, "Журнал аудита", "audit"),
+    (OrganisationView, Organisation, lazy_gettext("Организации"), "organisations"),
+    (UserView, User, lazy_gettext("Учётные записи"), "users"),
+    (MemberView, Member, lazy_gettext("Члены Профсоюза"), "members"),
+    (CorrectionRequestView, CorrectionRequest, lazy_gettext("Запросы на исправление"), "corrections"),
+    (AuditLogView, AuditEntry, lazy_gettext("Журнал аудита"), "audit"),
 )
 
 
 def register(app) -> Admin:
     """Mount the back office at /admin (Russian, Bootstrap 4 theme); every view is a ScopedModelView."""
-    admin = Admin(app, name="Профпортал: администрирование", url="/admin",
-                  index_view=ScopedIndexView(name="Главная", url="/admin", endpoint="admin"),
+    admin = Admin(app, name=lazy_gettext("Профпортал: администрирование"), url="/admin",
+                  index_view=ScopedIndexView(name=lazy_gettext("Главная"), url="/admin", endpoint="admin"),
                   theme=Bootstrap4Theme(base_template="admin/base.html"))
     for view_class, model, name, endpoint in VIEWS:
         admin.add_view(view_class(model, name=name, endpoint=endpoint))
-    admin.add_link(MenuLink("Вернуться в реестр", url="/"))
+    admin.add_link(MenuLink(lazy_gettext("Вернуться в реестр"), url="/"))
     # Templates of our own admin pages (no routes, no static files).
     app.register_blueprint(Blueprint("admin_portal", __name__,
                                      template_folder=str(Path(__file__).parent / "templates")))
