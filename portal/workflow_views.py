@@ -1,6 +1,7 @@
 """Staff pages about the workflows themselves: each machine's diagram, states and transitions."""
 
 from flask import Blueprint, Response, abort, render_template
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from portal import policy
@@ -28,8 +29,8 @@ def _workflow(name: str):
 def diagram(name: str):
     """The workflow's diagram with every state and transition described, and who may fire each."""
     wf = _workflow(name)
-    roles = {r.value: r.title for r in Role}
-    roles["system"] = "система (задание по расписанию)"
+    roles = {r.value: r.label for r in Role}
+    roles["system"] = gettext("система (задание по расписанию)")
     return render_template("workflow/diagram.html", wf=wf, roles=roles)
 
 

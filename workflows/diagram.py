@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from flask_babel import gettext
+
 from workflows.engine import Workflow
 
 BOX_W, BOX_H, COL_GAP, ROW_GAP, PAD = 150, 46, 140, 50, 20
@@ -46,7 +48,7 @@ def svg(wf: Workflow, current: str | None = None) -> str:
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, sans-serif" font-size="12" role="img" '
-             f'aria-label="{escape(wf.title)}">',
+             f'aria-label="{escape(gettext(wf.title))}">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
              'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>']
     for t in wf.transitions.values():
@@ -61,7 +63,7 @@ def svg(wf: Workflow, current: str | None = None) -> str:
                 ex, ey = sx, y2 + (0 if down else BOX_H)
                 parts.append(f'<path d="M{sx},{sy} L{ex},{ey}" fill="none" stroke="#555" marker-end="url(#arrow)"/>')
                 parts.append(f'<text x="{sx + 6}" y="{(sy + ey) / 2 + 4}" fill="#333" font-size="10">'
-                             f'{escape(t.title)}</text>')
+                             f'{escape(gettext(t.title))}</text>')
                 continue
             if x2 < x1:  # backwards: loop under the boxes
                 sx, sy, ex, ey = x1 + BOX_W / 2, y1 + BOX_H, x2 + BOX_W / 2, y2 + BOX_H
@@ -73,12 +75,12 @@ def svg(wf: Workflow, current: str | None = None) -> str:
                 lx, ly = (sx + ex) / 2, (sy + ey) / 2 - 5
             parts.append(f'<path d="{path}" fill="none" stroke="#555" marker-end="url(#arrow)"/>')
             parts.append(f'<text x="{lx}" y="{ly}" text-anchor="middle" fill="#333" font-size="10">'
-                         f'{escape(t.title)}</text>')
+                         f'{escape(gettext(t.title))}</text>')
     for s, state in wf.states.items():
         x, y = box(s)
         fill = "#cfe2ff" if s == current else ("#e9ecef" if s != wf.initial else "#fff3cd")
         parts.append(f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="{fill}" stroke="#0d6efd"/>')
-        parts.append(f'<text x="{x + BOX_W / 2}" y="{y + BOX_H / 2 + 4}" text-anchor="middle">{escape(state.title)}</text>')
-    parts.append(f'<text x="{PAD}" y="{PAD + 4}" font-size="14" font-weight="bold">{escape(wf.title)}</text>')
+        parts.append(f'<text x="{x + BOX_W / 2}" y="{y + BOX_H / 2 + 4}" text-anchor="middle">{escape(gettext(state.title))}</text>')
+    parts.append(f'<text x="{PAD}" y="{PAD + 4}" font-size="14" font-weight="bold">{escape(gettext(wf.title))}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
