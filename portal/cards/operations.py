@@ -96,11 +96,12 @@ def draft_for(org, actor) -> CardRequest:
 def add_members(req: CardRequest, members) -> tuple[int, list[str]]:
     """Put eligible members into a draft; returns (added, reasons for the ones refused)."""
     from portal.cards.models import CardRequestItem, RequestState
-    from workflows.guards import member_card_problem
+    from workflows.guards import busy_members, member_card_problem
 
     if req.state != RequestState.DRAFT:
         return 0, ["В отправленную заявку добавлять нельзя."]
     present = {item.member_id for item in req.items}
+    busy = busy_members([m.id for m in members], req.id)  # one query, not one a member
     added, refused = 0, []
     for m in members:
         if m.id in present:
@@ -108,7 +109,7 @@ def add_members(req: CardRequest, members) -> tuple[int, list[str]]:
         if m.org_id != req.org_id:
             refused.append(f"{m.short_name}: состоит в другой организации.")
             continue
-        problem = member_card_problem(m, req.id)
+        problem = member_card_problem(m, req.id, busy)
         if problem:
             refused.append(problem)
             continue

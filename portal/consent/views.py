@@ -90,7 +90,7 @@ def sign(member_id):
     m = _editable_member(member_id)
     form = SignForm()
     if not form.validate_on_submit():
-        flash(" ".join(e for errs in form.errors.values() for e in errs) or "Проверьте дату.", "error")
+        flash(" ".join(str(e) for errs in form.errors.values() for e in errs) or "Проверьте дату.", "error")
         return redirect(url_for("consent.consent", member_id=m.id))
     if request.form.get("consent152") != "yes":  # the box of the signed form: no tick, no consent on record
         flash("Отметьте согласие по ФЗ № 152-ФЗ «О персональных данных» — без этой отметки подписание не "
@@ -121,7 +121,7 @@ def withdraw(member_id):
     m = _editable_member(member_id)
     form = WithdrawForm()
     if not form.validate_on_submit():
-        flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
+        flash(" ".join(str(e) for errs in form.errors.values() for e in errs), "error")
         return redirect(url_for("consent.consent", member_id=m.id))
     try:
         ops.withdraw(current_user, m, form.on_date.data, form.reason.data)
