@@ -168,7 +168,7 @@ def upload(org_id):
             else:
                 return redirect(url_for("imports.mapping", job_id=job.id))
         else:
-            error = "; ".join(form.file.errors) or gettext("Форма устарела. Обновите страницу и выберите файл снова.")
+            error = "; ".join(str(e) for e in form.file.errors) or gettext("Форма устарела. Обновите страницу и выберите файл снова.")
             status = 400
     return render_template("imports/upload.html", org=org, form=form, error=error,
                            history=_history(org.id)), status

@@ -1004,8 +1004,9 @@ def _stage_payload(candidates: list, iso: Callable[[date], str]) -> bytes:
     rows = []
     for _number, _name, key, folded_last, d in candidates:
         rows.append((d["last_name"], d["first_name"], d["patronymic"], folded_last, key, iso(d["birth_date"]),
-                     d["gender"].value, d["department"], d["position"], d["education"].value, d["dues_form"].value,
-                     iso(d["joined_on"]), d["category"].value, d["address"], d["phone"], d["email"]))
+                     d["gender"]._value_, d["department"], d["position"], d["education"]._value_,
+                     d["dues_form"]._value_, iso(d["joined_on"]), d["category"]._value_, d["address"], d["phone"],
+                     d["email"]))
     return copy_text(rows, len(STAGE_COLUMNS))
 
 
