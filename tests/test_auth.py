@@ -418,11 +418,14 @@ def test_csrf_covers_the_back_office(csrf_app, world):
 # ---- redirects ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", [
+OFF_PORTAL = [
     "https://evil.example/", "http://evil.example", "//evil.example/", "///evil.example", "/\\evil.example",
     "\\\\evil.example", "javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x",
     "/\t/evil.example", "%2F%2Fevil.example", " //evil.example", "https:evil.example", "evil.example",
-])
+]
+
+
+@pytest.mark.parametrize("target", OFF_PORTAL)
 def test_login_never_redirects_off_the_portal(client, world, target):
     from urllib.parse import quote
 
@@ -430,6 +433,16 @@ def test_login_never_redirects_off_the_portal(client, world, target):
     assert r.status_code == 302
     location = r.headers["Location"]
     assert location in ("/", "http://localhost/"), location
+
+
+def test_the_language_switch_never_redirects_off_the_portal(client):
+    from urllib.parse import quote
+
+    for target in OFF_PORTAL:
+        r = client.get(f"/lang/en?next={quote(target, safe='')}")
+        assert r.status_code == 302 and r.headers["Location"] in ("/", "http://localhost/"), target
+    r = client.get("/lang/ru?next=%2Fsearch%3Fq%3D1")
+    assert r.headers["Location"].endswith("/search?q=1")
 
 
 def test_login_follows_a_next_inside_the_portal(client, world):
