@@ -410,33 +410,22 @@ class InProcess:
         return t3 - t0, {"user": t1 - t0, "search": t2 - t1, "orgs": t3 - t2, "audit_commit": t4 - t3,
                          "teardown": t5 - t4}
 
-    def view(self, user: dict, endpoint: str, path: str, qs: dict, *, keep_loaded: bool = False,
-             **kw) -> tuple[float, dict]:
-        """The whole view function (queries, audit write, commit, template), without WSGI, cookies or hooks.
-
-        keep_loaded: run it with the session's expire_on_commit off, i.e. as if the view committed without
-        expiring the rows it is about to render (the fix proposed in RESULTS.md).
-        """
+    def view(self, user: dict, endpoint: str, path: str, qs: dict, **kw) -> tuple[float, dict]:
+        """The whole view function (queries, audit write, commit, template), without WSGI, cookies or hooks."""
         from flask_login import login_user
 
         from portal.auth.views import load_user
         from portal.extensions import db
 
-        if keep_loaded:  # every call runs in its own app context, whose session is made afresh
-            db.session.session_factory.configure(expire_on_commit=False)
-        try:
-            with self.app.test_request_context(path, query_string=qs):
-                n0 = self.statements
-                t0 = time.perf_counter()
-                login_user(load_user(user["key"]))
-                rv = self.app.view_functions[endpoint](**kw)
-                body = rv if isinstance(rv, str) else rv.get_data()
-                db.session.remove()
-                dt = time.perf_counter() - t0
-                n = self.statements - n0
-        finally:
-            if keep_loaded:
-                db.session.session_factory.configure(expire_on_commit=True)
+        with self.app.test_request_context(path, query_string=qs):
+            n0 = self.statements
+            t0 = time.perf_counter()
+            login_user(load_user(user["key"]))
+            rv = self.app.view_functions[endpoint](**kw)
+            body = rv if isinstance(rv, str) else rv.get_data()
+            db.session.remove()
+            dt = time.perf_counter() - t0
+            n = self.statements - n0
         assert body
         return dt, {"statements": n}
 
@@ -559,8 +548,6 @@ def measure_pages(app, url: str, rng: random.Random, n_requests: int, warmup: in
                 "flask": lambda: inproc.client_get(u, f"/orgs/{u['org_id']}/members"),
                 "view": lambda: inproc.view(u, "registry.members", f"/orgs/{u['org_id']}/members", {},
                                             org_id=str(u["org_id"])),
-                "view_keep": lambda: inproc.view(u, "registry.members", f"/orgs/{u['org_id']}/members", {},
-                                                 org_id=str(u["org_id"]), keep_loaded=True),
                 "dal": lambda: inproc.members_dal(u, u["org_id"], None),
                 "sql": lambda: sql.run("list_count", "list_page", org=u["org_id"]),
                 "sql_page_only": lambda: sql.run("list_page", org=u["org_id"]),
@@ -570,8 +557,6 @@ def measure_pages(app, url: str, rng: random.Random, n_requests: int, warmup: in
                 "flask": lambda: inproc.client_get(case[0], f"/orgs/{case[0]['org_id']}/members?q={_q(case[1])}"),
                 "view": lambda: inproc.view(case[0], "registry.members", f"/orgs/{case[0]['org_id']}/members",
                                             {"q": case[1]}, org_id=str(case[0]["org_id"])),
-                "view_keep": lambda: inproc.view(case[0], "registry.members", f"/orgs/{case[0]['org_id']}/members",
-                                                 {"q": case[1]}, org_id=str(case[0]["org_id"]), keep_loaded=True),
                 "dal": lambda: inproc.members_dal(case[0], case[0]["org_id"], case[1]),
                 "sql": lambda: sql.run("terr_count", "terr_page", path=sql.paths[case[0]["org_id"]] + "%",
                                        prefix=_fold_prefix(case[1])),
@@ -582,8 +567,6 @@ def measure_pages(app, url: str, rng: random.Random, n_requests: int, warmup: in
                 "http": lambda: http_get(case[0], f"/search?q={_q(case[1])}", "search"),
                 "flask": lambda: inproc.client_get(case[0], f"/search?q={_q(case[1])}"),
                 "view": lambda: inproc.view(case[0], "registry.search", "/search", {"q": case[1]}),
-                "view_keep": lambda: inproc.view(case[0], "registry.search", "/search", {"q": case[1]},
-                                                 keep_loaded=True),
                 "dal": lambda: inproc.search_dal(case[0], case[1]),
                 "sql": lambda: sql.run("search", path=sql.paths[case[0]["org_id"]] + "%",
                                        prefix=_fold_prefix(case[1])),
@@ -727,9 +710,6 @@ def render(data: dict) -> str:
         row("… view function alone (queries, audit write, template)", "", lambda r, p=page: _ms(r["pages"][p]["view"]))
         row("… SQL statements per view call (median, max)", "",
             lambda r, p=page: "{p50}, {max}".format(**r["pages"][p]["statements"]["view"]))
-        row("… view function, rows not expired by the commit (proposed fix)", "",
-            lambda r, p=page: _ms(r["pages"][p]["view_keep"])
-            + " ({p50} statements)".format(**r["pages"][p]["statements"]["view_keep"]))
         row("… data-access layer (the view's queries)", "", lambda r, p=page: _ms(r["pages"][p]["dal"]))
         row("… hand-written SQL (same rows" + (" + count" if page != "search" else "") + ")", "",
             lambda r, p=page: _ms(r["pages"][p]["sql"]))
@@ -745,7 +725,7 @@ def render(data: dict) -> str:
     lines.append("Phases of the data-access layer, p50 / p95 ms (the audit insert + commit is part of the view, "
                  "not of the DAL figure above):")
     lines.append("")
-    lines.append("| N | Page | " + " | ".join(["user load", "get_org", "count", "page (+orgs)", "search", "orgs",
+    lines.append("| N | Page | " + " | ".join(["user load", "get_org", "count", "page (+count, orgs)", "search", "orgs",
                                                 "audit insert + commit", "session teardown"]) + " |")
     lines.append("|---|---|" + "---|" * 8)
     for r in runs:
