@@ -33,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, default_locale="ru", locale_selector=select_locale)
+    app.before_request(remember_choice)  # first, so every message of the request is in the chosen language
     bootstrap.init_app(app)
     login_manager.init_app(app)
 
@@ -61,7 +62,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(workflow_bp)
     app.register_blueprint(aid_bp)
     app.register_blueprint(i18n_bp)
-    app.before_request(remember_choice)
     init_admin(app)
     _register_cli(app)
     _register_errors(app)

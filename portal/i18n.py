@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from flask import Blueprint, has_request_context, redirect, request, session
-from flask_babel import gettext, lazy_gettext
+from flask_babel import gettext, lazy_gettext, refresh
 
 LANGUAGES = ("ru", "en")
 DEFAULT = "ru"
@@ -44,7 +44,12 @@ def select_locale() -> str:
 
 
 def remember_choice() -> None:
-    """Keep `?lang=` for the next pages too, so a link with it switches the language like the footer does."""
+    """Keep `?lang=` for the next pages too, so a link with it switches the language like the footer does.
+
+    Flask-Babel caches the locale on `g`, which outlives a request when an app context was already pushed (tests,
+    the CLI): forget it first, so every request chooses again.
+    """
+    refresh()
     lang = request.args.get("lang")
     if lang in LANGUAGES and session.get("lang") != lang:
         session["lang"] = lang

@@ -108,7 +108,8 @@ class Daily(Schedule):
         return out
 
     def describe(self) -> str:
-        return gettext("ежедневно в %(time)s (МСК)", time=f"{self.hour:02d}:{self.minute:02d}")
+        at = f"{self.hour:02d}:{self.minute:02d}"
+        return gettext("ежедневно в %(time)s (МСК)", time=at)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,183 @@
+"""The English interface: choosing the language, English pages, forms and messages, and the catalogue itself."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from tests.conftest import login
+
+CATALOGUE = Path(__file__).resolve().parent.parent / "portal" / "translations" / "en" / "LC_MESSAGES"
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _chrome(response, *data: str) -> str:
+    """The page's visible text with the given data (names of people and organisations) and the switch's «Русский» cut out."""
+    page = response.get_data(as_text=True)
+    page = re.sub(r"<script.*?</script>", " ", page, flags=re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page))
+    for value in (*data, "Русский"):
+        text = text.replace(value, " ")
+    return text
+
+
+def _assert_english(response, *data: str) -> None:
+    text = _chrome(response, *data)
+    left = sorted({m.group(0) for m in re.finditer(r"\S*[А-Яа-яЁё]\S*", text)})
+    assert not left, f"Russian left in the English page: {left[:20]}"
+
+
+def _catalogue():
+    with open(CATALOGUE / "messages.po", "rb") as fh:
+        return read_po(fh, locale="en")
+
+
+def test_russian_is_the_default_and_the_browser_language_is_ignored(client):
+    r = client.get("/login", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    page = r.get_data(as_text=True)
+    assert '<html lang="ru">' in page
+    assert "Вход в реестр" in page and "Log in to the registry" not in page
+
+
+def test_lang_parameter_gives_an_english_login_page(client):
+    r = client.get("/login?lang=en")
+    page = r.get_data(as_text=True)
+    assert '<html lang="en">' in page
+    assert "Log in to the registry" in page
+    assert "Your login and password are issued by the higher organisation of the union." in page
+    assert ">Login</label>" in page and ">Password</label>" in page
+    _assert_english(r)
+    # ?lang= is remembered for the next pages, like the switch.
+    assert "Log in to the registry" in client.get("/login").get_data(as_text=True)
+
+
+def test_the_footer_switch_keeps_the_choice_and_goes_back_only_to_portal_paths(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert 'href="/lang/en?next=/login"' in page
+    r = client.get("/lang/en?next=/login")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/login")
+    assert "Log in to the registry" in client.get("/login").get_data(as_text=True)
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        r = client.get("/lang/ru", query_string={"next": target})
+        assert r.status_code == 302 and "evil" not in r.headers["Location"]
+    assert "Вход в реестр" in client.get("/login").get_data(as_text=True)
+    # An unknown language changes nothing.
+    client.get("/lang/de?next=/login")
+    assert "Вход в реестр" in client.get("/login").get_data(as_text=True)
+
+
+def test_the_choice_survives_login_and_logout(client, world):
+    client.get("/lang/en")
+    r = client.post("/login", data={"login": "schoolchair", "password": "wrong-password-1"})
+    assert "Wrong login or password." in r.get_data(as_text=True)
+    login(client, "schoolchair")
+    home = client.get("/", follow_redirects=True).get_data(as_text=True)
+    assert "My organisation" in home and "Log out" in home
+    r = client.post("/logout", follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "You have logged out of the portal." in page  # a flash message, in English
+    _assert_english(r)
+
+
+def test_english_member_list_has_no_russian_chrome(client, world):
+    login(client, "regchair")
+    org = world.region_a
+    r = client.get(f"/orgs/{org.id}/members?lang=en")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "Union members — " in page and "and the organisations within it" in page
+    assert "Found: 4" in page
+    assert "Last name or card number" in page and ">employed<" in page and ">no consent<" in page
+    data = [o.name for o in (world.region_a, world.terr_a, world.terr_a2, world.school_a, world.school_a2,
+                             world.school_a3, world.college_a)]
+    data += [o.short_name for o in (world.region_a, world.terr_a, world.terr_a2, world.school_a, world.school_a2,
+                                    world.school_a3, world.college_a) if o.short_name]
+    for m in world.members.values():
+        data += [m.full_name, m.position]
+    data += ["Тестовый пользователь"]
+    _assert_english(r, *sorted(data, key=len, reverse=True))
+    # The same page stays Russian by default.
+    assert "Члены Профсоюза" in client.get(f"/orgs/{org.id}/members?lang=ru").get_data(as_text=True)
+
+
+def test_english_form_errors_from_wtforms_and_the_card_rules(client, world):
+    login(client, "schoolchair")
+    client.get("/lang/en")
+    data = {"last_name": "", "first_name": "Ирина", "birth_date": "2300-01-01", "gender": "F",
+            "category": "working", "position": "учитель", "education": "higher", "dues_form": "cash",
+            "joined_on": "2000-09-24"}
+    r = client.post(f"/orgs/{world.school_a.id}/members/new", data=data)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert "The record card was not saved: correct the fields marked in red." in page
+    assert "Enter the last name." in page
+    assert "The date of birth is in the future." in page
+    assert "Укажите фамилию." not in page
+    _assert_english(r, world.school_a.name, "Ирина", "учитель", "Тестовый пользователь")
+
+
+def test_english_flash_after_saving_and_workflow_titles(client, world):
+    login(client, "schoolchair")
+    client.get("/lang/en")
+    member = world.members["a"]
+    r = client.get(f"/members/{member.id}/consent")
+    page = r.get_data(as_text=True)
+    assert "Consent to personal data processing" in page and "no consent" in page
+    _assert_english(r, member.full_name, world.school_a.name, "Тестовый пользователь")
+    r = client.post(f"/orgs/{world.school_a.id}/card-requests", follow_redirects=True)
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "Request No. " in page and "draft" in page
+
+
+def test_error_pages_are_translated(client, world):
+    login(client, "schoolchair")
+    r = client.get("/orgs/999999?lang=en")
+    assert r.status_code == 404
+    assert "Page not found." in r.get_data(as_text=True)
+    _assert_english(r, "Тестовый пользователь")
+
+
+def test_every_msgid_has_an_english_translation():
+    catalogue = _catalogue()
+    messages = [m for m in catalogue if m.id]
+    assert len(messages) > 500
+    missing = [m.id for m in messages if not m.string or not str(m.string).strip()]
+    assert not missing, missing[:20]
+    fuzzy = [m.id for m in messages if m.fuzzy]
+    assert not fuzzy, fuzzy[:20]
+    # The English side is English: no Cyrillic left except Russian column names the import really expects.
+    russian = [m.string for m in messages if CYRILLIC.search(m.string)
+               and "<strong>" not in m.string and "Иванов" not in m.string]
+    assert not russian, russian[:20]
+
+
+def test_placeholders_match_between_msgid_and_msgstr():
+    for m in _catalogue():
+        if not m.id:
+            continue
+        assert sorted(PLACEHOLDER.findall(m.id)) == sorted(PLACEHOLDER.findall(m.string)), m.id
+        assert m.id.count("%") == m.string.count("%"), m.id
+        # Links and markup in {% trans %} blocks survive translation.
+        assert sorted(re.findall(r"</?\w+", m.id)) == sorted(re.findall(r"</?\w+", m.string)), m.id
+
+
+def test_the_committed_mo_file_is_compiled_from_the_po_file():
+    """messages.mo is committed so a fresh clone runs without a build step; it must say what messages.po says."""
+    with open(CATALOGUE / "messages.mo", "rb") as fh:
+        compiled = {m.id: m.string for m in read_mo(fh) if m.id}
+    source = {m.id: m.string for m in _catalogue() if m.id}
+    assert compiled == source, "run: .venv/bin/pybabel compile -d portal/translations"
+
+
+@pytest.mark.parametrize("path", ["/login"])
+def test_russian_pages_do_not_change(client, path):
+    page = client.get(path).get_data(as_text=True)
+    assert "Логин и пароль выдаёт вышестоящая организация Профсоюза." in page
+    assert "English" in page  # the switch offers the other language
