@@ -20,7 +20,9 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from portal.auth.models import User
 from portal.cards.models import CardRequest, RequestState
+from portal.consent import operations as consent_ops
 from portal.consent.models import ConsentRecord
 from portal.extensions import db
 from portal.registry.models import CardStatus, ConsentStatus, Member, Organisation
@@ -192,6 +194,7 @@ def test_chair_prints_records_consent_and_submits_a_card_request(page, school_me
     for name in [*BATCH, NO_CONSENT]:
         expect(offered.get_by_label(full(name))).to_have_count(0)
     offered.get_by_label(full(SIGNER)).check()
+    expect(offered.get_by_label("Отметить всех на странице")).to_have_count(0)  # one to offer: no «all» box
     page.get_by_role("button", name="Добавить отмеченных").click()
     expect(page.get_by_role("alert").filter(has_text="В заявку добавлено: 1.")).to_be_visible()
     items = page.get_by_test_id("request-items")
@@ -258,3 +261,22 @@ def test_chair_prints_everyone_without_consent_in_worker_processes(page, chair_w
     page.get_by_label("Согласие", exact=True).select_option(label="нет согласия")
     page.get_by_role("button", name="Показать").click()
     expect(page.get_by_text("Никого не найдено.")).to_be_visible()
+
+    # Three of them sign; a new request offers them with one box to tick them all.
+    fresh_session()
+    chair = db.session.get(User, chair_world.chair.id)
+    signers = db.session.scalars(select(Member).where(Member.last_name.in_(names[:3]))).all()
+    for m in signers:
+        consent_ops.record_signature(chair, m, date.today())
+    db.session.commit()
+    fresh_session()
+    page.get_by_role("navigation").get_by_role("link", name="Моя организация").click()
+    page.get_by_role("link", name="Заявки на билеты").click()
+    page.get_by_role("button", name="Новая заявка").click()
+    offered = page.get_by_role("heading", name=re.compile("Можно добавить")).locator("xpath=following-sibling::form[1]")
+    offered.get_by_label("Отметить всех на странице").check()
+    for last in names[:3]:
+        expect(offered.get_by_label(f"{last} Мария Ивановна")).to_be_checked()
+    page.get_by_role("button", name="Добавить отмеченных").click()
+    expect(page.get_by_role("alert").filter(has_text="В заявку добавлено: 3.")).to_be_visible()
+    expect(page.get_by_test_id("request-items").locator("tbody tr")).to_have_count(3)
