@@ -538,6 +538,24 @@ def denials_since(last_id: int) -> list[AuditEntry]:
     return rows
 
 
+def entries_since(last_id: int) -> list[AuditEntry]:
+    db.session.expire_all()
+    rows = db.session.scalars(select(AuditEntry).where(AuditEntry.id > last_id)).all()
+    db.session.rollback()
+    return rows
+
+
+def mentions_member(entry: AuditEntry, member_id: int) -> bool:
+    """An entry about the member: the member as its object, or among the ids it lists, or named in its details."""
+    if entry.object_type == "members" and entry.object_id == member_id:
+        return True
+    try:
+        details = json.loads(entry.details or "{}")
+    except ValueError:
+        return False
+    return member_id in (details.get("ids") or []) or details.get("member_id") == member_id
+
+
 def last_audit_id() -> int:
     value = db.session.scalar(select(func.max(AuditEntry.id))) or 0
     db.session.rollback()
@@ -573,11 +591,17 @@ def check_target(client, app, target: Target, inside: Context, outside: list[Con
     inside_answer = None
     if inside.has(kinds):
         ids, admin_id = ids_from(target, inside)
+        mark = last_audit_id()
         inside_answer = call(client, app, target, ids, admin_id)
         if inside_answer.status >= 500:
             problems.append(f"{target.label}: inside object → {inside_answer.brief()}")
         if inside_answer.status != 404:
             reached.add(target.label)
+        # A page that shows a member's name is a read of their personal data, and every such read is audited.
+        member = inside.objects.get("member")
+        if (target.method == "GET" and member is not None and member.last_name in inside_answer.text
+                and not any(mentions_member(e, member.id) for e in entries_since(mark))):
+            problems.append(f"{target.label}: shows {member.last_name!r} but no audit entry names the member")
     # Ids in the form or the query string: with the URL's objects inside, an outside id answers as a missing one.
     if target.form_ids and inside.has(target.kinds.values()):
         ids, _ = ids_from(target, inside)

@@ -202,7 +202,12 @@ def petition_new():
                     return redirect(url_for("aid.petition", petition_id=p.id))
     elif member is not None:
         quote = _quote_json(member, form)
-    return render_template("aid/petition_new.html", form=form, quote=quote, member=member), status
+    html = render_template("aid/petition_new.html", form=form, quote=quote, member=member)
+    # The member list names every member of the organisation with a birth date: a list read, audited.
+    audit.write("aid_member_choices", object_type="members", org_id=current_user.org_id,
+                ids=[int(value) for value, _ in form.member_id.choices if value])
+    audit.commit_read()
+    return html, status
 
 
 @bp.route("/aid/quote", methods=["POST"])

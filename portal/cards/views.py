@@ -123,9 +123,14 @@ def request_page(req_id):
                                  Member.card_status.in_([CardStatus.NOT_ORDERED, CardStatus.REISSUED]))
             .order_by(Member.last_name_folded).limit(500)) if m.id not in in_req]
     card_actions = {item.card.id: available(CARD, item.card, current_user) for item in req.items if item.card}
-    return render_template("cards/request.html", req=req, actions=actions, eligible=eligible,
+    html = render_template("cards/request.html", req=req, actions=actions, eligible=eligible,
                            card_actions=card_actions, history=history(CARD_REQUEST, req), wf=CARD_REQUEST,
                            form=ActionForm(on_date=today()), overdue=req.id in _overdue_ids([req]))
+    # The page lists members by name (in the request and those who could be added): a list read, audited.
+    audit.write("card_request_read", object_type="card_requests", object_id=req.id, org_id=req.org_id,
+                ids=sorted({i.member_id for i in req.items} | {m.id for m in eligible}))
+    audit.commit_read()
+    return html
 
 
 def _overdue_ids(reqs) -> set[int]:

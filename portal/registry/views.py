@@ -461,7 +461,12 @@ def member_edit(member_id):
             db.session.commit()
             flash("Карточка сохранена." if changed else "Изменений нет.", "success")
             return redirect(url_for("registry.member", member_id=m.id))
-    return render_template("registry/member_form.html", org=m.org, form=form, member=m)
+    html = render_template("registry/member_form.html", org=m.org, form=form, member=m)
+    if request.method == "GET":
+        # The form shows the whole card: a read of personal data like the card page.
+        audit.write("member_read", m, via="edit")
+        audit.commit_read()
+    return html
 
 
 @bp.route("/members/<member_id>/<action>", methods=["GET", "POST"])
@@ -501,5 +506,9 @@ def member_event(member_id, action):
             if policy.org_in_scope(current_user, m.org):
                 return redirect(url_for("registry.member", member_id=m.id))
             return redirect(url_for("registry.members", org_id=current_user.org_id))
-    return render_template("registry/member_event.html", m=m, form=form, action=action,
+    html = render_template("registry/member_event.html", m=m, form=form, action=action,
                            readmit_from=ops.readmission_allowed_from(m))
+    if request.method == "GET":
+        audit.write("member_read", m, via=action)  # the form names the member and their dates
+        audit.commit_read()
+    return html
