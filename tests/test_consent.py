@@ -147,9 +147,10 @@ def test_consent_of_a_member_outside_scope_is_404(client, world, actor, member):
 def test_daily_export_is_a_delta_and_idempotent(client, world, app):
     login(client, world.users["primary_chair"])
     a, b = world.members["a"], create_member(world.school_a, last_name="Борисова", email="b@example.ru")
+    signed = {a.id: date.today() - timedelta(days=3), b.id: date.today() - timedelta(days=1)}
     for m in (a, b):
         _print(client, m)
-        _sign(client, m)
+        _sign(client, m, on=signed[m.id])
     export = ops.export_to_bonus_programme()
     assert (export.rows_added, export.rows_withdrawn) == (2, 0)
     path = Path(app.config["UPLOAD_DIR"]) / ops.EXPORT_AREA / export.csv_name
@@ -157,6 +158,7 @@ def test_daily_export_is_a_delta_and_idempotent(client, world, app):
     assert hashlib.sha256(data).hexdigest() == export.sha256
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8")), delimiter=";"))
     assert {(r["action"], r["last_name"]) for r in rows} == {("add", "Алексеева"), ("add", "Борисова")}
+    assert {int(r["member_id"]): r["consent_date"] for r in rows} == {k: v.isoformat() for k, v in signed.items()}
     assert json.loads((path.parent / export.json_name).read_text())["rows"][0]["action"] == "add"
     for m in (a, b):
         db.session.refresh(m)

@@ -13,7 +13,7 @@ import io
 import json
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from portal import audit
 from portal.clock import now, today
@@ -51,9 +51,16 @@ def withdraw(actor, member: Member, on_date: date, reason: str) -> None:
     audit.record("consent_withdraw", member, actor=actor, on_date=on_date)
 
 
-def _signed_on(member_id: int) -> date | None:
-    return db.session.scalar(select(ConsentRecord.on_date).where(
-        ConsentRecord.member_id == member_id, ConsentRecord.kind == "signed").order_by(ConsentRecord.id.desc()))
+def _signed_on(member_ids: list[int], step: int = 10_000) -> dict[int, date]:
+    """The date of each member's latest signature: one query per `step` members, not one per member."""
+    found = {}
+    for i in range(0, len(member_ids), step):
+        latest = (select(func.max(ConsentRecord.id))
+                  .where(ConsentRecord.kind == "signed", ConsentRecord.member_id.in_(member_ids[i:i + step]))
+                  .group_by(ConsentRecord.member_id))
+        found.update(db.session.execute(select(ConsentRecord.member_id, ConsentRecord.on_date)
+                                        .where(ConsentRecord.id.in_(latest))).tuples().all())
+    return found
 
 
 def pending_delta():
@@ -78,6 +85,7 @@ def export_to_bonus_programme() -> BonusExport | None:
         Organisation.id.in_({m.org_id for m in members})))}
     region_ids = {o.ancestor_ids()[1] for o in orgs.values() if len(o.ancestor_ids()) > 1}
     regions = {o.id: o for o in db.session.scalars(select(Organisation).where(Organisation.id.in_(region_ids)))}
+    signed_on = _signed_on([m.id for m in members if m.consent_status == ConsentStatus.SIGNED])
     rows = []
     for m in members:
         org = orgs[m.org_id]
@@ -87,7 +95,7 @@ def export_to_bonus_programme() -> BonusExport | None:
             rows.append({"action": "add", "member_id": m.id, "last_name": m.last_name, "first_name": m.first_name,
                          "patronymic": m.patronymic, "birth_date": m.birth_date.isoformat(), "phone": m.phone,
                          "email": m.email, "region": str(region or ""), "organisation": org.name,
-                         "card_number": m.card_number or "", "consent_date": str(_signed_on(m.id) or "")})
+                         "card_number": m.card_number or "", "consent_date": str(signed_on.get(m.id) or "")})
         else:
             rows.append({"action": "delete", "member_id": m.id, **{k: "" for k in EXPORT_COLUMNS[2:]}})
     buf = io.StringIO()
