@@ -12,6 +12,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import and_, case, func, select
 
@@ -90,21 +91,25 @@ def checklist(org: Organisation) -> dict:
     potential = potential_members(org)
     missing = org.passport_missing()
     steps = [
-        {"key": "passport", "title": "Паспорт организации заполнен", "done": not missing,
-         "detail": "всё заполнено" if not missing else f"не заполнено полей: {len(missing)}",
+        {"key": "passport", "title": gettext("Паспорт организации заполнен"), "done": not missing,
+         "detail": gettext("всё заполнено") if not missing else gettext("не заполнено полей: %(n)s", n=len(missing)),
          "url": url_for("registry.passport", org_id=org.id)},
-        {"key": "members", "title": "Члены Профсоюза поставлены на учёт", "done": members > 0,
-         "detail": f"на учёте {members}" + (f" из {potential} возможных" if potential else "")
-                   + (f"; без телефона и e-mail: {no_contacts}" if no_contacts else ""),
+        {"key": "members", "title": gettext("Члены Профсоюза поставлены на учёт"), "done": members > 0,
+         "detail": (gettext("на учёте %(n)s из %(total)s возможных", n=members, total=potential) if potential
+                    else gettext("на учёте %(n)s", n=members))
+                   + ("; " + gettext("без телефона и e-mail: %(n)s", n=no_contacts) if no_contacts else ""),
          "url": url_for("registry.members", org_id=org.id)},
-        {"key": "consents", "title": "Согласия на обработку персональных данных собраны",
-         "done": members > 0 and consents == members, "detail": f"собрано {consents} из {members}",
+        {"key": "consents", "title": gettext("Согласия на обработку персональных данных собраны"),
+         "done": members > 0 and consents == members,
+         "detail": gettext("собрано %(n)s из %(total)s", n=consents, total=members),
          "url": url_for("registry.members", org_id=org.id, consent="none")},
-        {"key": "cards_ordered", "title": "Электронные профсоюзные билеты заказаны",
-         "done": consents > 0 and cards_ordered == consents, "detail": f"заказано {cards_ordered} из {consents} давших согласие",
+        {"key": "cards_ordered", "title": gettext("Электронные профсоюзные билеты заказаны"),
+         "done": consents > 0 and cards_ordered == consents,
+         "detail": gettext("заказано %(n)s из %(total)s давших согласие", n=cards_ordered, total=consents),
          "url": url_for("registry.members", org_id=org.id, card="not_ordered")},
-        {"key": "cards_issued", "title": "Билеты выданы (статус «ВЫДАН»)",
-         "done": cards_ordered > 0 and cards_issued == cards_ordered, "detail": f"выдано {cards_issued} из {cards_ordered}",
+        {"key": "cards_issued", "title": gettext("Билеты выданы (статус «ВЫДАН»)"),
+         "done": cards_ordered > 0 and cards_issued == cards_ordered,
+         "detail": gettext("выдано %(n)s из %(total)s", n=cards_issued, total=cards_ordered),
          "url": url_for("registry.members", org_id=org.id, card="issued")},
     ]
     return {"steps": steps, "members": members, "potential": potential,
@@ -168,7 +173,7 @@ def passport(org_id):
             data[key] = (data[key] or "").strip()
         changed = ops.update_passport(current_user, org, data)
         db.session.commit()
-        flash("Паспорт сохранён." if changed else "Изменений нет — паспорт не менялся.", "success")
+        flash(gettext("Паспорт сохранён.") if changed else gettext("Изменений нет — паспорт не менялся."), "success")
         return redirect(url_for("registry.org", org_id=org.id))
     return render_template("registry/passport.html", org=org, form=form)
 
@@ -183,7 +188,7 @@ def correction(org_id):
     if form.validate_on_submit():
         ops.request_correction(current_user, org, form.text.data)
         db.session.commit()
-        flash("Запрос отправлен в вышестоящую организацию.", "success")
+        flash(gettext("Запрос отправлен в вышестоящую организацию."), "success")
         return redirect(url_for("registry.org", org_id=org.id))
     return render_template("registry/correction.html", org=org, form=form)
 
@@ -215,7 +220,7 @@ def resolve_correction(req_id: int):
     except ops.RegistryError as e:
         abort(409, e.message)
     db.session.commit()
-    flash("Решение по запросу сохранено.", "success")
+    flash(gettext("Решение по запросу сохранено."), "success")
     return redirect(url_for("registry.corrections"))
 
 
@@ -280,7 +285,7 @@ def member_query(org: Organisation, args) -> tuple:
                 q = q.where(column == enum_cls(value))
                 applied[key] = value
             except ValueError:
-                abort(400, "Неизвестное значение фильтра.")
+                abort(400, gettext("Неизвестное значение фильтра."))
     text = (args.get("q") or "").strip()[:100]
     if text:
         q = q.where(search_condition(text))
@@ -414,7 +419,7 @@ def member_new(org_id):
     org = policy.get_org(current_user, org_id)
     _require(Permission.EDIT_MEMBERS)
     if org.level != OrgLevel.PRIMARY:
-        flash("Членов Профсоюза ставят на учёт в первичной организации: выберите её в структуре.", "warning")
+        flash(gettext("Членов Профсоюза ставят на учёт в первичной организации: выберите её в структуре."), "warning")
         return redirect(url_for("registry.tree", org_id=org.id))
     form = MemberForm()
     if form.validate_on_submit():
@@ -424,7 +429,7 @@ def member_new(org_id):
             form[e.field or "last_name"].errors.append(e.message)
         else:
             db.session.commit()
-            flash(f"{member.full_name} поставлен(а) на учёт.", "success")
+            flash(gettext("%(name)s поставлен(а) на учёт.", name=member.full_name), "success")
             if request.form.get("next") == "another":
                 return redirect(url_for("registry.member_new", org_id=org.id))
             return redirect(url_for("registry.member", member_id=member.id))
@@ -459,7 +464,7 @@ def member_edit(member_id):
             form[e.field or "last_name"].errors.append(e.message)
         else:
             db.session.commit()
-            flash("Карточка сохранена." if changed else "Изменений нет.", "success")
+            flash(gettext("Карточка сохранена.") if changed else gettext("Изменений нет."), "success")
             return redirect(url_for("registry.member", member_id=m.id))
     html = render_template("registry/member_form.html", org=m.org, form=form, member=m)
     if request.method == "GET":
@@ -487,16 +492,18 @@ def member_event(member_id, action):
             if action == "transfer":
                 target = db.session.get(Organisation, form.to_org_id.data)
                 if target is None or target.id not in {o.id for o in targets}:
-                    raise ops.RegistryError("Выберите организацию из списка.", field="to_org_id")
+                    raise ops.RegistryError(gettext("Выберите организацию из списка."), field="to_org_id")
                 ops.transfer_member(current_user, m, target, form.on_date.data, form.reason.data or "")
-                message = f"{m.full_name} переведён(а) в «{target}». Профсоюзный стаж сохраняется."
+                message = gettext("%(name)s переведён(а) в «%(org)s». Профсоюзный стаж сохраняется.", name=m.full_name,
+                                  org=target)
             elif action == "readmit":
                 ops.readmit_member(current_user, m, form.on_date.data, form.reason.data or "")
-                message = f"{m.full_name} повторно принят(а). Стаж считается с {form.on_date.data:%d.%m.%Y}."
+                message = gettext("%(name)s повторно принят(а). Стаж считается с %(on)s.", name=m.full_name,
+                                  on=form.on_date.data.strftime("%d.%m.%Y"))
             else:
                 kind = EventKind.LEFT if action == "leave" else EventKind.EXCLUDED
                 ops.end_membership(current_user, m, kind, form.on_date.data, form.reason.data or "")
-                message = f"{m.full_name}: {kind.title}."
+                message = f"{m.full_name}: {kind.label}."
         except ops.RegistryError as e:
             db.session.rollback()
             form[e.field or "on_date"].errors.append(e.message)
