@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from portal.clock import today
@@ -21,7 +22,7 @@ def _member(obj) -> Member:
 @guard("member_is_active")
 def member_is_active(obj, actor, params):
     if _member(obj).status != MemberStatus.ACTIVE:
-        return "Человек не состоит на учёте в Профсоюзе."
+        return gettext("Человек не состоит на учёте в Профсоюзе.")
     return None
 
 
@@ -37,11 +38,11 @@ def _date_param(params, key) -> date | None:
 def signed_on_is_valid(member, actor, params):
     signed_on = _date_param(params, "on_date")
     if signed_on is None:
-        return "Укажите дату подписания согласия."
+        return gettext("Укажите дату подписания согласия.")
     if signed_on > today():
-        return "Дата подписания не может быть в будущем."
+        return gettext("Дата подписания не может быть в будущем.")
     if signed_on < member.joined_on.replace(year=max(member.joined_on.year - 1, 1)):
-        return "Дата подписания раньше вступления в Профсоюз."
+        return gettext("Дата подписания раньше вступления в Профсоюз.")
     return None
 
 
@@ -49,9 +50,9 @@ def signed_on_is_valid(member, actor, params):
 def withdrawn_on_is_valid(member, actor, params):
     on = _date_param(params, "on_date")
     if on is None:
-        return "Укажите дату отзыва согласия."
+        return gettext("Укажите дату отзыва согласия.")
     if on > today():
-        return "Дата отзыва не может быть в будущем."
+        return gettext("Дата отзыва не может быть в будущем.")
     return None
 
 
@@ -91,7 +92,7 @@ def consent_withdrawn(member, actor, params):
 @guard("request_has_items")
 def request_has_items(req, actor, params):
     if not req.items:
-        return "В заявке нет ни одного члена Профсоюза."
+        return gettext("В заявке нет ни одного члена Профсоюза.")
     return None
 
 
@@ -111,13 +112,13 @@ def busy_members(member_ids, request_id: int | None = None) -> set[int]:
 def member_card_problem(member: Member, request_id: int | None = None, busy: set[int] | None = None) -> str | None:
     """Why a member can't be put in a card request (None: they can); `busy` is `busy_members` asked once for many."""
     if member.status != MemberStatus.ACTIVE:
-        return f"{member.short_name}: не состоит на учёте."
+        return gettext("%(name)s: не состоит на учёте.", name=member.short_name)
     if member.consent_status not in (ConsentStatus.SIGNED, ConsentStatus.TRANSFERRED):
-        return f"{member.short_name}: нет подписанного согласия на обработку персональных данных."
+        return gettext("%(name)s: нет подписанного согласия на обработку персональных данных.", name=member.short_name)
     if member.card_status not in (CardStatus.NOT_ORDERED, CardStatus.REISSUED):
-        return f"{member.short_name}: билет уже {member.card_status.title}."
+        return gettext("%(name)s: билет уже %(state)s.", name=member.short_name, state=member.card_status.label)
     if member.id in (busy if busy is not None else busy_members([member.id], request_id)):
-        return f"{member.short_name}: уже включён(а) в другую заявку."
+        return gettext("%(name)s: уже включён(а) в другую заявку.", name=member.short_name)
     return None
 
 
@@ -136,7 +137,7 @@ def request_members_eligible(req, actor, params):
     busy = busy_members([m.id for m in members], req.id)
     found = [p for m in members if (p := member_card_problem(m, req.id, busy))]
     if found:
-        return "Нельзя отправить заявку: " + "; ".join(found[:5]) + ("…" if len(found) > 5 else "")
+        return gettext("Нельзя отправить заявку: %(reasons)s", reasons="; ".join(found[:5]) + ("…" if len(found) > 5 else ""))
     return None
 
 
@@ -144,16 +145,16 @@ def request_members_eligible(req, actor, params):
 def tracking_is_given(req, actor, params):
     tracking = (params.get("tracking_number") or "").strip()
     if not tracking:
-        return "Укажите номер почтового отправления."
+        return gettext("Укажите номер почтового отправления.")
     if len(tracking) > 40:
-        return "Номер отправления слишком длинный."
+        return gettext("Номер отправления слишком длинный.")
     shipped_on = _date_param(params, "on_date")
     if shipped_on is None:
-        return "Укажите дату отправки."
+        return gettext("Укажите дату отправки.")
     if shipped_on > today():
-        return "Дата отправки не может быть в будущем."
+        return gettext("Дата отправки не может быть в будущем.")
     if req.processed_on and shipped_on < req.processed_on:
-        return "Дата отправки раньше даты обработки заявки."
+        return gettext("Дата отправки раньше даты обработки заявки.")
     return None
 
 
@@ -162,7 +163,7 @@ def all_cards_issued(req, actor, params):
     from portal.cards.models import CardState
 
     if any(item.card is None or item.card.state != CardState.ISSUED for item in req.items):
-        return "Выданы ещё не все карты заявки."
+        return gettext("Выданы ещё не все карты заявки.")
     return None
 
 
