@@ -6,6 +6,7 @@ import json
 import threading
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -71,9 +72,9 @@ def print_form(member_id):
     m = _editable_member(member_id)
     form = PrintForm()
     if not form.validate_on_submit():
-        abort(400, "Выберите формат: PDF или Word.")
+        abort(400, gettext("Выберите формат: PDF или Word."))
     if m.status != MemberStatus.ACTIVE:
-        abort(409, "Человек не состоит на учёте: согласие не печатается.")
+        abort(409, gettext("Человек не состоит на учёте: согласие не печатается."))
     data = documents.consent_docx(m) if form.fmt.data == "docx" else documents.consent_pdf(m)
     try:
         ops.mark_printed(current_user, m)
@@ -90,11 +91,11 @@ def sign(member_id):
     m = _editable_member(member_id)
     form = SignForm()
     if not form.validate_on_submit():
-        flash(" ".join(str(e) for errs in form.errors.values() for e in errs) or "Проверьте дату.", "error")
+        flash(" ".join(str(e) for errs in form.errors.values() for e in errs) or gettext("Проверьте дату."), "error")
         return redirect(url_for("consent.consent", member_id=m.id))
     if request.form.get("consent152") != "yes":  # the box of the signed form: no tick, no consent on record
-        flash("Отметьте согласие по ФЗ № 152-ФЗ «О персональных данных» — без этой отметки подписание не "
-              "записывается.", "error")
+        flash(gettext("Отметьте согласие по ФЗ № 152-ФЗ «О персональных данных» — без этой отметки подписание не "
+                      "записывается."), "error")
         return redirect(url_for("consent.consent", member_id=m.id))
     scan = None
     upload = form.scan.data
@@ -111,7 +112,7 @@ def sign(member_id):
             return _refuse(m, "sign", e)
         flash(str(e), "error")
         return redirect(url_for("consent.consent", member_id=m.id))
-    flash("Согласие отмечено. В течение суток данные будут переданы в ПРОФКАРДС.", "success")
+    flash(gettext("Согласие отмечено. В течение суток данные будут переданы в ПРОФКАРДС."), "success")
     return redirect(url_for("consent.consent", member_id=m.id))
 
 
@@ -129,7 +130,7 @@ def withdraw(member_id):
     except WorkflowError as e:
         db.session.rollback()
         return _refuse(m, "withdraw", e)
-    flash("Отзыв согласия отмечен. Передача данных в ПРОФКАРДС прекращена.", "success")
+    flash(gettext("Отзыв согласия отмечен. Передача данных в ПРОФКАРДС прекращена."), "success")
     return redirect(url_for("consent.consent", member_id=m.id))
 
 
@@ -167,10 +168,10 @@ def batch_start(org_id):
                                     Member.consent_status == ConsentStatus.NONE).order_by(Member.last_name_folded)
         ids = list(db.session.scalars(q.limit(BATCH_LIMIT + 1)))
     if not ids:
-        flash("Отметьте членов Профсоюза, чьи согласия нужно распечатать.", "warning")
+        flash(gettext("Отметьте членов Профсоюза, чьи согласия нужно распечатать."), "warning")
         return redirect(request.referrer if _own_url(request.referrer) else url_for("registry.members", org_id=org.id))
     if len(ids) > BATCH_LIMIT:
-        abort(400, f"За один раз можно распечатать не больше {BATCH_LIMIT} согласий.")
+        abort(400, gettext("За один раз можно распечатать не больше %(n)s согласий.", n=BATCH_LIMIT))
     members = db.session.scalars(select(Member).where(Member.id.in_(ids), policy.member_scope(current_user),
                                                       Member.status == MemberStatus.ACTIVE)).all()
     if len(members) != len(set(ids)):
@@ -248,14 +249,18 @@ def batch_status(job_id: int):
     job = _batch(job_id)
     return jsonify({"done": job.done, "total": job.total, "status": job.status,
                     "download": url_for("consent.batch_download", job_id=job.id) if job.status == "done" else None,
-                    "error": "Не удалось сформировать файл. Попробуйте ещё раз." if job.status == "failed" else None})
+                    "error": gettext("Не удалось сформировать файл. Попробуйте ещё раз.") if job.status == "failed" else None})
 
 
 @bp.route("/consent-batches/<int:job_id>/download")
 def batch_download(job_id: int):
     job = _batch(job_id)
     if job.status != "done":
-        abort(409, "Файл ещё не готов.")
+        abort(409, gettext("Файл ещё не готов."))
+    # The file holds the personal data of every member in the batch: the download is audited with their ids.
+    audit.record("consent_batch_download", object_type="batch_prints", object_id=job.id, org_id=job.org_id,
+                 ids=json.loads(job.member_ids or "[]"))
+    db.session.commit()
     return send_stored(BATCH_AREA, job.stored_name, f"soglasiya-{job.id}.pdf")
 
 
