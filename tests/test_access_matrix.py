@@ -435,6 +435,7 @@ class Answer:
     content_type: str
     body: bytes
     text: str
+    attachment: bool = False
 
     def same_as(self, other: Answer) -> bool:
         return (self.status, self.location, self.content_type, self.body) == (
@@ -478,7 +479,8 @@ def call(client, app, target: Target, ids: dict[str, str], admin_id: str | None 
         body = normalised(r)
         for echo in _echoes(path, query):
             body = body.replace(echo.encode(), b"{THIS-PAGE}")
-    return Answer(r.status_code, r.headers.get("Location", ""), r.headers.get("Content-Type", ""), body, text)
+    return Answer(r.status_code, r.headers.get("Location", ""), r.headers.get("Content-Type", ""), body, text,
+                  r.headers.get("Content-Disposition", "").startswith("attachment"))
 
 
 def _echoes(path: str, query: dict) -> list[str]:
@@ -602,6 +604,10 @@ def check_target(client, app, target: Target, inside: Context, outside: list[Con
         if (target.method == "GET" and member is not None and member.last_name in inside_answer.text
                 and not any(mentions_member(e, member.id) for e in entries_since(mark))):
             problems.append(f"{target.label}: shows {member.last_name!r} but no audit entry names the member")
+        # A file handed out (a PDF, a spreadsheet, a scan) can't be searched for names: any download is audited.
+        if (target.method == "GET" and inside_answer.status == 200 and inside_answer.attachment
+                and not entries_since(mark)):
+            problems.append(f"{target.label}: a file download is not audited")
     # Ids in the form or the query string: with the URL's objects inside, an outside id answers as a missing one.
     if target.form_ids and inside.has(target.kinds.values()):
         ids, _ = ids_from(target, inside)

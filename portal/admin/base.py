@@ -228,13 +228,15 @@ class ScopedModelView(_ScopedAccess, ModelView):
         return count, rows
 
     def _audit_read(self, kind: str, rows, **details) -> None:
-        if not self.audit_object_type:
+        # Exports are audited in every view (a file leaves the portal); reads and lists where the view says so.
+        if not self.audit_object_type and kind != "export":
             return
+        object_type = self.audit_object_type or self.model.__tablename__
         if kind == "read":
             row = rows[0]
-            audit.record(f"admin_{self.audit_object_type}_read", row, object_type=self.audit_object_type)
+            audit.record(f"admin_{object_type}_read", row, object_type=object_type)
         else:
-            audit.record(f"admin_{self.audit_object_type}_{kind}", object_type=self.audit_object_type,
+            audit.record(f"admin_{object_type}_{kind}", object_type=object_type,
                          org_id=current_user.org_id, ids=[r.id for r in rows][:1000], **details)
         _commit_keeping_objects()
 
