@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import gettext
 from sqlalchemy import select, text, update
 
 from portal.cards.models import Card, CardRequest, CardState, Counter
@@ -99,7 +100,7 @@ def add_members(req: CardRequest, members) -> tuple[int, list[str]]:
     from workflows.guards import busy_members, member_card_problem
 
     if req.state != RequestState.DRAFT:
-        return 0, ["В отправленную заявку добавлять нельзя."]
+        return 0, [gettext("В отправленную заявку добавлять нельзя.")]
     present = {item.member_id for item in req.items}
     busy = busy_members([m.id for m in members], req.id)  # one query, not one a member
     added, refused = 0, []
@@ -107,7 +108,7 @@ def add_members(req: CardRequest, members) -> tuple[int, list[str]]:
         if m.id in present:
             continue
         if m.org_id != req.org_id:
-            refused.append(f"{m.short_name}: состоит в другой организации.")
+            refused.append(gettext("%(name)s: состоит в другой организации.", name=m.short_name))
             continue
         problem = member_card_problem(m, req.id, busy)
         if problem:

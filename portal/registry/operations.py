@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from portal import audit
@@ -65,19 +66,22 @@ def _ensure_no_duplicate(data: dict, exclude_id: int | None = None) -> None:
                          exclude_id)
     if dup is not None:
         raise RegistryError(
-            "Член Профсоюза с такими фамилией, именем, отчеством и датой рождения уже состоит на учёте"
-            + (" в этой организации." if exclude_id is None and dup.org_id == data.get("_org_id") else
-               ". Если он перешёл к вам из другой организации, попросите вышестоящую организацию оформить перевод."),
+            gettext("Член Профсоюза с такими фамилией, именем, отчеством и датой рождения уже состоит на учёте "
+                    "в этой организации.")
+            if exclude_id is None and dup.org_id == data.get("_org_id") else
+            gettext("Член Профсоюза с такими фамилией, именем, отчеством и датой рождения уже состоит на учёте. "
+                    "Если он перешёл к вам из другой организации, попросите вышестоящую организацию оформить перевод."),
             field="last_name")
 
 
 def create_member(actor, org: Organisation, data: dict) -> Member:
     """Register a new member in a primary organisation, with a «joined» event."""
     if org.level != OrgLevel.PRIMARY:
-        raise RegistryError("Членов Профсоюза ставят на учёт в первичной организации. Откройте нужную первичную организацию.")
+        raise RegistryError(gettext("Членов Профсоюза ставят на учёт в первичной организации. Откройте нужную первичную организацию."))
     errors = check_member(data)
     if errors:
         field, message = next(iter(errors.items()))
+        message = gettext(message)  # a msgid of the card rules
         raise RegistryError(message[0].upper() + message[1:] + ".", field=field)
     _ensure_no_duplicate({**data, "_org_id": org.id})
     member = Member(org_id=org.id, status=MemberStatus.ACTIVE, **{f: data.get(f) or ("" if f in (
@@ -99,6 +103,7 @@ def update_member(actor, member: Member, data: dict) -> dict:
     errors = check_member({**{f: getattr(member, f) for f in MEMBER_FIELDS}, **data})
     if errors:
         field, message = next(iter(errors.items()))
+        message = gettext(message)  # a msgid of the card rules
         raise RegistryError(message[0].upper() + message[1:] + ".", field=field)
     merged = {f: data.get(f, getattr(member, f)) for f in MEMBER_FIELDS}
     _ensure_no_duplicate(merged, exclude_id=member.id)
@@ -118,11 +123,11 @@ def update_member(actor, member: Member, data: dict) -> dict:
 def transfer_member(actor, member: Member, to_org: Organisation, on_date: date, reason: str = "") -> MemberEvent:
     """Move a member to another primary; tenure continues (SPEC §3)."""
     if member.status != MemberStatus.ACTIVE:
-        raise RegistryError("Перевести можно только состоящего на учёте члена Профсоюза.")
+        raise RegistryError(gettext("Перевести можно только состоящего на учёте члена Профсоюза."))
     if to_org.level != OrgLevel.PRIMARY:
-        raise RegistryError("Переводят в первичную организацию.", field="to_org_id")
+        raise RegistryError(gettext("Переводят в первичную организацию."), field="to_org_id")
     if to_org.id == member.org_id:
-        raise RegistryError("Член Профсоюза уже состоит в этой организации.", field="to_org_id")
+        raise RegistryError(gettext("Член Профсоюза уже состоит в этой организации."), field="to_org_id")
     _check_event_date(member, on_date)
     event = MemberEvent(member_id=member.id, kind=EventKind.TRANSFERRED, on_date=on_date, from_org_id=member.org_id,
                         to_org_id=to_org.id, reason=reason, actor_id=getattr(actor, "id", None))
@@ -135,11 +140,11 @@ def transfer_member(actor, member: Member, to_org: Organisation, on_date: date, 
 
 def _check_event_date(member: Member, on_date: date) -> None:
     if on_date > today():
-        raise RegistryError("Дата решения не может быть в будущем.", field="on_date")
+        raise RegistryError(gettext("Дата решения не может быть в будущем."), field="on_date")
     if on_date < member.joined_on:
-        raise RegistryError("Дата решения раньше даты вступления в Профсоюз.", field="on_date")
+        raise RegistryError(gettext("Дата решения раньше даты вступления в Профсоюз."), field="on_date")
     if member.status_since and on_date < member.status_since:
-        raise RegistryError("Дата решения раньше предыдущего события в истории членства.", field="on_date")
+        raise RegistryError(gettext("Дата решения раньше предыдущего события в истории членства."), field="on_date")
 
 
 def end_membership(actor, member: Member, kind: EventKind, on_date: date, reason: str = "") -> MemberEvent:
@@ -147,9 +152,9 @@ def end_membership(actor, member: Member, kind: EventKind, on_date: date, reason
     if kind not in (EventKind.LEFT, EventKind.EXCLUDED):
         raise ValueError(kind)
     if member.status != MemberStatus.ACTIVE:
-        raise RegistryError("Этот человек уже не состоит на учёте.")
+        raise RegistryError(gettext("Этот человек уже не состоит на учёте."))
     if kind == EventKind.EXCLUDED and not reason.strip():
-        raise RegistryError("Укажите основание исключения (решение, протокол).", field="reason")
+        raise RegistryError(gettext("Укажите основание исключения (решение, протокол)."), field="reason")
     _check_event_date(member, on_date)
     member.status = MemberStatus.LEFT if kind == EventKind.LEFT else MemberStatus.EXCLUDED
     member.status_since = on_date
@@ -174,13 +179,14 @@ def readmission_allowed_from(member: Member) -> date | None:
 def readmit_member(actor, member: Member, on_date: date, reason: str = "") -> MemberEvent:
     """Re-admission: no earlier than a year after the decision; tenure then counts from re-admission only."""
     if member.status == MemberStatus.ACTIVE:
-        raise RegistryError("Этот человек и так состоит на учёте.")
+        raise RegistryError(gettext("Этот человек и так состоит на учёте."))
     earliest = readmission_allowed_from(member)
     if on_date > today():
-        raise RegistryError("Дата решения не может быть в будущем.", field="on_date")
+        raise RegistryError(gettext("Дата решения не может быть в будущем."), field="on_date")
     if earliest and on_date < earliest:
         raise RegistryError(
-            f"Повторно принять можно не ранее чем через год после выхода или исключения — с {earliest:%d.%m.%Y}.",
+            gettext("Повторно принять можно не ранее чем через год после выхода или исключения — с %(on)s.",
+                    on=earliest.strftime("%d.%m.%Y")),
             field="on_date")
     member.status = MemberStatus.ACTIVE
     member.status_since = on_date
@@ -211,7 +217,7 @@ def update_passport(actor, org: Organisation, data: dict) -> dict:
 def request_correction(actor, org: Organisation, text: str) -> CorrectionRequest:
     """Ask the organisation above to correct what the chair may not change (name, place in the tree, merger)."""
     if org.parent_id is None:
-        raise RegistryError("У этой организации нет вышестоящей.")
+        raise RegistryError(gettext("У этой организации нет вышестоящей."))
     req = CorrectionRequest(org_id=org.id, to_org_id=org.parent_id, text=text.strip(), author_id=actor.id)
     db.session.add(req)
     db.session.flush()
@@ -221,7 +227,7 @@ def request_correction(actor, org: Organisation, text: str) -> CorrectionRequest
 
 def resolve_correction(actor, req: CorrectionRequest, done: bool, answer: str) -> None:
     if req.status != CorrectionStatus.OPEN:
-        raise RegistryError("Запрос уже рассмотрен.")
+        raise RegistryError(gettext("Запрос уже рассмотрен."))
     req.status = CorrectionStatus.DONE if done else CorrectionStatus.DECLINED
     req.answer = answer.strip()
     req.resolver_id = actor.id
@@ -235,9 +241,10 @@ def move_organisation(actor, org: Organisation, new_parent: Organisation) -> Non
     from portal.registry.models import ALLOWED_PARENTS
 
     if new_parent.level not in ALLOWED_PARENTS[org.level]:
-        raise RegistryError(f"{org.level.title} не может входить в {new_parent.level.title.lower()}.")
+        raise RegistryError(gettext("%(level)s не может входить в %(parent)s.", level=org.level.label,
+                                     parent=new_parent.level.label.lower()))
     if new_parent.path.startswith(org.path):
-        raise RegistryError("Нельзя перенести организацию внутрь её самой.")
+        raise RegistryError(gettext("Нельзя перенести организацию внутрь её самой."))
     old_path = org.path
     new_path = f"{new_parent.path}{org.id}/"
     from sqlalchemy import String, func, literal, update
@@ -258,9 +265,10 @@ def add_organisation(actor, parent: Organisation | None, level: OrgLevel, name: 
     from portal.registry.models import ALLOWED_PARENTS
 
     if parent is None and level != OrgLevel.CENTRAL:
-        raise RegistryError("Укажите вышестоящую организацию.")
+        raise RegistryError(gettext("Укажите вышестоящую организацию."))
     if parent is not None and parent.level not in ALLOWED_PARENTS[level]:
-        raise RegistryError(f"{level.title} не может входить в {parent.level.title.lower()}.")
+        raise RegistryError(gettext("%(level)s не может входить в %(parent)s.", level=level.label,
+                                     parent=parent.level.label.lower()))
     org = Organisation(parent_id=parent.id if parent else None, level=level, name=name, path="", **fields)
     db.session.add(org)
     db.session.flush()
