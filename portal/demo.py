@@ -52,6 +52,8 @@ DEMO_ACCOUNTS = [
     ("region-staff", Role.REGIONAL_STAFF, "regional"),
     ("territory", Role.TERRITORIAL_CHAIR, "territorial"),
     ("school", Role.PRIMARY_CHAIR, "primary"),
+    ("presidium", Role.PRESIDIUM_MEMBER, "regional"),
+    ("accountant", Role.ACCOUNTANT, "regional"),
 ]
 
 
@@ -214,6 +216,68 @@ def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18) -> dict:
         user.set_password(DEMO_PASSWORD)
         db.session.add(user)
         accounts.append((login, role.title, str(targets[level])))
+    db.session.flush()
+    load_demo_aid(region, school, rng, fake)
     db.session.commit()
     return {"accounts": accounts, "password": DEMO_PASSWORD, "orgs": sum(len(v) if isinstance(v, list) else 1
                                                                           for v in tree.values())}
+
+
+# A one-page PDF standing in for the scanned voucher stub of the demo petitions.
+DEMO_PROOF_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+                  b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+DEMO_BIK = "044206604"  # a Lipetsk-style BIK; accounts get the right control key from it
+
+
+def load_demo_aid(region: Organisation, school: Organisation, rng: random.Random, fake: Faker) -> None:
+    """Seed 004's regulation as the demo region's regulation, and demo petitions in every state."""
+    from portal.aid import operations as aid_ops
+    from portal.aid.models import AttachmentKind, PetitionAttachment
+    from portal.files import store_bytes
+    from workflows.aid import seed_regulation
+
+    users = {u.login: u for u in db.session.scalars(select(User).where(
+        User.login.in_(["school", "region", "region-staff", "presidium", "accountant"])))}
+    if not region.chair_name:
+        region.chair_name = " ".join(_person_name(fake, Gender.MALE))
+    on = date.today()
+    aid_ops.save_regulation(None, region, seed_regulation(), valid_from=date(on.year, 1, 1),
+                            approved_by="Постановление Президиума (демо)")
+    db.session.flush()
+    members = [m for m in db.session.scalars(select(Member).where(Member.org_id == school.id,
+                                                                  Member.status == MemberStatus.ACTIVE)
+                                             .order_by(Member.id)) if m.tenure_years(on) >= 1]
+    plan = ["filed", "reviewed", "reviewed", "approved", "paid", "rejected", "override"]
+    for i, (member, state) in enumerate(zip(members, plan, strict=False)):
+        start = on - timedelta(days=rng.randint(20, 200))
+        treatment = aid_ops.TreatmentFacts(
+            sanatorium=rng.choice(["Санаторий «Лесная сказка»", "Санаторий «Мечта»", "Санаторий «Пятигорский нарзан»"]),
+            treatment_start=start, treatment_end=start + timedelta(days=rng.choice([11, 13, 20])),
+            voucher_source=rng.choice(["purchase", "union_programme"]), payer="member")
+        account = aid_ops.with_account_key(f"40817810{rng.randint(10**11, 10**12 - 1):012d}", DEMO_BIK)
+        petition = aid_ops.file_petition(users["school"], member, treatment, on - timedelta(days=5), str(10 + i),
+                                         account, DEMO_BIK, "Липецкое отделение ПАО Сбербанк")
+        db.session.flush()
+        if state == "filed":
+            continue
+        name = f"demo-proof-{petition.id}.pdf"
+        store_bytes(aid_ops.ATTACHMENT_AREA, name, DEMO_PROOF_PDF)
+        db.session.add(PetitionAttachment(petition_id=petition.id, kind=AttachmentKind.PROOF, stored_name=name,
+                                          file_type="pdf", original_name="otryvnoy-talon.pdf",
+                                          size=len(DEMO_PROOF_PDF)))
+        db.session.flush()
+        db.session.expire(petition, ["attachments"])
+        if state == "override":
+            aid_ops.act(petition, "override", users["region"], params={"amount": "20000", "conditions":
+                        "лечение после тяжёлой операции"}, comment="Исключительный случай (п. 4.5), демо")
+            continue
+        aid_ops.act(petition, "review", users["region-staff"])
+        if state == "reviewed":
+            continue
+        decision = {"decision_date": on, "decision_number": "7"}
+        if state == "rejected":
+            aid_ops.act(petition, "reject", users["presidium"], params=decision, comment="Не подтверждено лечение")
+            continue
+        aid_ops.act(petition, "approve", users["presidium"], params=decision)
+        if state == "paid":
+            aid_ops.act(petition, "pay", users["accountant"], params={"paid_on": on, "payment_reference": "п/п 1043"})

@@ -35,3 +35,23 @@ def test_one_open_petition_per_member(aid):
     p = file(aid)
     with pytest.raises(ops.AidError, match="уже есть ходатайство"):
         file(aid, p.member)
+
+
+def test_demo_data_has_the_regulation_accounts_and_petitions(app):
+    from sqlalchemy import select
+
+    from portal.aid.models import AidPetition, AidRegulation
+    from portal.auth.models import Role, User
+    from workflows.aid import seed_regulation
+
+    result = app.test_cli_runner().invoke(args=["demo-data", "--members", "3000", "--regions", "2"])
+    assert result.exit_code == 0, result.output
+    users = {u.login: u for u in db.session.scalars(select(User))}
+    assert users["presidium"].role == Role.PRESIDIUM_MEMBER and users["accountant"].role == Role.ACCOUNTANT
+    region = users["region"].org
+    assert users["presidium"].org_id == users["accountant"].org_id == region.id
+    reg = db.session.scalar(select(AidRegulation).where(AidRegulation.org_id == region.id))
+    assert reg.to_rules().bands == seed_regulation().bands
+    states = {p.state.value for p in db.session.scalars(select(AidPetition))}
+    assert {"filed", "reviewed", "approved", "paid", "rejected"} <= states
+    assert any(p.is_override for p in db.session.scalars(select(AidPetition)))

@@ -60,7 +60,10 @@ def _require(permission: str) -> None:
 
 @bp.route("/")
 def home():
-    """Start page: the user's own organisation with its checklist."""
+    """Start page: the user's own organisation with its checklist (material aid for the presidium and accountant)."""
+    if not policy.has_permission(current_user, Permission.VIEW_REGISTRY) and policy.has_permission(
+            current_user, Permission.VIEW_AID):
+        return redirect(url_for("aid.index"))
     return redirect(url_for("registry.org", org_id=current_user.org_id))
 
 
