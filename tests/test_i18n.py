@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import re
 from pathlib import Path
 
@@ -152,10 +153,13 @@ def test_every_msgid_has_an_english_translation():
     assert not missing, missing[:20]
     fuzzy = [m.id for m in messages if m.fuzzy]
     assert not fuzzy, fuzzy[:20]
-    # The English side is English: no Cyrillic left except Russian column names the import really expects.
-    russian = [m.string for m in messages if CYRILLIC.search(m.string)
-               and "<strong>" not in m.string and "Иванов" not in m.string]
+    # The English side is English: Russian words are kept only verbatim from the msgid (the column names an
+    # import file really has, a sample surname), never left untranslated.
+    words = re.compile(r"[А-Яа-яЁё]+")
+    russian = [m.string for m in messages if set(words.findall(m.string)) - set(words.findall(m.id))]
     assert not russian, russian[:20]
+    untranslated = [m.id for m in messages if CYRILLIC.search(m.id) and m.string == m.id]
+    assert not untranslated, untranslated[:20]
 
 
 def test_placeholders_match_between_msgid_and_msgstr():
@@ -181,3 +185,14 @@ def test_russian_pages_do_not_change(client, path):
     page = client.get(path).get_data(as_text=True)
     assert "Логин и пароль выдаёт вышестоящая организация Профсоюза." in page
     assert "English" in page  # the switch offers the other language
+
+
+def test_english_import_page_explains_a_bad_file(client, world):
+    login(client, "schoolchair")
+    client.get("/lang/en")
+    r = client.post(f"/orgs/{world.school_a.id}/import", data={"file": (io.BytesIO(b""), "list.csv")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    assert "The file is empty. Choose a file with the list of union members." in page
+    assert "Import a list of union members" in page

@@ -164,7 +164,7 @@ def upload(org_id):
             try:
                 job = _store_upload(org, form.file.data)
             except MemberImportError as e:
-                error, status = e.message, 400
+                error, status = gettext(e.message), 400
             else:
                 return redirect(url_for("imports.mapping", job_id=job.id))
         else:
@@ -232,7 +232,7 @@ def mapping(job_id: int):
         try:
             check_mapping(headers, chosen)
         except MemberImportError as e:
-            error, status = e.message, 400
+            error, status = gettext(e.message), 400
         else:
             job.mapping = json.dumps(chosen)
             db.session.commit()
@@ -336,7 +336,7 @@ def export(org_id):
     except MemberImportError as e:
         out.close()
         db.session.rollback()
-        abort(400, e.message)
+        abort(400, gettext(e.message))
     db.session.commit()
     out.seek(0)
     name = f"Члены Профсоюза — {org.short_name or org.name} — {today():%d.%m.%Y}.xlsx".replace("/", "-")

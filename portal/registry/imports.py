@@ -141,7 +141,7 @@ class ImportJob(db.Model):
 
 
 class MemberImportError(Exception):
-    """The file or the request can't be imported at all; the message is for the chair (Russian)."""
+    """The file or the request can't be imported at all; the message is for the chair (Russian, a msgid where fixed)."""
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -152,22 +152,22 @@ class MemberImportError(Exception):
 
 # Card fields a column can feed, in the order of the mapping page, with their titles.
 FIELDS: dict[str, str] = {
-    "last_name": "Фамилия",
-    "first_name": "Имя",
-    "patronymic": "Отчество",
-    "full_name": "ФИО одним столбцом",
-    "birth_date": "Дата рождения",
-    "gender": "Пол",
-    "workplace": "Место работы",
-    "department": "Подразделение",
-    "position": "Должность",
-    "education": "Образование",
-    "dues_form": "Форма уплаты взносов",
-    "joined_on": "Дата вступления в Профсоюз",
-    "category": "Категория",
-    "phone": "Телефон",
+    "last_name": N_("Фамилия"),
+    "first_name": N_("Имя"),
+    "patronymic": N_("Отчество"),
+    "full_name": N_("ФИО одним столбцом"),
+    "birth_date": N_("Дата рождения"),
+    "gender": N_("Пол"),
+    "workplace": N_("Место работы"),
+    "department": N_("Подразделение"),
+    "position": N_("Должность"),
+    "education": N_("Образование"),
+    "dues_form": N_("Форма уплаты взносов"),
+    "joined_on": N_("Дата вступления в Профсоюз"),
+    "category": N_("Категория"),
+    "phone": N_("Телефон"),
     "email": "E-mail",
-    "address": "Адрес проживания",
+    "address": N_("Адрес проживания"),
 }
 # Fields without which a row can't be imported (the names are checked separately: parts or ФИО).
 REQUIRED = ("birth_date", "gender", "position", "education", "dues_form", "joined_on", "category")
@@ -260,8 +260,11 @@ def _find_header(rows: Sequence[Sequence]) -> tuple[int, int]:
 
 XLSX_MAX_UNPACKED = 300 * 1024 * 1024  # a zip bomb would unpack far beyond any real member list
 
-NO_HEADER = ("В файле не найдена строка с названиями столбцов. Первой строкой таблицы (под заголовком, если он есть) "
-             "должны идти названия: Фамилия, Имя, Отчество (или ФИО), Дата рождения, Пол, Должность и другие.")
+NO_HEADER = N_("В файле не найдена строка с названиями столбцов. Первой строкой таблицы (под заголовком, если он есть) "
+               "должны идти названия: Фамилия, Имя, Отчество (или ФИО), Дата рождения, Пол, Должность и другие.")
+NO_HEADER_CSV = N_("В файле не найдена строка с названиями столбцов. Первой строкой таблицы (под заголовком, если он "
+                   "есть) должны идти названия: Фамилия, Имя, Отчество (или ФИО), Дата рождения, Пол, Должность и "
+                   "другие. Если названия на месте, сохраните файл в кодировке UTF-8 или Windows-1251 с разделителем «;».")
 
 
 @dataclass
@@ -297,33 +300,33 @@ def _read_source(source) -> bytes:
 def detect_kind(data: bytes) -> str:
     """«xlsx» or «csv» judged by the content (never the name); MemberImportError for anything else."""
     if not data.strip():
-        raise MemberImportError("Файл пустой. Выберите файл со списком членов Профсоюза.")
+        raise MemberImportError(N_("Файл пустой. Выберите файл со списком членов Профсоюза."))
     if data[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as z:
                 names = set(z.namelist())
                 unpacked = sum(i.file_size for i in z.infolist())
         except (zipfile.BadZipFile, OSError, ValueError):
-            raise MemberImportError("Файл повреждён: это не книга Excel и не таблица CSV.") from None
+            raise MemberImportError(N_("Файл повреждён: это не книга Excel и не таблица CSV.")) from None
         if "xl/workbook.xml" in names:
             if unpacked > XLSX_MAX_UNPACKED:
-                raise MemberImportError("Книга Excel слишком большая. Разделите список на несколько файлов.")
+                raise MemberImportError(N_("Книга Excel слишком большая. Разделите список на несколько файлов."))
             return "xlsx"
         if "content.xml" in names:
-            raise MemberImportError("Это таблица OpenDocument (.ods). Сохраните её как книгу Excel (.xlsx) "
-                                    "или CSV и загрузите снова.")
+            raise MemberImportError(N_("Это таблица OpenDocument (.ods). Сохраните её как книгу Excel (.xlsx) "
+                                    "или CSV и загрузите снова."))
         if "word/document.xml" in names:
-            raise MemberImportError("Это документ Word, а не таблица. Загрузите книгу Excel (.xlsx) или CSV.")
-        raise MemberImportError("Это архив, а не таблица. Загрузите книгу Excel (.xlsx) или CSV.")
+            raise MemberImportError(N_("Это документ Word, а не таблица. Загрузите книгу Excel (.xlsx) или CSV."))
+        raise MemberImportError(N_("Это архив, а не таблица. Загрузите книгу Excel (.xlsx) или CSV."))
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        raise MemberImportError("Это файл старой версии Excel (.xls). Откройте его в Excel и сохраните как "
-                                "«Книга Excel (.xlsx)», затем загрузите снова.")
+        raise MemberImportError(N_("Это файл старой версии Excel (.xls). Откройте его в Excel и сохраните как "
+                                "«Книга Excel (.xlsx)», затем загрузите снова."))
     if data[:5] == b"%PDF-":
-        raise MemberImportError("Это PDF, а не таблица. Загрузите книгу Excel (.xlsx) или CSV.")
+        raise MemberImportError(N_("Это PDF, а не таблица. Загрузите книгу Excel (.xlsx) или CSV."))
     if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         return "csv"  # Excel's «Текст в Юникоде» (UTF-16, tab-separated)
     if b"\x00" in data[:8192]:
-        raise MemberImportError("Это не таблица: загрузите книгу Excel (.xlsx) или таблицу CSV.")
+        raise MemberImportError(N_("Это не таблица: загрузите книгу Excel (.xlsx) или таблицу CSV."))
     return "csv"
 
 
@@ -335,8 +338,8 @@ def _decode(data: bytes) -> str:
         if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
             return data.decode("utf-16")
     except UnicodeDecodeError:
-        raise MemberImportError("Не удалось прочитать текст файла: он повреждён или сохранён в неизвестной "
-                                "кодировке. Сохраните его в UTF-8 или Windows-1251.") from None
+        raise MemberImportError(N_("Не удалось прочитать текст файла: он повреждён или сохранён в неизвестной "
+                                "кодировке. Сохраните его в UTF-8 или Windows-1251.")) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -344,14 +347,14 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("cp1251")
     except UnicodeDecodeError:
-        raise MemberImportError("Не удалось определить кодировку файла. Сохраните таблицу в кодировке UTF-8 "
-                                "или Windows-1251.") from None
+        raise MemberImportError(N_("Не удалось определить кодировку файла. Сохраните таблицу в кодировке UTF-8 "
+                                "или Windows-1251.")) from None
 
 
 def _open_csv(data: bytes) -> Sheet:
     text = _decode(data)
     if "\x00" in text:
-        raise MemberImportError("Это не таблица: загрузите книгу Excel (.xlsx) или таблицу CSV.")
+        raise MemberImportError(N_("Это не таблица: загрузите книгу Excel (.xlsx) или таблицу CSV."))
     best = None
     # The delimiter is the one under which a header row is recognised best (1C writes «;», others «,» or tab).
     for delimiter in (";", ",", "\t"):
@@ -363,8 +366,7 @@ def _open_csv(data: bytes) -> Sheet:
         if index >= 0 and (best is None or score > best[2]):
             best = (delimiter, index, score, head[index])
     if best is None:
-        raise MemberImportError(NO_HEADER + " Если названия на месте, сохраните файл в кодировке UTF-8 или "
-                                            "Windows-1251 с разделителем «;».")
+        raise MemberImportError(NO_HEADER_CSV)
     delimiter, index, _, header = best
 
     def rows():
@@ -387,8 +389,8 @@ def _open_xlsx(data: bytes) -> Sheet:
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # noqa: BLE001 (openpyxl raises anything from KeyError to XML errors on a broken book)
-        raise MemberImportError("Не удалось прочитать книгу Excel: файл повреждён. Откройте его в Excel, "
-                                "сохраните заново и загрузите снова.") from None
+        raise MemberImportError(N_("Не удалось прочитать книгу Excel: файл повреждён. Откройте его в Excel, "
+                                "сохраните заново и загрузите снова.")) from None
     try:
         sheets = list(wb.worksheets)
         active = wb.active
@@ -422,8 +424,8 @@ def _open_xlsx(data: bytes) -> Sheet:
         raise
     except Exception:  # noqa: BLE001 (a malformed sheet fails while iterating rows, not while opening)
         wb.close()
-        raise MemberImportError("Не удалось прочитать книгу Excel: файл повреждён. Откройте его в Excel, "
-                                "сохраните заново и загрузите снова.") from None
+        raise MemberImportError(N_("Не удалось прочитать книгу Excel: файл повреждён. Откройте его в Excel, "
+                                "сохраните заново и загрузите снова.")) from None
     wb.close()
     raise MemberImportError(NO_HEADER)
 
@@ -507,7 +509,7 @@ def resolve_mapping(headers: Sequence[str], overrides: dict | None = None) -> di
 def check_mapping(headers: Sequence[str], mapping: dict[str, int]) -> None:
     """Refuse a mapping that can't work: no name column, or one column given to two fields."""
     if "last_name" not in mapping and "full_name" not in mapping:
-        raise MemberImportError("Не выбран столбец с фамилией (или с ФИО целиком): без него список не загрузить.")
+        raise MemberImportError(N_("Не выбран столбец с фамилией (или с ФИО целиком): без него список не загрузить."))
     seen: dict[int, str] = {}
     for key, column in mapping.items():
         if column in seen:
@@ -594,25 +596,25 @@ def _parse_date(value) -> tuple[date | None, str | None]:
 
 
 DATE_ERRORS = {
-    "birth_date": {"invalid": "несуществующая дата рождения",
-                   "short_year": "в дате рождения нужен год из четырёх цифр (ДД.ММ.ГГГГ)",
-                   "format": "дата рождения не распознана (нужно ДД.ММ.ГГГГ)"},
-    "joined_on": {"invalid": "несуществующая дата вступления в Профсоюз",
-                  "short_year": "в дате вступления в Профсоюз нужен год из четырёх цифр (ДД.ММ.ГГГГ)",
-                  "format": "дата вступления в Профсоюз не распознана (нужно ДД.ММ.ГГГГ)"},
+    "birth_date": {"invalid": N_("несуществующая дата рождения"),
+                   "short_year": N_("в дате рождения нужен год из четырёх цифр (ДД.ММ.ГГГГ)"),
+                   "format": N_("дата рождения не распознана (нужно ДД.ММ.ГГГГ)")},
+    "joined_on": {"invalid": N_("несуществующая дата вступления в Профсоюз"),
+                  "short_year": N_("в дате вступления в Профсоюз нужен год из четырёх цифр (ДД.ММ.ГГГГ)"),
+                  "format": N_("дата вступления в Профсоюз не распознана (нужно ДД.ММ.ГГГГ)")},
 }
 ENUMS: dict[str, tuple[type[TitledEnum], str]] = {
-    "gender": (Gender, "неизвестный пол"),
-    "education": (Education, "неизвестное образование"),
-    "dues_form": (DuesForm, "неизвестная форма уплаты взносов"),
-    "category": (Category, "неизвестная категория"),
+    "gender": (Gender, N_("неизвестный пол")),
+    "education": (Education, N_("неизвестное образование")),
+    "dues_form": (DuesForm, N_("неизвестная форма уплаты взносов")),
+    "category": (Category, N_("неизвестная категория")),
 }
 LENGTHS = {"last_name": 100, "first_name": 100, "patronymic": 100, "department": 200, "position": 200,
            "address": 500, "phone": 40, "email": 200}
 # The order in which a refused row's problems are listed: the card's order.
 ORDER = ("last_name", "first_name", "patronymic", "birth_date", "gender", "position", "education", "dues_form",
          "joined_on", "category", "department", "address", "phone", "email")
-JOINED_BEFORE_BIRTH = "вступил раньше, чем родился"
+JOINED_BEFORE_BIRTH = N_("вступил раньше, чем родился")
 _UNKNOWN = object()  # an enum cell whose text matches no value
 _INITIALS = re.compile(r"^[A-Za-zА-Яа-яЁё]\.(\s*[A-Za-zА-Яа-яЁё]\.?)?$")
 
@@ -725,7 +727,7 @@ class RowReader:
             last, first, middle = (self._name(p) for p in split_full_name(_text(full)))
         if (first and first[-1] == ".") or (middle and middle[-1] == "."):
             if _INITIALS.match(first) or _INITIALS.match(middle):
-                problems["first_name"] = "вместо имени и отчества — инициалы: нужны полностью"
+                problems["first_name"] = N_("вместо имени и отчества — инициалы: нужны полностью")
         data = {
             "last_name": last, "first_name": first, "patronymic": middle,
             "birth_date": self._date("birth_date", birth, problems),
@@ -758,10 +760,10 @@ def reason_text(errors: dict[str, str]) -> str:
 CHUNK_ROWS = 5000  # rows typed, checked and written per pass; progress is reported after each
 REPORT_LIMIT = 2000  # refused and duplicate rows kept in a job's stored report (the counts are always complete)
 
-IN_THIS_ORG = "уже состоит на учёте в этой организации"
-LEFT_THIS_ORG = ("уже есть в реестре этой организации (выбыл или исключён); повторное принятие оформляется "
-                 "в карточке члена Профсоюза")
-IN_OTHER_ORG = "уже состоит на учёте в другой организации"
+IN_THIS_ORG = N_("уже состоит на учёте в этой организации")
+LEFT_THIS_ORG = (N_("уже есть в реестре этой организации (выбыл или исключён); повторное принятие оформляется "
+                 "в карточке члена Профсоюза"))
+IN_OTHER_ORG = N_("уже состоит на учёте в другой организации")
 
 MEMBER_COLUMNS = ("id", "org_id", "last_name", "first_name", "patronymic", "last_name_folded", "person_key",
                   "birth_date", "gender", "department", "position", "education", "dues_form", "joined_on",
@@ -850,8 +852,8 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
     Permission checks are the caller's (views and CLI). One audit entry records the counts.
     """
     if org.level != OrgLevel.PRIMARY:
-        raise MemberImportError("Списки загружают в первичную организацию: членов Профсоюза ставят на учёт там. "
-                                "Откройте нужную первичную организацию и загрузите список в неё.")
+        raise MemberImportError(N_("Списки загружают в первичную организацию: членов Профсоюза ставят на учёт там. "
+                                "Откройте нужную первичную организацию и загрузите список в неё."))
     sheet = open_sheet(source, filename)
     writer = None
     try:
@@ -1041,7 +1043,7 @@ _STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(csv|xlsx)$")
 def job_file(job: ImportJob, app_config) -> Path:
     """Where a job's uploaded file lies; the stored name is ours (random), checked again before use."""
     if not _STORED_NAME.match(job.stored_name or ""):
-        raise MemberImportError("Файл этой загрузки не найден. Загрузите список заново.")
+        raise MemberImportError(N_("Файл этой загрузки не найден. Загрузите список заново."))
     return upload_dir(app_config) / job.stored_name
 
 
@@ -1176,7 +1178,7 @@ def export_query(org: Organisation, user, args) -> tuple:
             try:
                 q = q.where(column == enum_cls(value))
             except ValueError:
-                raise MemberImportError("Неизвестное значение фильтра.") from None
+                raise MemberImportError(N_("Неизвестное значение фильтра.")) from None
             applied[key] = value
     text = (args.get("q") or "").strip()[:100]
     if text:
