@@ -196,3 +196,56 @@ def test_english_import_page_explains_a_bad_file(client, world):
     page = r.get_data(as_text=True)
     assert "The file is empty. Choose a file with the list of union members." in page
     assert "Import a list of union members" in page
+
+
+def _world_data(world) -> list[str]:
+    """Every piece of registry data the pages of the test world may show (cut out before looking for Russian)."""
+    orgs = [world.central, world.region_a, world.region_b, world.terr_a, world.terr_a2, world.terr_b, world.school_a,
+            world.school_a2, world.school_a3, world.college_a, world.school_b]
+    data = [o.name for o in orgs] + [o.short_name for o in orgs if o.short_name]
+    data += [o.address for o in orgs if o.address] + [o.chair_name for o in orgs if o.chair_name]
+    for m in world.members.values():
+        data += [m.full_name, m.short_name, m.position, m.last_name, m.first_name, m.patronymic]
+    data += ["Тестовый пользователь"]
+    return sorted(set(data), key=len, reverse=True)
+
+
+@pytest.mark.parametrize("user,path", [
+    ("schoolchair", "/orgs/{school}"),
+    ("schoolchair", "/orgs/{school}/passport"),
+    ("schoolchair", "/orgs/{school}/correction"),
+    ("schoolchair", "/orgs/{school}/members/new"),
+    ("schoolchair", "/members/{member}"),
+    ("schoolchair", "/members/{member}/edit"),
+    ("schoolchair", "/members/{member}/leave"),
+    ("schoolchair", "/members/{member}/transfer"),
+    ("schoolchair", "/orgs/{school}/card-requests"),
+    ("schoolchair", "/orgs/{school}/import"),
+    ("schoolchair", "/search?q=Алексеева"),
+    ("schoolchair", "/password"),
+    ("regchair", "/orgs/{region}/tree"),
+    ("regchair", "/accounts"),
+    ("regchair", "/accounts/new"),
+    ("regchair", "/corrections"),
+    ("central", "/jobs"),
+    ("central", "/mail/outbox"),
+    ("central", "/card-batches"),
+    ("central", "/workflows/card_request"),
+    ("central", "/workflows/consent"),
+    ("central", "/workflows/card"),
+    ("central", "/admin/"),
+    ("central", "/admin/organisations/"),
+    ("central", "/admin/users/"),
+    ("central", "/admin/members/"),
+    ("central", "/admin/corrections/"),
+])
+def test_main_pages_have_no_russian_chrome_in_english(client, world, user, path):
+    login(client, user)
+    client.get("/lang/en")
+    url = path.format(school=world.school_a.id, member=world.members["a"].id, region=world.region_a.id)
+    r = client.get(url)
+    assert r.status_code == 200, url
+    # The import page names the columns a file must have as they are written in it: in Russian.
+    columns = ["Фамилия, Имя, Отчество", "Дата вступления в Профсоюз", "Форма уплаты взносов", "Адрес проживания",
+               "Дата рождения", "Подразделение", "Образование", "Должность", "Категория", "Телефон", "ФИО", "Пол"]
+    _assert_english(r, *_world_data(world), "Алексеева", *(columns if url.endswith("/import") else []))
