@@ -55,3 +55,36 @@ def test_demo_data_has_the_regulation_accounts_and_petitions(app):
     states = {p.state.value for p in db.session.scalars(select(AidPetition))}
     assert {"filed", "reviewed", "approved", "paid", "rejected"} <= states
     assert any(p.is_override for p in db.session.scalars(select(AidPetition)))
+
+
+def test_workflow_diagram_shows_the_aid_petition(aid, client):
+    from tests.conftest import login
+
+    login(client, aid.users["regional_chair"])
+    page = client.get("/workflows/aid_petition")
+    assert page.status_code == 200 and "Оказать помощь на иных условиях" in page.get_data(as_text=True)
+    svg = client.get("/workflows/aid_petition.svg")
+    assert svg.status_code == 200 and b"<svg" in svg.data
+
+
+def test_central_admin_writes_a_new_version_for_a_region(aid, client):
+    from portal.aid.models import AidRegulation
+    from tests.conftest import login
+
+    login(client, aid.users["central_admin"])
+    assert "Омская" in client.get("/aid/regulation").get_data(as_text=True)  # the list of regions
+    region = aid.world.region_b
+    form = client.get(f"/aid/regulation/edit?org_id={region.id}")
+    assert form.status_code == 200
+    data = {"title": "Положение (Омск)", "valid_from": today().isoformat(), "level_base_max": "75",
+            "level_full": "100", "min_tenure_years": "2", "min_stay_days": "10", "repeat_interval_days": "730",
+            "excluded": ["mod"], "payers": ["member", "union_programme"], "org_id": str(region.id),
+            "bands-0-min_years": "2", "bands-0-max_years": "", "bands-0-base": "5000", "bands-0-above": "6000",
+            "bands-0-full": "7000"}
+    assert client.post(f"/aid/regulation/edit?org_id={region.id}", data=data).status_code == 302
+    current = ops.current_regulation(region)
+    assert current.version == 2 and current.to_rules().level_base_max == Decimal("75.00")
+    assert ops.current_regulation(aid.world.region_a).version == 1
+    assert db.session.query(AidRegulation).count() == 3
+    gap = {**data, "bands-0-max_years": "5"}  # the last row must be open
+    assert client.post(f"/aid/regulation/edit?org_id={region.id}", data=gap).status_code == 422
