@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 from flask import current_app, send_file
+from flask_babel import gettext
 
 MAGIC = {
     "pdf": (b"%PDF-",),
@@ -43,13 +44,13 @@ def store_upload(storage, area: str, kinds=SCAN_KINDS, max_bytes: int = MAX_SCAN
     """Check and store an uploaded file; returns (stored name, kind). Nothing is left behind on refusal."""
     data = storage.read(max_bytes + 1)
     if not data:
-        raise FileRejected("Файл пустой.")
+        raise FileRejected(gettext("Файл пустой."))
     if len(data) > max_bytes:
-        raise FileRejected(f"Файл больше {max_bytes // (1024 * 1024)} МБ.")
+        raise FileRejected(gettext("Файл больше %(mb)s МБ.", mb=max_bytes // (1024 * 1024)))
     kind = sniff(data[:16])
     if kind not in kinds:
         names = ", ".join(k.upper() for k in kinds)
-        raise FileRejected(f"Можно загрузить только {names}. Этот файл не похож ни на один из них.")
+        raise FileRejected(gettext("Можно загрузить только %(kinds)s. Этот файл не похож ни на один из них.", kinds=names))
     name = f"{secrets.token_hex(16)}.{kind}"
     store_bytes(area, name, data)
     return name, kind

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -279,7 +280,7 @@ def run_job(name: str, slot: datetime | None = None, *, now: datetime | None = N
     """
     job = get_job(name)
     if job is None:
-        raise JobError(f"Задание «{name}» не найдено.")
+        raise JobError(gettext("Задание «%(name)s» не найдено.", name=name))
     current = _Clock(now)
     start = current()
     stale_cutoff = start - timedelta(minutes=_config("JOBS_STALE_MINUTES", DEFAULT_STALE_MINUTES))
@@ -288,7 +289,7 @@ def run_job(name: str, slot: datetime | None = None, *, now: datetime | None = N
         func.coalesce(JobRun.heartbeat_at, JobRun.started_at) >= stale_cutoff).limit(1))
     if busy is not None:
         db.session.rollback()
-        raise JobError(f"Задание «{job.title}» уже выполняется.")
+        raise JobError(gettext("Задание «%(title)s» уже выполняется.", title=gettext(job.title)))
     if slot is None:
         # Never exactly on a scheduled minute (those have zero seconds), so scheduled catch-up ignores it.
         slot = start.replace(microsecond=start.microsecond or 1)
@@ -301,7 +302,7 @@ def run_job(name: str, slot: datetime | None = None, *, now: datetime | None = N
     else:
         run = _claim_existing(existing_id, or_(JobRun.status != "running", _stale_condition(stale_cutoff)), start)
     if run is None:
-        raise JobError(f"Задание «{job.title}» уже выполняется.")
+        raise JobError(gettext("Задание «%(title)s» уже выполняется.", title=gettext(job.title)))
     return _execute(job, run, current)
 
 
