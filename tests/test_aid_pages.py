@@ -404,3 +404,17 @@ def test_other_region_regulation_is_404(aid, client):
 def test_unknown_state_filter_is_400(aid, client):
     login(client, aid.users["regional_staff"])
     assert client.get("/aid/petitions?state=bogus").status_code == 400
+
+
+def test_overdue_filter(aid, client):
+    late = petition_in(aid, "filed")
+    fresh = petition_in(aid, "filed")
+    paid_late = petition_in(aid, "approved")
+    late.filed_on = today() - timedelta(days=20)
+    paid_late.decision_date = today() - timedelta(days=15)
+    paid_late.filed_on = today() - timedelta(days=30)
+    db.session.commit()
+    login(client, aid.users["regional_staff"])
+    page = client.get("/aid/petitions?overdue=1").get_data(as_text=True)
+    assert late.number in page and paid_late.number in page and fresh.number not in page
+    assert "просрочено" in page

@@ -63,9 +63,14 @@ def _user_region() -> Organisation | None:
 
 def _overdue_condition(on: date):
     """Filed and not reviewed, or approved and not paid, for more than two weeks."""
+    from datetime import UTC, datetime, time
+
     limit = on - timedelta(days=ops.REVIEW_DAYS)
+    override_limit = datetime.combine(limit, time.min, tzinfo=UTC)
     return or_(and_(AidPetition.state == PetitionState.FILED, AidPetition.filed_on < limit),
-               and_(AidPetition.state == PetitionState.APPROVED, AidPetition.decision_date < limit))
+               and_(AidPetition.state == PetitionState.APPROVED, AidPetition.decision_date < limit),
+               and_(AidPetition.state == PetitionState.APPROVED, AidPetition.decision_date.is_(None),
+                    AidPetition.override_at < override_limit))
 
 
 @bp.route("/aid")
@@ -104,8 +109,9 @@ def petitions():
 
 def _is_overdue(p: AidPetition) -> bool:
     limit = today() - timedelta(days=ops.REVIEW_DAYS)
+    decided = p.decision_date or (p.override_at.date() if p.override_at else None)
     return ((p.state == PetitionState.FILED and p.filed_on < limit)
-            or (p.state == PetitionState.APPROVED and p.decision_date is not None and p.decision_date < limit))
+            or (p.state == PetitionState.APPROVED and decided is not None and decided < limit))
 
 
 def _can_file() -> bool:
