@@ -49,9 +49,12 @@ def organisation_edit_form(parent_loader) -> type[BaseForm]:
 
 
 class _AccountFields(BaseForm):
-    full_name = StringField(lazy_gettext("ФИО владельца"), validators=[DataRequired(lazy_gettext("Укажите ФИО.")), Length(max=200)])
-    email = StringField("E-mail", validators=[Optional(), Email(lazy_gettext("Неверный адрес e-mail.")), Length(max=200)])
-    role = SelectField(lazy_gettext("Роль"), choices=Role.choices(), validators=[InputRequired(lazy_gettext("Выберите роль."))])
+    full_name = StringField(lazy_gettext("ФИО владельца"), validators=[DataRequired(lazy_gettext("Укажите ФИО.")),
+                                                                       Length(max=200)])
+    email = StringField("E-mail", validators=[Optional(), Email(lazy_gettext("Неверный адрес e-mail.")),
+                                              Length(max=200)])
+    role = SelectField(lazy_gettext("Роль"), choices=Role.choices(),
+                       validators=[InputRequired(lazy_gettext("Выберите роль."))])
 
 
 def account_create_form(org_loader) -> type[BaseForm]:
@@ -61,9 +64,12 @@ def account_create_form(org_loader) -> type[BaseForm]:
         org = AjaxSelectField(org_loader, lazy_gettext("Организация"), allow_blank=False,
                               validators=[InputRequired(lazy_gettext("Выберите организацию."))])
         login = StringField(lazy_gettext("Логин"), validators=[
-            DataRequired(lazy_gettext("Введите логин.")), Length(min=3, max=80, message=lazy_gettext("Логин — от 3 до 80 символов.")),
-            Regexp(r"^[A-Za-z0-9._-]+$", message=lazy_gettext("Логин — латинские буквы, цифры, точка, дефис и подчёркивание."))])
-        new_password = PasswordField(lazy_gettext("Временный пароль"), validators=[DataRequired(lazy_gettext("Задайте пароль.")), *PASSWORD_RULES],
+            DataRequired(lazy_gettext("Введите логин.")), Length(min=3, max=80,
+                                                                 message=lazy_gettext("Логин — от 3 до 80 символов.")),
+            Regexp(r"^[A-Za-z0-9._-]+$",
+                   message=lazy_gettext("Логин — латинские буквы, цифры, точка, дефис и подчёркивание."))])
+        new_password = PasswordField(lazy_gettext("Временный пароль"),
+                                     validators=[DataRequired(lazy_gettext("Задайте пароль.")), *PASSWORD_RULES],
                                      description=lazy_gettext("При первом входе владелец должен будет сменить его на свой."))
 
     AccountCreateForm.FIRST = ("org", "login")

@@ -13,7 +13,8 @@ class PrintForm(BaseForm):
 
 
 class SignForm(BaseForm):
-    on_date = DateField(lazy_gettext("Дата подписания"), validators=[InputRequired(lazy_gettext("Укажите дату подписания."))])
+    on_date = DateField(lazy_gettext("Дата подписания"),
+                        validators=[InputRequired(lazy_gettext("Укажите дату подписания."))])
     scan = FileField(lazy_gettext("Скан подписанного согласия (PDF, JPEG или PNG, до 10 МБ) — необязательно"))
 
 

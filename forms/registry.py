@@ -24,11 +24,13 @@ def _enum_or_none(enum_cls):
 class PassportForm(BaseForm):
     """The organisation's electronic passport (ИНПО tab first, seed 002 step 4)."""
 
-    name = StringField(lazy_gettext("Полное наименование"), validators=[DataRequired(lazy_gettext("Укажите полное наименование.")), Length(max=500)])
+    name = StringField(lazy_gettext("Полное наименование"),
+                       validators=[DataRequired(lazy_gettext("Укажите полное наименование.")), Length(max=500)])
     short_name = StringField(lazy_gettext("Краткое наименование"), validators=[Optional(), Length(max=200)])
     inn = StringField(lazy_gettext("ИНН учреждения"), validators=[
         Optional(), Regexp(r"^(\d{10}|\d{12})$", message=lazy_gettext("ИНН — 10 или 12 цифр."))])
-    kind = SelectField(lazy_gettext("Вид учреждения"), choices=_choices(InstitutionKind), coerce=_enum_or_none(InstitutionKind),
+    kind = SelectField(lazy_gettext("Вид учреждения"), choices=_choices(InstitutionKind),
+                       coerce=_enum_or_none(InstitutionKind),
                        validate_choice=False)
     address = StringField(lazy_gettext("Адрес"), validators=[Optional(), Length(max=500)])
     chair_name = StringField(lazy_gettext("Председатель (ФИО)"), validators=[Optional(), Length(max=200)])
@@ -36,8 +38,10 @@ class PassportForm(BaseForm):
                                validate_choice=False)
     chair_released = BooleanField(lazy_gettext("Председатель освобождённый (работает в Профсоюзе на оплачиваемой основе)"))
     chair_phone = StringField(lazy_gettext("Телефон председателя"), validators=[
-        Optional(), Regexp(r"^\+?[\d\s()\-]{5,25}$", message=lazy_gettext("Телефон — цифры, пробелы, скобки и дефис."))])
-    chair_email = StringField(lazy_gettext("E-mail председателя"), validators=[Optional(), Email(lazy_gettext("Неверный адрес e-mail."))])
+        Optional(), Regexp(r"^\+?[\d\s()\-]{5,25}$",
+                           message=lazy_gettext("Телефон — цифры, пробелы, скобки и дефис."))])
+    chair_email = StringField(lazy_gettext("E-mail председателя"), validators=[
+        Optional(), Email(lazy_gettext("Неверный адрес e-mail."))])
     staff_count = IntegerField(lazy_gettext("Работающих в учреждении"), validators=[
         Optional(), NumberRange(min=0, max=1_000_000, message=lazy_gettext("Число от 0 до 1 000 000."))])
     student_count = IntegerField(lazy_gettext("Обучающихся (для студенческих организаций)"), validators=[
@@ -58,14 +62,19 @@ class PassportForm(BaseForm):
 class MemberForm(BaseForm):
     """The member card (учётная карточка): every mandatory field of SPEC §3."""
 
-    last_name = StringField(lazy_gettext("Фамилия"), validators=[InputRequired(lazy_gettext("Укажите фамилию.")), Length(max=100)])
-    first_name = StringField(lazy_gettext("Имя"), validators=[InputRequired(lazy_gettext("Укажите имя.")), Length(max=100)])
+    last_name = StringField(lazy_gettext("Фамилия"), validators=[InputRequired(lazy_gettext("Укажите фамилию.")),
+                                                                 Length(max=100)])
+    first_name = StringField(lazy_gettext("Имя"), validators=[InputRequired(lazy_gettext("Укажите имя.")),
+                                                              Length(max=100)])
     patronymic = StringField(lazy_gettext("Отчество"), validators=[Optional(), Length(max=100)],
                              description=lazy_gettext("Оставьте пустым, если отчества нет."))
-    birth_date = DateField(lazy_gettext("Дата рождения"), validators=[InputRequired(lazy_gettext("Укажите дату рождения."))],
+    birth_date = DateField(lazy_gettext("Дата рождения"),
+                           validators=[InputRequired(lazy_gettext("Укажите дату рождения."))],
                            render_kw={"max": "2100-01-01"})
-    gender = SelectField(lazy_gettext("Пол"), choices=_choices(Gender), validators=[InputRequired(lazy_gettext("Укажите пол."))])
-    category = SelectField(lazy_gettext("Категория"), choices=_choices(Category), validators=[InputRequired(lazy_gettext("Укажите категорию."))])
+    gender = SelectField(lazy_gettext("Пол"), choices=_choices(Gender),
+                         validators=[InputRequired(lazy_gettext("Укажите пол."))])
+    category = SelectField(lazy_gettext("Категория"), choices=_choices(Category),
+                           validators=[InputRequired(lazy_gettext("Укажите категорию."))])
     department = StringField(lazy_gettext("Подразделение"), validators=[Optional(), Length(max=200)])
     position = StringField(lazy_gettext("Должность (для обучающихся — факультет, курс)"),
                            validators=[InputRequired(lazy_gettext("Укажите должность.")), Length(max=200)])
@@ -73,7 +82,8 @@ class MemberForm(BaseForm):
                             validators=[InputRequired(lazy_gettext("Укажите образование."))])
     dues_form = SelectField(lazy_gettext("Форма уплаты взносов"), choices=_choices(DuesForm),
                             validators=[InputRequired(lazy_gettext("Укажите форму уплаты взносов."))])
-    joined_on = DateField(lazy_gettext("Дата вступления в Профсоюз"), validators=[InputRequired(lazy_gettext("Укажите дату вступления."))])
+    joined_on = DateField(lazy_gettext("Дата вступления в Профсоюз"),
+                          validators=[InputRequired(lazy_gettext("Укажите дату вступления."))])
     address = StringField(lazy_gettext("Адрес проживания"), validators=[Optional(), Length(max=500)])
     phone = StringField(lazy_gettext("Телефон"), validators=[Optional(), Length(max=40)])
     email = StringField("E-mail", validators=[Optional(), Length(max=200)])
@@ -121,5 +131,6 @@ class CorrectionForm(BaseForm):
 
 
 class CorrectionAnswerForm(BaseForm):
-    decision = SelectField(lazy_gettext("Решение"), choices=[("done", lazy_gettext("Исправлено")), ("declined", lazy_gettext("Отклонено"))])
+    decision = SelectField(lazy_gettext("Решение"),
+                           choices=[("done", lazy_gettext("Исправлено")), ("declined", lazy_gettext("Отклонено"))])
     answer = TextAreaField(lazy_gettext("Ответ"), validators=[Optional(), Length(max=4000)])

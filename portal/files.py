@@ -50,7 +50,8 @@ def store_upload(storage, area: str, kinds=SCAN_KINDS, max_bytes: int = MAX_SCAN
     kind = sniff(data[:16])
     if kind not in kinds:
         names = ", ".join(k.upper() for k in kinds)
-        raise FileRejected(gettext("Можно загрузить только %(kinds)s. Этот файл не похож ни на один из них.", kinds=names))
+        raise FileRejected(gettext("Можно загрузить только %(kinds)s. Этот файл не похож ни на один из них.",
+                                   kinds=names))
     name = f"{secrets.token_hex(16)}.{kind}"
     store_bytes(area, name, data)
     return name, kind

@@ -137,7 +137,8 @@ def request_members_eligible(req, actor, params):
     busy = busy_members([m.id for m in members], req.id)
     found = [p for m in members if (p := member_card_problem(m, req.id, busy))]
     if found:
-        return gettext("Нельзя отправить заявку: %(reasons)s", reasons="; ".join(found[:5]) + ("…" if len(found) > 5 else ""))
+        return gettext("Нельзя отправить заявку: %(reasons)s",
+                       reasons="; ".join(found[:5]) + ("…" if len(found) > 5 else ""))
     return None
 
 

@@ -71,11 +71,16 @@ class OrganisationView(ScopedModelView):
     column_export_list = ("id", "name", "short_name", "level", "parent", "inn", "kind", "address", "chair_name",
                           "chair_phone", "chair_email", "staff_count", "student_count")
     column_labels = {
-        "name": lazy_gettext("Полное наименование"), "short_name": lazy_gettext("Краткое наименование"), "level": lazy_gettext("Уровень"),
-        "parent": lazy_gettext("Вышестоящая организация"), "inn": lazy_gettext("ИНН"), "kind": lazy_gettext("Вид учреждения"), "address": lazy_gettext("Адрес"),
-        "chair_name": lazy_gettext("Председатель"), "chair_phone": lazy_gettext("Телефон председателя"), "chair_email": lazy_gettext("E-mail председателя"),
-        "staff_count": lazy_gettext("Работающих"), "student_count": lazy_gettext("Обучающихся"), "committee_size": lazy_gettext("Членов профкома"),
-        "audit_commission_size": lazy_gettext("Членов КРК"), "created_at": lazy_gettext("Создана"), "id": lazy_gettext("Код"),
+        "name": lazy_gettext("Полное наименование"), "short_name": lazy_gettext("Краткое наименование"),
+        "level": lazy_gettext("Уровень"),
+        "parent": lazy_gettext("Вышестоящая организация"), "inn": lazy_gettext("ИНН"),
+        "kind": lazy_gettext("Вид учреждения"), "address": lazy_gettext("Адрес"),
+        "chair_name": lazy_gettext("Председатель"), "chair_phone": lazy_gettext("Телефон председателя"),
+        "chair_email": lazy_gettext("E-mail председателя"),
+        "staff_count": lazy_gettext("Работающих"), "student_count": lazy_gettext("Обучающихся"),
+        "committee_size": lazy_gettext("Членов профкома"),
+        "audit_commission_size": lazy_gettext("Членов КРК"), "created_at": lazy_gettext("Создана"),
+        "id": lazy_gettext("Код"),
     }
     column_formatters = {"level": _title, "kind": _title}
     column_searchable_list = ("name", "short_name", "inn")
@@ -145,7 +150,8 @@ class OrganisationView(ScopedModelView):
                 or_(CorrectionRequest.org_id == org.id, CorrectionRequest.to_org_id == org.id))),
             (gettext("история членства"), select(func.count()).select_from(MemberEvent).where(
                 or_(MemberEvent.from_org_id == org.id, MemberEvent.to_org_id == org.id))),
-            (gettext("загрузки списков"), select(func.count()).select_from(ImportJob).where(ImportJob.org_id == org.id)),
+            (gettext("загрузки списков"),
+             select(func.count()).select_from(ImportJob).where(ImportJob.org_id == org.id)),
         ]
         return [title for title, q in checks if db.session.scalar(q)]
 
@@ -184,8 +190,10 @@ class UserView(ScopedModelView):
                            "created_at", "last_login_at")
     column_export_list = ("login", "full_name", "email", "role", "org", "is_enabled", "last_login_at")
     column_labels = {
-        "login": lazy_gettext("Логин"), "full_name": lazy_gettext("ФИО"), "email": "E-mail", "role": lazy_gettext("Роль"), "org": lazy_gettext("Организация"),
-        "is_enabled": lazy_gettext("Включена"), "must_change_password": lazy_gettext("Должен сменить пароль"), "created_at": lazy_gettext("Создана"),
+        "login": lazy_gettext("Логин"), "full_name": lazy_gettext("ФИО"), "email": "E-mail",
+        "role": lazy_gettext("Роль"), "org": lazy_gettext("Организация"),
+        "is_enabled": lazy_gettext("Включена"), "must_change_password": lazy_gettext("Должен сменить пароль"),
+        "created_at": lazy_gettext("Создана"),
         "last_login_at": lazy_gettext("Последний вход"),
     }
     column_formatters = {"role": _title}
@@ -264,7 +272,8 @@ class UserView(ScopedModelView):
         db.session.commit()
         return True
 
-    @action("end_sessions", lazy_gettext("Завершить все сеансы"), lazy_gettext("Завершить все сеансы выбранных учётных записей?"))
+    @action("end_sessions", lazy_gettext("Завершить все сеансы"),
+            lazy_gettext("Завершить все сеансы выбранных учётных записей?"))
     def action_end_sessions(self, ids):
         users = self.get_query().filter(User.id.in_([int(i) for i in ids])).all()
         for user in users:
@@ -305,11 +314,16 @@ class MemberView(ScopedModelView):
     column_export_list = ("last_name", "first_name", "patronymic", "birth_date", "org", "category", "status",
                           "phone", "email")
     column_labels = {
-        "last_name": lazy_gettext("Фамилия"), "first_name": lazy_gettext("Имя"), "patronymic": lazy_gettext("Отчество"), "birth_date": lazy_gettext("Дата рождения"),
-        "gender": lazy_gettext("Пол"), "org": lazy_gettext("Организация"), "department": lazy_gettext("Подразделение"), "position": lazy_gettext("Должность"),
-        "education": lazy_gettext("Образование"), "dues_form": lazy_gettext("Форма уплаты взносов"), "joined_on": lazy_gettext("Дата вступления"),
-        "category": lazy_gettext("Категория"), "status": lazy_gettext("Статус"), "consent_status": lazy_gettext("Согласие"), "card_status": lazy_gettext("Билет"),
-        "card_number": lazy_gettext("Номер билета"), "address": lazy_gettext("Адрес"), "phone": lazy_gettext("Телефон"), "email": "E-mail",
+        "last_name": lazy_gettext("Фамилия"), "first_name": lazy_gettext("Имя"),
+        "patronymic": lazy_gettext("Отчество"), "birth_date": lazy_gettext("Дата рождения"),
+        "gender": lazy_gettext("Пол"), "org": lazy_gettext("Организация"), "department": lazy_gettext("Подразделение"),
+        "position": lazy_gettext("Должность"),
+        "education": lazy_gettext("Образование"), "dues_form": lazy_gettext("Форма уплаты взносов"),
+        "joined_on": lazy_gettext("Дата вступления"),
+        "category": lazy_gettext("Категория"), "status": lazy_gettext("Статус"),
+        "consent_status": lazy_gettext("Согласие"), "card_status": lazy_gettext("Билет"),
+        "card_number": lazy_gettext("Номер билета"), "address": lazy_gettext("Адрес"),
+        "phone": lazy_gettext("Телефон"), "email": "E-mail",
         "last_name_folded": lazy_gettext("Фамилия"),
     }
     column_formatters = {name: _title for name in ("gender", "education", "dues_form", "category", "status",
@@ -362,8 +376,10 @@ class AuditLogView(ScopedModelView):
     column_list = ("at", "actor_login", "action", "object_type", "object_id", "org_id", "address", "outcome",
                    "details")
     column_export_list = column_list
-    column_labels = {"at": lazy_gettext("Время"), "actor_login": lazy_gettext("Кто"), "action": lazy_gettext("Действие"), "object_type": lazy_gettext("Объект"),
-                     "object_id": lazy_gettext("Код объекта"), "org_id": lazy_gettext("Организация"), "address": lazy_gettext("Адрес"), "outcome": lazy_gettext("Итог"),
+    column_labels = {"at": lazy_gettext("Время"), "actor_login": lazy_gettext("Кто"),
+                     "action": lazy_gettext("Действие"), "object_type": lazy_gettext("Объект"),
+                     "object_id": lazy_gettext("Код объекта"), "org_id": lazy_gettext("Организация"),
+                     "address": lazy_gettext("Адрес"), "outcome": lazy_gettext("Итог"),
                      "details": lazy_gettext("Подробности")}
     column_searchable_list = ("actor_login", "action")
     column_sortable_list = ("at", "actor_login", "action")
@@ -377,8 +393,10 @@ class CorrectionRequestView(ScopedModelView):
 
     column_list = ("org", "to_org", "text", "status", "answer", "created_at", "resolved_at")
     column_export_list = column_list
-    column_labels = {"org": lazy_gettext("От организации"), "to_org": lazy_gettext("Кому"), "text": lazy_gettext("Что исправить"), "status": lazy_gettext("Состояние"),
-                     "answer": lazy_gettext("Ответ"), "created_at": lazy_gettext("Отправлен"), "resolved_at": lazy_gettext("Рассмотрен")}
+    column_labels = {"org": lazy_gettext("От организации"), "to_org": lazy_gettext("Кому"),
+                     "text": lazy_gettext("Что исправить"), "status": lazy_gettext("Состояние"),
+                     "answer": lazy_gettext("Ответ"), "created_at": lazy_gettext("Отправлен"),
+                     "resolved_at": lazy_gettext("Рассмотрен")}
     column_formatters = {"status": _title}
     column_sortable_list = ("created_at",)
     column_default_sort = ("id", True)

@@ -159,7 +159,8 @@ def login():
         wait = _blocked_for(keys)
         if wait:
             return render_template("auth/login.html", form=form,
-                                   error=gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.", wait=wait)), 429
+                                   error=gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.",
+                                                 wait=wait)), 429
         user = db.session.scalar(select(User).where(User.login == form.login.data.strip()))
         if user is None:
             burn_password_check(form.password.data)
@@ -241,7 +242,8 @@ def change_password():
         keys = _throttle_keys(user.login)
         wait = _blocked_for(keys)
         if wait:
-            form.current.errors.append(gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.", wait=wait))
+            form.current.errors.append(gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.",
+                                               wait=wait))
             return render_template("auth/password.html", form=form), 429
         if not user.check_password(form.current.data):
             _record_failure(keys)
@@ -350,6 +352,7 @@ def account_action(user_id: int, action: str):
         target.end_sessions()
         audit.record(f"account_{action}", target, org_id=target.org_id)
         db.session.commit()
-        flash(gettext("Учётная запись включена.") if target.is_enabled else gettext("Учётная запись отключена."), "success")
+        flash(gettext("Учётная запись включена.") if target.is_enabled else gettext("Учётная запись отключена."),
+              "success")
         return redirect(url_for("auth.accounts"))
     abort(404)

@@ -106,7 +106,8 @@ def _report_added(added: int, refused: list[str]) -> None:
     if added:
         flash(gettext("В заявку добавлено: %(n)s.", n=added), "success")
     if refused:
-        flash(gettext("Не добавлены: %(reasons)s", reasons="; ".join(refused[:10]) + ("…" if len(refused) > 10 else "")), "warning")
+        flash(gettext("Не добавлены: %(reasons)s",
+                      reasons="; ".join(refused[:10]) + ("…" if len(refused) > 10 else "")), "warning")
 
 
 @bp.route("/card-requests/<req_id>")
@@ -209,7 +210,8 @@ def card_action(card_id, action):
     except WorkflowError as e:
         db.session.rollback()
         abort(e.status, e.message)
-    flash(gettext("%(name)s: билет %(state)s.", name=card.member.short_name, state=gettext(CARD.states[card.state.value].title)),
+    flash(gettext("%(name)s: билет %(state)s.", name=card.member.short_name,
+                  state=gettext(CARD.states[card.state.value].title)),
           "success")
     target = request.form.get("back")
     if target == "member":

@@ -179,7 +179,8 @@ def _store_upload(org, storage) -> ImportJob:
     limit = current_app.config.get("IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES)
     data = storage.read(limit + 1)
     if len(data) > limit:
-        raise MemberImportError(gettext("Файл больше %(mb)s МБ. Разделите список на несколько файлов.", mb=limit // (1024 * 1024)))
+        raise MemberImportError(gettext("Файл больше %(mb)s МБ. Разделите список на несколько файлов.",
+                                        mb=limit // (1024 * 1024)))
     kind = detect_kind(data)
     info = preview(data)  # a list we can't read is refused now, not after the chair has set up the mapping
     folder = upload_dir(current_app.config)
