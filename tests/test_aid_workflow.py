@@ -88,3 +88,26 @@ def test_central_admin_writes_a_new_version_for_a_region(aid, client):
     assert db.session.query(AidRegulation).count() == 3
     gap = {**data, "bands-0-max_years": "5"}  # the last row must be open
     assert client.post(f"/aid/regulation/edit?org_id={region.id}", data=gap).status_code == 422
+
+
+@pytest.mark.parametrize(("values", "constraint"), [
+    ({"state": "paid"}, "payment_recorded"),
+    ({"state": "approved"}, "decision_recorded"),
+    ({"is_override": True}, "override_recorded"),
+    ({"amount": Decimal("-1")}, "amounts_nonnegative"),
+    ({"bik": "12345"}, "bank_details_length"),
+    ({"state": "bogus"}, "aid_petition_state"),
+])
+def test_the_database_refuses_what_the_states_forbid(aid, values, constraint):
+    """The CHECKs hold even for a write that skips the workflow (a script, a bad migration)."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError, StatementError
+
+    from portal.aid.models import AidPetition
+
+    p = file(aid)
+    with pytest.raises((IntegrityError, StatementError)) as e:
+        db.session.execute(update(AidPetition.__table__).where(AidPetition.id == p.id).values(**values))
+        db.session.flush()
+    db.session.rollback()
+    assert constraint in str(e.value)
