@@ -91,7 +91,7 @@ def test_central_admin_writes_a_new_version_for_a_region(aid, client):
 
 
 @pytest.mark.parametrize(("values", "constraint"), [
-    ({"state": "paid"}, "payment_recorded"),
+    ({"state": "paid", "decision_date": today(), "decision_number": "1"}, "payment_recorded"),
     ({"state": "approved"}, "decision_recorded"),
     ({"is_override": True}, "override_recorded"),
     ({"amount": Decimal("-1")}, "amounts_nonnegative"),
