@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -111,3 +112,68 @@ def test_two_chairs_filing_for_one_member_at_once(make_app, aid, database):
     with app2.app_context():
         assert db.session.scalar(select(func.count()).select_from(AidPetition)
                                  .where(AidPetition.member_id == member_id)) == 1
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_two_presidium_members_over_http_at_once(make_app, aid, database):
+    """The same race through a real threaded HTTP server: one decision is recorded, the other member gets 409."""
+    if database["kind"] != "postgresql":
+        pytest.skip("needs PostgreSQL (TEST_DATABASE_URL) for concurrent transactions")
+    import http.cookiejar
+    import urllib.error
+    import urllib.parse
+
+    from tests.browser.conftest import serve_in_thread
+    from tests.conftest import PASSWORD
+
+    p = petition_in(aid, "reviewed")
+    p_id, version = p.id, p.version
+    logins = [aid.users["presidium_member"].login, aid.users["presidium_member2"].login]
+    db.session.remove()
+    app = make_app(LOGIN_FREE_ATTEMPTS=1000)
+    server, thread, url = serve_in_thread(app)
+    try:
+        openers = []
+        for name in logins:
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+                                                 _NoRedirect)
+            try:
+                opener.open(url + "/login", urllib.parse.urlencode({"login": name, "password": PASSWORD}).encode())
+            except urllib.error.HTTPError as e:
+                assert e.code == 302
+            openers.append(opener)
+        barrier = threading.Barrier(2)
+        statuses, bodies = [], []
+
+        def decide(i):
+            action = "approve" if i == 0 else "reject"
+            data = urllib.parse.urlencode({"decision_date": today().isoformat(), "decision_number": f"{i + 1}",
+                                           "comment": "причина", "version": str(version)}).encode()
+            barrier.wait()
+            try:
+                r = openers[i].open(f"{url}/aid/petitions/{p_id}/{action}", data)
+                statuses.append(r.status)
+            except urllib.error.HTTPError as e:  # without redirects, the winner's 302 arrives here too
+                statuses.append(e.code)
+                if e.code != 302:
+                    bodies.append(e.read().decode())
+
+        threads = [threading.Thread(target=decide, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert sorted(statuses) == [302, 409], (statuses, [b[:300] for b in bodies])
+    assert "Обновите страницу" in bodies[0]
+    with app.app_context():
+        fresh = db.session.get(AidPetition, p_id)
+        assert fresh.state in (PetitionState.APPROVED, PetitionState.REJECTED) and fresh.version == version + 1
+        assert len([h for h in history(AID_PETITION, fresh) if h.action in ("approve", "reject")]) == 1
