@@ -418,3 +418,17 @@ def test_overdue_filter(aid, client):
     page = client.get("/aid/petitions?overdue=1").get_data(as_text=True)
     assert late.number in page and paid_late.number in page and fresh.number not in page
     assert "просрочено" in page
+
+
+def test_petition_page_offers_each_role_its_buttons(aid, client):
+    p = petition_in(aid, "reviewed")
+    expected = {"presidium_member": {"approve", "reject"}, "regional_chair": {"override"}, "regional_staff": set(),
+                "accountant": set(), "primary_chair": set()}
+    for role, actions in expected.items():
+        login(client, aid.users[role])
+        page = client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)
+        shown = {a for a in ALLOWED if f'data-testid="aid-action-{a}"' in page}
+        assert shown == actions, role
+    login(client, aid.users["presidium_member"])
+    page = client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)
+    assert page.count('id="decision_date"') == 1
