@@ -201,9 +201,10 @@ def build_petition() -> bytes:
     props.created = props.modified = FIXED_TIME
     props.revision = 1
 
-    for line in ("Председателю", "{{ region_name }}", "{{ chairman_name }}"):
-        p = _para(doc, line, align=WD_ALIGN_PARAGRAPH.LEFT, space_after=0)
-        p.paragraph_format.left_indent = Mm(95)
+    _para(doc, "{%p for line in addressee %}")
+    p = _para(doc, "{{ line }}", align=WD_ALIGN_PARAGRAPH.LEFT, space_after=0)
+    p.paragraph_format.left_indent = Mm(95)
+    _para(doc, "{%p endfor %}")
     _para(doc, space_after=18)
 
     doc.add_heading("Ходатайство", level=0)

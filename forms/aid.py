@@ -98,6 +98,8 @@ class RegulationForm(BaseForm):
 
     title = StringField("Название", validators=[DataRequired(REQUIRED), Length(max=300)])
     approved_by = StringField("Утверждено (решение Президиума)", validators=[Optional(), Length(max=300)])
+    addressee = TextAreaField("Кому адресуется ходатайство (форма № 1: в дательном падеже, по строкам, как на бланке)",
+                              validators=[Optional(), Length(max=1000)], render_kw={"rows": 6})
     valid_from = DateField("Действует с", validators=[DataRequired(BAD_DATE)])
     valid_to = DateField("по (пусто — бессрочно)", validators=[Optional()])
     level_base_max = StringField("Порог уровня членства, % (до него включительно — базовая сумма)",

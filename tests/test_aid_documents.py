@@ -33,6 +33,7 @@ from portal.documents.aid import (
     rub,
 )
 from portal.documents.paths import DOC_TEMPLATES
+from workflows.aid import SEED_ADDRESSEE
 
 
 def flat(text: str) -> str:
@@ -72,7 +73,9 @@ PETITION = PetitionDoc(
     amount=Decimal("6500.00"),
     chair_name="Петрова Е.В.",
     filed_on=date(2026, 3, 20),
+    addressee=SEED_ADDRESSEE,
 )
+DATIVE = "Председателю Саратовской областной организации Профсоюза работников здравоохранения РФ Прохорову С.А."
 
 SENTENCE = ("Профсоюзный комитет ППО ГУЗ «Саратовская городская поликлиника № 2», на основании решения заседания "
             "профсоюзного комитета от 18 марта 2026 г. № 5, ходатайствует об оказании единовременной материальной "
@@ -83,7 +86,7 @@ SENTENCE = ("Профсоюзный комитет ППО ГУЗ «Сарато�
 
 def expected_parts(doc: PetitionDoc = PETITION) -> list[str]:
     return [
-        "Председателю Саратовская областная организация Профсоюза работников здравоохранения РФ Прохоров С.А.",
+        DATIVE,
         "Ходатайство № МП-2026-000123",
         SENTENCE,
         "Размер материальной помощи по Положению: 6 500,00 руб.",
@@ -119,6 +122,26 @@ def test_petition_pdf_is_one_page_with_every_field():
     assert "по решению председателя" not in pages[0]
     meta = PdfReader(BytesIO(petition_pdf(PETITION))).metadata
     assert meta.title == "Ходатайство № МП-2026-000123"
+
+
+def test_the_addressee_block_stands_as_the_regulation_gives_it():
+    """Form No. 1 is addressed in the dative, line by line as the seed prints it; the nominative name never shows."""
+    lines = SEED_ADDRESSEE.splitlines()
+    assert petition_context(PETITION)["addressee"] == lines
+    assert lines[-1] == "Прохорову С.А."
+    document = docx.Document(BytesIO(petition_docx(PETITION)))
+    paragraphs = [p.text for p in document.paragraphs]
+    start = paragraphs.index("Председателю")
+    assert paragraphs[start:start + len(lines)] == lines
+    for text in (docx_text(petition_docx(PETITION)), pdf_pages(petition_pdf(PETITION))[0]):
+        assert DATIVE in text
+        assert "Саратовская областная" not in text and "Прохоров С.А." not in text
+
+
+def test_without_an_addressee_the_region_and_chairman_are_printed_as_given():
+    doc = replace(PETITION, addressee="", region_name="Саратовской областной организации", chairman_name="")
+    assert petition_context(doc)["addressee"] == ["Председателю", "Саратовской областной организации", BLANK]
+    assert f"Председателю Саратовской областной организации {BLANK} Ходатайство" in docx_text(petition_docx(doc))
 
 
 def test_docx_and_pdf_say_the_same():
@@ -219,7 +242,7 @@ def test_the_standard_lines_are_not_repeated(name, standard):
 
 
 def test_an_unknown_chairman_leaves_a_blank_line():
-    doc = replace(PETITION, chairman_name="")
+    doc = replace(PETITION, chairman_name="", addressee="")
     for text in (docx_text(petition_docx(doc)), pdf_pages(petition_pdf(doc))[0]):
         assert f"работников здравоохранения РФ {BLANK} Ходатайство" in text
 
@@ -229,7 +252,7 @@ HOSTILE = ["Иванова {{ 7*7 }}", "{% for x in range(3) %}Мария", "{%t
 
 
 def _hostile() -> PetitionDoc:
-    return replace(PETITION, number=HOSTILE[7], region_name=HOSTILE[2], chairman_name=HOSTILE[5],
+    return replace(PETITION, number=HOSTILE[7], addressee=f"Председателю\n{HOSTILE[2]}\n{HOSTILE[5]}",
                    primary_name=HOSTILE[4], decision_number=HOSTILE[1], member_full_name=HOSTILE[0],
                    sanatorium=HOSTILE[6], chair_name=HOSTILE[3], override_reason="причина {{ 7*7 }} <b>x</b>",
                    attachments=("<img src=x onerror=alert(1)>", "{{ amount }}"))

@@ -359,6 +359,9 @@ def test_petition_documents(aid, client):
 
     body = "\n".join(par.text for par in Document(io.BytesIO(docx.data)).paragraphs)
     assert p.member.full_name in body and "Санаторий «Светлана»" in body
+    # Addressed in the dative, as the regulation's addressee block stands (seed 004), not the region's nominative name.
+    assert "Председателю\nСаратовской областной\nорганизации Профсоюза\nработников\nздравоохранения РФ\nПрохорову С.А." in body
+    assert aid.world.region_a.name not in body
 
 
 # ---- the regulation ----------------------------------------------------------------------------------------------
@@ -375,7 +378,9 @@ def test_regulation_page_and_new_version(aid, client):
     assert form.status_code == 200
     data = {"title": "Положение 2027", "valid_from": today().isoformat(), "level_base_max": "80", "level_full": "100",
             "min_tenure_years": "1", "min_stay_days": "7", "repeat_interval_days": "730",
-            "excluded": ["mod", "fsb"], "payers": ["member"]}
+            "excluded": ["mod", "fsb"], "payers": ["member"],
+            "addressee": " Председателю \r\nОбластной организации\r\n\r\nИванову И.И."}
+    assert "Прохорову С.А." in form.get_data(as_text=True)  # the current version's addressee, to edit
     rows = [(1, 10, "4000", "5000", "6000"), (11, None, "8000", "9000", "10000")]
     for i, (lo, hi, a, b, c) in enumerate(rows):
         data.update({f"bands-{i}-min_years": str(lo), f"bands-{i}-max_years": "" if hi is None else str(hi),
@@ -389,11 +394,12 @@ def test_regulation_page_and_new_version(aid, client):
     assert [v.version for v in versions] == [1, 2]
     old = versions[0].to_rules()
     assert old.min_stay_days == 10 and len(old.bands) == 8  # the version the petition used is untouched
+    assert old.addressee.endswith("Прохорову С.А.") and versions[1].addressee == "Председателю\nОбластной организации\nИванову И.И."
     assert ops.current_regulation(aid.world.region_a).version == 2
     db.session.expire_all()
     assert db.session.get(AidPetition, p.id).regulation.version == 1
     new = client.get("/aid/regulation").get_data(as_text=True)
-    assert "Положение 2027" in new and "10 000.00" in new
+    assert "Положение 2027" in new and "10 000.00" in new and "Председателю Областной организации Иванову И.И." in new
 
 
 def test_other_region_regulation_is_404(aid, client):

@@ -86,6 +86,7 @@ class Regulation:
     excluded_sources: tuple[str, ...] = ("mod", "mvd", "fsb", "social_protection", "tb_service", "rehab_referral")
     allowed_payers: tuple[str, ...] = ("member", "union_programme")
     title: str = "Положение об оказании единовременной материальной помощи членам Профсоюза на санаторно-курортное лечение"
+    addressee: str = ""  # form No. 1's addressee block, in the dative, lines as on the form
 
     def band_for(self, years: int) -> Band | None:
         return next((b for b in self.bands if b.covers(years)), None)
@@ -121,12 +122,18 @@ def _money(value) -> Decimal:
     return Decimal(value).quantize(CENT)
 
 
+# Form No. 1's addressee as seed 004 prints it (the dative case, line by line).
+SEED_ADDRESSEE = ("Председателю\nСаратовской областной\nорганизации Профсоюза\nработников\nздравоохранения РФ\n"
+                  "Прохорову С.А.")
+
+
 def seed_regulation() -> Regulation:
     """Seed 004's regulation (SPEC §6): eight bands, three level columns, flat 15 000 over 50 years."""
     table = [(1, 3, 3000, 3900, 4800), (4, 5, 4000, 5200, 6400), (6, 10, 5000, 6500, 8000),
              (11, 20, 6000, 7800, 9600), (21, 30, 7000, 9100, 11200), (31, 40, 8000, 10400, 12800),
              (41, 50, 9000, 11700, 14400), (51, None, 15000, 15000, 15000)]
-    return Regulation(bands=tuple(Band(lo, hi, _money(a), _money(b), _money(c)) for lo, hi, a, b, c in table))
+    return Regulation(bands=tuple(Band(lo, hi, _money(a), _money(b), _money(c)) for lo, hi, a, b, c in table),
+                      addressee=SEED_ADDRESSEE)
 
 
 def effective_level(regulation: Regulation, membership_level: Decimal) -> Decimal:

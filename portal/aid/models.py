@@ -2,6 +2,10 @@
 
 A regulation version that a petition used is never changed: editing a regulation writes a new version, and every
 petition keeps the id of the version that computed its amount. Money is NUMERIC(12, 2), never float.
+
+The addressee block of form No. 1 («Председателю … Прохорову С.А.», in the dative, one line of the form a line) is
+part of the regulation and changes only with a new version, like the amounts: a filed petition prints the addressee
+of the version it was filed under, so its form reads the same later, after the chairman changed.
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ class AidRegulation(db.Model):
     excluded_sources: Mapped[str] = mapped_column(String(300))  # comma-separated codes of workflows.aid
     allowed_payers: Mapped[str] = mapped_column(String(300))
     approved_by: Mapped[str] = mapped_column(String(300), default="")  # e.g. the presidium decision
+    # Form No. 1's addressee block as it stands on the form ("" -> the region's name and chairman, undeclined).
+    addressee: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -97,7 +103,8 @@ class AidRegulation(db.Model):
             level_base_max=self.level_base_max, level_full=self.level_full, min_tenure_years=self.min_tenure_years,
             min_stay_days=self.min_stay_days, repeat_interval_days=self.repeat_interval_days,
             excluded_sources=tuple(s for s in self.excluded_sources.split(",") if s),
-            allowed_payers=tuple(s for s in self.allowed_payers.split(",") if s), title=self.title)
+            allowed_payers=tuple(s for s in self.allowed_payers.split(",") if s), title=self.title,
+            addressee=self.addressee or "")
 
     @classmethod
     def from_rules(cls, value, **fields) -> AidRegulation:
@@ -106,7 +113,7 @@ class AidRegulation(db.Model):
                   min_tenure_years=value.min_tenure_years, min_stay_days=value.min_stay_days,
                   repeat_interval_days=value.repeat_interval_days,
                   excluded_sources=",".join(value.excluded_sources), allowed_payers=",".join(value.allowed_payers),
-                  **fields)
+                  addressee=value.addressee, **fields)
         reg.bands = [AidRegulationBand(min_years=b.min_years, max_years=b.max_years, amount_base=b.base,
                                        amount_above=b.above, amount_full=b.full) for b in value.bands]
         return reg

@@ -582,7 +582,7 @@ def regulation_edit():
     form = RegulationForm()
     if request.method == "GET":
         value = current.to_rules() if current else rules.seed_regulation()
-        form = RegulationForm(formdata=None, title=value.title, valid_from=today(),
+        form = RegulationForm(formdata=None, title=value.title, valid_from=today(), addressee=value.addressee,
                               level_base_max=str(value.level_base_max), level_full=str(value.level_full),
                               min_tenure_years=value.min_tenure_years, min_stay_days=value.min_stay_days,
                               repeat_interval_days=value.repeat_interval_days,
@@ -645,7 +645,8 @@ def _regulation_value(form: RegulationForm, excluded: set[str], payers: set[str]
         min_tenure_years=form.min_tenure_years.data, min_stay_days=form.min_stay_days.data,
         repeat_interval_days=form.repeat_interval_days.data,
         excluded_sources=tuple(s for s in rules.VOUCHER_SOURCES if s in excluded),
-        allowed_payers=tuple(s for s in rules.PAYERS if s in payers), title=form.title.data.strip())
+        allowed_payers=tuple(s for s in rules.PAYERS if s in payers), title=form.title.data.strip(),
+        addressee="\n".join(line.strip() for line in (form.addressee.data or "").splitlines() if line.strip()))
 
 
 __all__ = ["bp", "parse_amount"]

@@ -65,6 +65,9 @@ class PetitionDoc:
     filed_on: date
     override_reason: str = ""           # non-empty -> the document shows it is the chairman's override, with the reason
     attachments: tuple[str, ...] = ()   # names of the attached documents; the form's 3 standard lines are always printed
+    addressee: str = ""                 # the whole addressee block as on the form, in the dative, lines split by "\n"
+    #                                     ("Председателю\n…\nПрохорову С.А."); given, it replaces «Председателю» +
+    #                                     region_name + chairman_name
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,15 @@ def is_standard_attachment(name: str) -> bool:
     return len(words) == 2 and any(_words(line)[:2] == words for line in STANDARD_ATTACHMENTS)
 
 
+def addressee_lines(doc: PetitionDoc) -> list[str]:
+    """The addressee block, a line each: the given one as it stands (already declined), else «Председателю», the
+    region's name and the chairman as given."""
+    given = [line for line in (text(part) for part in (doc.addressee or "").splitlines()) if line]
+    if given:
+        return given
+    return ["Председателю", _filled(doc.region_name), _filled(doc.chairman_name)]
+
+
 def petition_context(doc: PetitionDoc) -> dict:
     """Everything form No. 1 prints, as plain strings (the same for the DOCX and the PDF)."""
     override = text(doc.override_reason)
@@ -156,6 +168,7 @@ def petition_context(doc: PetitionDoc) -> dict:
             extra.append(name)
     return {
         "number": _filled(doc.number),
+        "addressee": addressee_lines(doc),
         "region_name": _filled(doc.region_name),
         "chairman_name": _filled(doc.chairman_name),
         "primary_name": _filled(doc.primary_name),

@@ -36,6 +36,7 @@ def upgrade():
     sa.Column('excluded_sources', sa.String(length=300), nullable=False),
     sa.Column('allowed_payers', sa.String(length=300), nullable=False),
     sa.Column('approved_by', sa.String(length=300), nullable=False),
+    sa.Column('addressee', sa.Text(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.CheckConstraint('level_base_max > 0 AND level_full > level_base_max', name=op.f('ck_aid_regulations_levels_ordered')),
