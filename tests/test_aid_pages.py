@@ -438,3 +438,16 @@ def test_petition_page_offers_each_role_its_buttons(aid, client):
     login(client, aid.users["presidium_member"])
     page = client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)
     assert page.count('id="decision_date"') == 1
+
+
+def test_a_bad_decision_form_names_the_field_and_its_error(aid, client):
+    """The 400 after a bad form shows WTForms' (lazy) messages, not an empty line after the colon."""
+    p = petition_in(aid, "reviewed")
+    login(client, aid.users["presidium_member"])
+    r = client.post(f"/aid/petitions/{p.id}/approve",
+                    data={"decision_date": "31.02.2026", "decision_number": "5", "version": str(p.version)})
+    assert r.status_code == 400
+    page = " ".join(r.get_data(as_text=True).split())
+    assert "Проверьте введённые данные: Дата заседания Президиума: Неверное значение даты" in page, page[-3000:]
+    db.session.expire_all()
+    assert db.session.get(AidPetition, p.id).state == PetitionState.REVIEWED

@@ -291,6 +291,18 @@ def _params(action: str, form) -> dict:
     return {}
 
 
+def _error_text(form) -> str:
+    """A form's messages as one line; WTForms' messages are lazy strings (translated when shown), so str() each."""
+    out = []
+    for name, errs in form.errors.items():
+        label = getattr(getattr(form, name, None), "label", None)
+        for e in errs:
+            if isinstance(e, dict | list | tuple):  # a sub-form's errors: not in these forms, never shown as a repr
+                continue
+            out.append(f"{label.text}: {e}" if label is not None else str(e))
+    return "; ".join(out)
+
+
 @bp.route("/aid/petitions/<petition_id>/<action>", methods=["POST"])
 def petition_action(petition_id, action):
     """Fire a transition: 409 for a (state, action) pair the workflow does not allow, or when someone was first."""
@@ -299,8 +311,7 @@ def petition_action(petition_id, action):
         abort(404)
     form = _FORMS[action]()
     if not form.validate_on_submit():
-        abort(400, "Проверьте введённые данные: " + "; ".join(e for errs in form.errors.values() for e in errs
-                                                              if isinstance(e, str)))
+        abort(400, "Проверьте введённые данные: " + _error_text(form))
     expected = _version(form)
     if expected is not None and expected != p.version and ops.already_done_by(p, action, current_user):
         flash(f"Ходатайство {p.number}: ваше решение уже записано.", "info")
