@@ -451,3 +451,38 @@ def test_a_bad_decision_form_names_the_field_and_its_error(aid, client):
     assert "Проверьте введённые данные: Дата заседания Президиума: Неверное значение даты" in page, page[-3000:]
     db.session.expire_all()
     assert db.session.get(AidPetition, p.id).state == PetitionState.REVIEWED
+
+
+# ---- the member card -------------------------------------------------------------------------------------------
+
+
+def test_member_card_offers_the_petition_to_whoever_may_file(aid, client):
+    """The chair of the member's primary gets the button (to the form with the member chosen); nobody else does."""
+    member = create_member(aid.world.school_a)
+    link = f'/aid/petitions/new?member_id={member.id}'
+    login(client, aid.users["primary_chair"])
+    card = client.get(f"/members/{member.id}").get_data(as_text=True)
+    assert link in card and "Ходатайство о материальной помощи" in card
+    form = client.get(link).get_data(as_text=True)
+    assert f'<option selected value="{member.id}">' in form
+    for role in ("territorial_chair", "regional_staff", "regional_chair", "central_admin"):
+        login(client, aid.users[role])
+        r = client.get(f"/members/{member.id}")
+        assert r.status_code == 200 and link not in r.get_data(as_text=True), role
+
+
+def test_member_card_lists_the_members_petitions_to_who_may_see_them(aid, client):
+    member = create_member(aid.world.school_a)
+    paid = petition_in(aid, "paid", member)
+    login(client, aid.users["primary_chair"])
+    card = client.get(f"/members/{member.id}").get_data(as_text=True)
+    row = f'<a href="/aid/petitions/{paid.id}">{paid.number}</a>'
+    assert row in card and "выплачено" in card
+    # The member's one petition is paid, so the chair may file again; another member's card shows none.
+    assert f"/aid/petitions/new?member_id={member.id}" in card
+    other = create_member(aid.world.school_a)
+    assert 'data-testid="aid-petitions"' not in client.get(f"/members/{other.id}").get_data(as_text=True)
+    login(client, aid.users["regional_staff"])
+    assert row in client.get(f"/members/{member.id}").get_data(as_text=True)
+    login(client, aid.users["other_region_chair"])
+    assert client.get(f"/members/{member.id}").status_code == 404

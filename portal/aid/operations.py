@@ -264,6 +264,18 @@ def can_file_for(actor, member: Member) -> bool:
             and actor.org.level == OrgLevel.PRIMARY and member.org_id == actor.org_id)
 
 
+def member_aid(actor, member: Member, limit: int = 5) -> tuple[bool, list[AidPetition]]:
+    """For the member card: whether the actor may file a petition for the member now (the petition form's own
+    question), and the member's latest petitions the actor may see (newest first)."""
+    from portal import policy
+
+    may_file = member.status == MemberStatus.ACTIVE and can_file_for(actor, member)
+    rows = list(db.session.scalars(select(AidPetition).where(AidPetition.member_id == member.id,
+                                                             policy.aid_scope(actor))
+                                   .order_by(AidPetition.id.desc()).limit(limit)))
+    return may_file, rows
+
+
 def file_petition(actor, member: Member, treatment: TreatmentFacts, profcom_decision_date: date,
                   profcom_decision_number: str, account_number: str, bik: str, bank_name: str) -> AidPetition:
     """File an eligible petition (state `filed`) with the registry's facts of today; refuse an ineligible one."""

@@ -442,10 +442,14 @@ def member_new(org_id):
 @bp.route("/members/<member_id>")
 def member(member_id):
     """A member's registration card with history; the read is audited."""
+    from portal.aid.operations import member_aid
+
     m = policy.get_member(current_user, member_id)
     audit.write("member_read", m)
+    can_file_aid, aid_petitions = member_aid(current_user, m)
     html = render_template("registry/member.html", m=m, can_edit=policy.can_edit_member(current_user, m),
-                           readmit_from=ops.readmission_allowed_from(m), EventKind=EventKind)
+                           readmit_from=ops.readmission_allowed_from(m), EventKind=EventKind,
+                           can_file_aid=can_file_aid, aid_petitions=aid_petitions)
     audit.commit_read()
     return html
 
