@@ -249,3 +249,94 @@ def test_main_pages_have_no_russian_chrome_in_english(client, world, user, path)
     columns = ["Фамилия, Имя, Отчество", "Дата вступления в Профсоюз", "Форма уплаты взносов", "Адрес проживания",
                "Дата рождения", "Подразделение", "Образование", "Должность", "Категория", "Телефон", "ФИО", "Пол"]
     _assert_english(r, *_world_data(world), "Алексеева", *(columns if url.endswith("/import") else []))
+
+
+# ---- material aid -----------------------------------------------------------------------------------------------
+
+AID_PAGES = [
+    ("primary_chair", "/aid/petitions"),
+    ("primary_chair", "/aid/petitions/{reviewed}"),
+    ("primary_chair", "/aid/petitions/new?member_id={member}"),
+    ("primary_chair", "/members/{member}"),
+    ("regional_staff", "/aid/petitions?state=filed"),
+    ("regional_staff", "/aid/petitions/{filed}"),
+    ("regional_staff", "/aid/regulation"),
+    ("regional_staff", "/aid/regulation/edit"),
+    ("regional_chair", "/aid/petitions/{overridden}"),
+    ("presidium_member", "/aid/queue"),
+    ("presidium_member", "/aid/petitions/{reviewed}"),
+    ("accountant", "/aid/payments"),
+    ("accountant", "/aid/petitions/{paid}"),
+    ("central_admin", "/aid/regulation"),
+]
+
+
+@pytest.fixture(name="aid_pages")
+def aid_pages_fixture(world):
+    """Region A's seed regulation and a petition in every state (filed, reviewed, overridden, approved, paid)."""
+    from portal.aid import operations as ops
+    from portal.extensions import db
+    from tests.aid_helpers import aid_fixture, petition_in
+
+    aid = aid_fixture.__wrapped__(world)
+    ids = {state: petition_in(aid, state).id for state in ("filed", "reviewed", "approved", "paid")}
+    overridden = petition_in(aid, "reviewed")
+    ops.act(overridden, "override", aid.users["regional_chair"], params={"amount": "9000", "conditions": "особые"},
+            comment="тяжёлое заболевание")
+    db.session.commit()
+    ids["overridden"] = overridden.id
+    return aid, ids
+
+
+@pytest.mark.parametrize("role,path", AID_PAGES)
+def test_aid_pages_have_no_russian_chrome_in_english(client, world, aid_pages, role, path):
+    from portal.aid.models import AidPetition, AidRegulation
+    from portal.extensions import db
+
+    aid, ids = aid_pages
+    member = world.members["a"]
+    login(client, aid.users[role])
+    client.get("/lang/en")
+    r = client.get(path.format(member=member.id, **ids))
+    assert r.status_code == 200, path
+    # Data stays as entered: names, the sanatorium, the bank, the regulation's title and addressee, typed reasons.
+    petitions = db.session.query(AidPetition).all()
+    # The petition number (МП-…) is an identifier printed on the Russian form; the payment reference is typed.
+    data = [value for p in petitions
+            for value in (p.member.full_name, p.sanatorium, p.bank_name, p.number, p.payment_reference) if value]
+    for reg in db.session.query(AidRegulation).all():
+        data += [reg.title, *reg.addressee.splitlines()]
+    data += ["тяжёлое заболевание", "особые", "нет документов"]
+    _assert_english(r, *sorted(set(data), key=len, reverse=True), *_world_data(world))
+
+
+def test_aid_problems_and_refusals_are_english(client, world, aid_pages):
+    """The rules' problems (a pure function's Russian messages) and the views' refusals show in English."""
+    from datetime import timedelta
+
+    from portal.clock import today
+    from tests.aid_helpers import BIK, account
+
+    aid, ids = aid_pages
+    member = world.members["a"]
+    login(client, aid.users["primary_chair"])
+    client.get("/lang/en")
+    start = today() - timedelta(days=20)
+    form = {"member_id": str(member.id), "patient": "family", "sanatorium": "Светлана",
+            "treatment_start": start.isoformat(), "treatment_end": (start + timedelta(days=3)).isoformat(),
+            "voucher_source": "mod", "payer": "member", "pays_dues": "y",
+            "profcom_decision_date": today().isoformat(), "profcom_decision_number": "3",
+            "account_number": account(9), "bik": BIK, "bank_name": "ПАО Сбербанк"}
+    page = client.post("/aid/petitions/new", data={**form, "do": "check"}).get_data(as_text=True)
+    assert "Material aid does not extend to family members (cl. 3.4)." in page
+    assert "Length of stay 4 days: at least 10 days are needed (cl. 3.5.1)." in page
+    assert "The voucher was obtained through the Ministry of Defence: no aid is granted (cl. 3.5.2)." in page
+    quote = client.post("/aid/quote", data=form).get_json()
+    assert "Material aid does not extend to family members (cl. 3.4)." in [p["message"] for p in quote["problems"]]
+    assert quote["amount_label"] == "Amount under the Regulation: " and quote["blocked_text"].startswith("A petition")
+    login(client, aid.users["presidium_member"])
+    r = client.post(f"/aid/petitions/{ids['reviewed']}/approve", data={"decision_date": "31.02.2026",
+                                                                         "decision_number": "5"})
+    assert r.status_code == 400
+    assert "Check the data you entered: Date of the Presidium meeting: Not a valid date value." in r.get_data(
+        as_text=True)

@@ -25,29 +25,31 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
+from portal.i18n import N_
+
 # Where a voucher came from (seed 004 п.3.1, п.3.5.2). Codes are stored; titles are shown.
 VOUCHER_SOURCES: dict[str, str] = {
-    "purchase": "куплена самостоятельно (санаторий, турфирма)",
-    "union_programme": "профсоюзная программа ООО «Саратовкурорт»",
-    "mod": "по линии Министерства обороны",
-    "mvd": "по линии МВД России",
-    "fsb": "по линии ФСБ России",
-    "social_protection": "через органы социальной поддержки населения",
-    "tb_service": "в специализированное учреждение для работников фтизиатрической службы",
-    "rehab_referral": "в реабилитационное отделение по направлению лечебного учреждения",
-    "employer": "выделена работодателем",
-    "other": "иное",
+    "purchase": N_("куплена самостоятельно (санаторий, турфирма)"),
+    "union_programme": N_("профсоюзная программа ООО «Саратовкурорт»"),
+    "mod": N_("по линии Министерства обороны"),
+    "mvd": N_("по линии МВД России"),
+    "fsb": N_("по линии ФСБ России"),
+    "social_protection": N_("через органы социальной поддержки населения"),
+    "tb_service": N_("в специализированное учреждение для работников фтизиатрической службы"),
+    "rehab_referral": N_("в реабилитационное отделение по направлению лечебного учреждения"),
+    "employer": N_("выделена работодателем"),
+    "other": N_("иное"),
 }
 # Who paid for it (seed 004 п.3.1).
 PAYERS: dict[str, str] = {
-    "member": "член Профсоюза (за свой счёт)",
-    "union_programme": "по профсоюзной программе ООО «Саратовкурорт»",
-    "employer": "работодатель",
-    "social_fund": "Социальный фонд / органы соцзащиты",
-    "other": "иное",
+    "member": N_("член Профсоюза (за свой счёт)"),
+    "union_programme": N_("по профсоюзной программе ООО «Саратовкурорт»"),
+    "employer": N_("работодатель"),
+    "social_fund": N_("Социальный фонд / органы соцзащиты"),
+    "other": N_("иное"),
 }
 # Who was treated: only the member, never a family member (seed 004 п.3.4).
-PATIENTS: dict[str, str] = {"member": "сам член Профсоюза", "family": "член семьи"}
+PATIENTS: dict[str, str] = {"member": N_("сам член Профсоюза"), "family": N_("член семьи")}
 
 CENT = Decimal("0.01")
 
@@ -94,11 +96,32 @@ class Regulation:
 
 @dataclass(frozen=True)
 class Problem:
-    """One broken rule: its id, a Russian message, and whether it stops filing (a data warning does not)."""
+    """One broken rule: its id, a Russian message, and whether it stops filing (a data warning does not).
+
+    `msgid` and `params` keep the message's catalogue text and values, so a page shows it in the interface
+    language (`label`) while `message` stays Russian for callers of the pure functions.
+    """
 
     rule: str
     message: str
     blocking: bool = True
+    msgid: str = field(default="", compare=False)
+    params: tuple = field(default=(), compare=False)
+
+    @property
+    def label(self) -> str:
+        """The message in the interface language; title values (a voucher's source) are translated too."""
+        if not self.msgid:
+            return self.message
+        from flask_babel import gettext
+
+        values = {k: gettext(v) if isinstance(v, str) and v else v for k, v in self.params}
+        return gettext(self.msgid, **values)
+
+
+def problem(rule: str, msgid: str, blocking: bool = True, **params) -> Problem:
+    """A Problem from a catalogue text (marked with N_ by the caller) and its %(name)s values."""
+    return Problem(rule, msgid % params if params else msgid, blocking, msgid, tuple(params.items()))
 
 
 @dataclass(frozen=True)
@@ -172,44 +195,45 @@ def check(regulation: Regulation, petition: PetitionFacts) -> list[Problem]:
     p, r = petition, regulation
     found: list[Problem] = []
     if p.patient != "member":
-        found.append(Problem("member_only", "Материальная помощь не распространяется на членов семьи (п. 3.4)."))
+        found.append(problem("member_only", N_("Материальная помощь не распространяется на членов семьи (п. 3.4).")))
     if not p.member_active:
-        found.append(Problem("member_active", "Человек не состоит на учёте в Профсоюзе."))
+        found.append(problem("member_active", N_("Человек не состоит на учёте в Профсоюзе.")))
     if not p.pays_dues:
-        found.append(Problem("pays_dues", "Член Профсоюза не уплачивает членские взносы регулярно (п. 1.2)."))
+        found.append(problem("pays_dues", N_("Член Профсоюза не уплачивает членские взносы регулярно (п. 1.2).")))
     if p.tenure_years < r.min_tenure_years:
-        found.append(Problem("min_tenure", f"Профсоюзный стаж {p.tenure_years} лет: нужно не менее "
-                                           f"{r.min_tenure_years} полного года (п. 3.2)."))
+        found.append(problem("min_tenure", N_("Профсоюзный стаж %(years)s лет: нужно не менее %(min)s полного года "
+                                              "(п. 3.2)."), years=p.tenure_years, min=r.min_tenure_years))
     if p.membership_level is None:
-        found.append(Problem("level_known", "Уровень профсоюзного членства не рассчитан: в паспорте первичной "
-                                            "организации не указана численность работающих (обучающихся)."))
+        found.append(problem("level_known", N_("Уровень профсоюзного членства не рассчитан: в паспорте первичной "
+                                               "организации не указана численность работающих (обучающихся).")))
     elif Decimal(p.membership_level) > r.level_full:
-        found.append(Problem("level_data", f"Уровень членства {p.membership_level} % больше 100 %: членов больше, "
-                                           "чем работающих. Проверьте численность в паспорте; сумма рассчитана "
-                                           "как при 100 %.", blocking=False))
+        found.append(problem("level_data", N_("Уровень членства %(level)s %% больше 100 %%: членов больше, чем "
+                                              "работающих. Проверьте численность в паспорте; сумма рассчитана как "
+                                              "при 100 %%."), blocking=False, level=p.membership_level))
     if p.treatment_end < p.treatment_start:
-        found.append(Problem("dates_order", "Дата окончания лечения раньше даты начала."))
+        found.append(problem("dates_order", N_("Дата окончания лечения раньше даты начала.")))
     else:
         days = stay_days(p.treatment_start, p.treatment_end)
         if days < r.min_stay_days:
-            found.append(Problem("min_stay", f"Срок пребывания {days} дн.: нужно не менее {r.min_stay_days} дней "
-                                             "(п. 3.5.1)."))
+            found.append(problem("min_stay", N_("Срок пребывания %(days)s дн.: нужно не менее %(min)s дней "
+                                                "(п. 3.5.1)."), days=days, min=r.min_stay_days))
     if p.filed_on is not None and p.treatment_end > p.filed_on:
-        found.append(Problem("after_return", "Ходатайство подаётся после возвращения из санатория (п. 4.1): "
-                                             "лечение ещё не окончено."))
+        found.append(problem("after_return", N_("Ходатайство подаётся после возвращения из санатория (п. 4.1): "
+                                                "лечение ещё не окончено.")))
     if p.voucher_source in r.excluded_sources:
         title = VOUCHER_SOURCES.get(p.voucher_source, p.voucher_source)
-        found.append(Problem("voucher_source", f"Путёвка получена {title}: помощь не предоставляется (п. 3.5.2)."))
+        found.append(problem("voucher_source", N_("Путёвка получена %(source)s: помощь не предоставляется "
+                                                  "(п. 3.5.2)."), source=title))
     elif p.voucher_source not in VOUCHER_SOURCES:
-        found.append(Problem("voucher_source", "Не указано, как получена путёвка."))
+        found.append(problem("voucher_source", N_("Не указано, как получена путёвка.")))
     if p.payer not in r.allowed_payers:
-        found.append(Problem("payer", "Путёвка должна быть приобретена и оплачена самим членом Профсоюза или по "
-                                      "профсоюзной программе ООО «Саратовкурорт» (п. 3.1)."))
+        found.append(problem("payer", N_("Путёвка должна быть приобретена и оплачена самим членом Профсоюза или по "
+                                         "профсоюзной программе ООО «Саратовкурорт» (п. 3.1).")))
     for previous in p.previous_approved_starts:
         if abs((p.treatment_start - previous).days) < r.repeat_interval_days:
-            found.append(Problem("repeat_interval", f"Помощь уже оказана на лечение, начавшееся {previous:%d.%m.%Y}: "
-                                                    f"между началами лечения нужно не менее "
-                                                    f"{r.repeat_interval_days} дней (п. 3.3)."))
+            found.append(problem("repeat_interval", N_("Помощь уже оказана на лечение, начавшееся %(on)s: между "
+                                                       "началами лечения нужно не менее %(days)s дней (п. 3.3)."),
+                                 on=f"{previous:%d.%m.%Y}", days=r.repeat_interval_days))
             break
     return found
 

@@ -6,6 +6,8 @@ import json
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import gettext
+
 from portal.clock import today
 from portal.text import fold
 from workflows.engine import effect, guard
@@ -41,9 +43,9 @@ def is_not_own_petition(petition, actor, params):
     if actor is None:
         return None
     if petition.filed_by_id is not None and petition.filed_by_id == actor.id:
-        return "Нельзя принимать решение по ходатайству, которое вы подали сами."
+        return gettext("Нельзя принимать решение по ходатайству, которое вы подали сами.")
     if actor.full_name and fold(actor.full_name) == fold(petition.member.full_name):
-        return "Нельзя принимать решение по собственному ходатайству."
+        return gettext("Нельзя принимать решение по собственному ходатайству.")
     return None
 
 
@@ -52,7 +54,7 @@ def documents_complete(petition, actor, params):
     from portal.aid.models import AttachmentKind
 
     if not any(a.kind == AttachmentKind.PROOF for a in petition.attachments):
-        return "Не приложена копия отрывного талона или документ о прохождении лечения (п. 4.2)."
+        return gettext("Не приложена копия отрывного талона или документ о прохождении лечения (п. 4.2).")
     return None
 
 
@@ -61,9 +63,9 @@ def is_eligible(petition, actor, params):
     """The regulation's conditions still hold (another aid approved meanwhile, the member left): else no approval."""
     from portal.aid.operations import petition_problems
 
-    blocking = [p.message for p in petition_problems(petition) if p.blocking]
+    blocking = [p.label for p in petition_problems(petition) if p.blocking]
     if blocking:
-        return "Условия Положения не выполнены: " + " ".join(blocking)
+        return gettext("Условия Положения не выполнены: %(problems)s", problems=" ".join(blocking))
     return None
 
 
@@ -72,24 +74,24 @@ def decision_is_given(petition, actor, params):
     on = _date(params, "decision_date")
     number = (params.get("decision_number") or "").strip()
     if on is None:
-        return "Укажите дату заседания Президиума."
+        return gettext("Укажите дату заседания Президиума.")
     if on > today():
-        return "Дата заседания не может быть в будущем."
+        return gettext("Дата заседания не может быть в будущем.")
     if on < petition.filed_on:
-        return "Дата заседания раньше подачи ходатайства."
+        return gettext("Дата заседания раньше подачи ходатайства.")
     if not number:
-        return "Укажите номер протокола заседания Президиума."
+        return gettext("Укажите номер протокола заседания Президиума.")
     if len(number) > 40:
-        return "Номер протокола слишком длинный."
+        return gettext("Номер протокола слишком длинный.")
     return None
 
 
 @guard("override_is_valid", checks_input=True)
 def override_is_valid(petition, actor, params):
     if parse_amount(params.get("amount")) is None:
-        return "Укажите сумму помощи в рублях: больше нуля, не больше 1 000 000, не больше двух знаков после запятой."
+        return gettext("Укажите сумму помощи в рублях: больше нуля, не больше 1 000 000, не больше двух знаков после запятой.")
     if len(params.get("conditions") or "") > 2000:
-        return "Описание условий слишком длинное."
+        return gettext("Описание условий слишком длинное.")
     return None
 
 
@@ -98,16 +100,16 @@ def payment_is_given(petition, actor, params):
     on = _date(params, "paid_on")
     reference = (params.get("payment_reference") or "").strip()
     if on is None:
-        return "Укажите дату платежа."
+        return gettext("Укажите дату платежа.")
     if on > today():
-        return "Дата платежа не может быть в будущем."
+        return gettext("Дата платежа не может быть в будущем.")
     decided = petition.decision_date or (petition.override_at.date() if petition.override_at else None)
     if decided and on < decided:
-        return "Дата платежа раньше решения об оказании помощи."
+        return gettext("Дата платежа раньше решения об оказании помощи.")
     if not reference:
-        return "Укажите номер платёжного поручения."
+        return gettext("Укажите номер платёжного поручения.")
     if len(reference) > 60:
-        return "Номер платёжного поручения слишком длинный."
+        return gettext("Номер платёжного поручения слишком длинный.")
     return None
 
 

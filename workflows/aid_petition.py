@@ -9,43 +9,44 @@ ineligible case is granted, and it is marked as an override wherever the petitio
 Central administrators see every petition but act on none: the aid is the regional organisation's money.
 """
 
+from portal.i18n import N_
 from workflows.roles import ACCOUNTANTS, AID_REVIEWERS, PRESIDIUM, REGIONAL_CHAIRMAN
 
 DEFINITION = {
     "name": "aid_petition",
-    "title": "Ходатайство о материальной помощи на санаторно-курортное лечение",
-    "description": "Ходатайство подаёт председатель первичной организации после возвращения члена Профсоюза из "
-                   "санатория; аппарат проверяет документы, Президиум принимает решение, бухгалтерия выплачивает.",
+    "title": N_("Ходатайство о материальной помощи на санаторно-курортное лечение"),
+    "description": N_("Ходатайство подаёт председатель первичной организации после возвращения члена Профсоюза из "
+                   "санатория; аппарат проверяет документы, Президиум принимает решение, бухгалтерия выплачивает."),
     "state_attr": "state",
     "version_attr": "version",
     "initial": "filed",
     "states": {
-        "filed": {"title": "подано", "description": "Председатель первичной организации подал ходатайство; "
-                                                    "аппарат проверяет документы и условия Положения."},
-        "reviewed": {"title": "проверено аппаратом", "description": "Документы в порядке; ходатайство в очереди "
-                                                                     "Президиума."},
-        "approved": {"title": "помощь оказана (решение принято)",
-                     "description": "Решение Президиума или председателя (п. 4.5); ждёт выплаты."},
-        "rejected": {"title": "отказано", "description": "Президиум отказал; причина — в истории."},
-        "paid": {"title": "выплачено", "description": "Бухгалтерия перечислила помощь на счёт члена Профсоюза."},
+        "filed": {"title": N_("подано"), "description": N_("Председатель первичной организации подал ходатайство; "
+                                                    "аппарат проверяет документы и условия Положения.")},
+        "reviewed": {"title": N_("проверено аппаратом"), "description": N_("Документы в порядке; ходатайство в очереди "
+                                                                     "Президиума.")},
+        "approved": {"title": N_("помощь оказана (решение принято)"),
+                     "description": N_("Решение Президиума или председателя (п. 4.5); ждёт выплаты.")},
+        "rejected": {"title": N_("отказано"), "description": N_("Президиум отказал; причина — в истории.")},
+        "paid": {"title": N_("выплачено"), "description": N_("Бухгалтерия перечислила помощь на счёт члена Профсоюза.")},
     },
     "transitions": [
-        {"name": "review", "title": "Документы проверены", "source": "filed", "dest": "reviewed",
+        {"name": "review", "title": N_("Документы проверены"), "source": "filed", "dest": "reviewed",
          "roles": AID_REVIEWERS, "guards": ["is_not_own_petition", "documents_complete"],
-         "description": "Аппарат региональной организации проверил документы и условия Положения."},
-        {"name": "approve", "title": "Оказать помощь", "source": "reviewed", "dest": "approved", "roles": PRESIDIUM,
+         "description": N_("Аппарат региональной организации проверил документы и условия Положения.")},
+        {"name": "approve", "title": N_("Оказать помощь"), "source": "reviewed", "dest": "approved", "roles": PRESIDIUM,
          "guards": ["is_not_own_petition", "is_eligible", "decision_is_given"], "effects": ["aid_decided"],
-         "description": "Решение Президиума (дата и номер заседания)."},
-        {"name": "reject", "title": "Отказать", "source": "reviewed", "dest": "rejected", "roles": PRESIDIUM,
+         "description": N_("Решение Президиума (дата и номер заседания).")},
+        {"name": "reject", "title": N_("Отказать"), "source": "reviewed", "dest": "rejected", "roles": PRESIDIUM,
          "guards": ["is_not_own_petition", "decision_is_given"], "effects": ["aid_decided"], "needs_comment": True,
-         "description": "Решение Президиума об отказе с указанием причины."},
-        {"name": "override", "title": "Оказать помощь на иных условиях (п. 4.5)", "source": ["filed", "reviewed"],
+         "description": N_("Решение Президиума об отказе с указанием причины.")},
+        {"name": "override", "title": N_("Оказать помощь на иных условиях (п. 4.5)"), "source": ["filed", "reviewed"],
          "dest": "approved", "roles": REGIONAL_CHAIRMAN, "guards": ["is_not_own_petition", "override_is_valid"],
          "effects": ["aid_overridden"], "needs_comment": True,
-         "description": "Единоличное решение председателя: иная сумма или иные условия; причина обязательна."},
-        {"name": "pay", "title": "Отметить выплату", "source": "approved", "dest": "paid", "roles": ACCOUNTANTS,
+         "description": N_("Единоличное решение председателя: иная сумма или иные условия; причина обязательна.")},
+        {"name": "pay", "title": N_("Отметить выплату"), "source": "approved", "dest": "paid", "roles": ACCOUNTANTS,
          "guards": ["is_not_own_petition", "payment_is_given"], "effects": ["aid_paid"],
-         "description": "Дата платежа и номер платёжного поручения."},
+         "description": N_("Дата платежа и номер платёжного поручения.")},
     ],
 }
 

@@ -31,27 +31,28 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.i18n import N_
 from portal.registry.models import Member, Organisation, TitledEnum, _enum
 
 MONEY = Numeric(12, 2)
 
 
 class PetitionState(TitledEnum):
-    FILED = "filed", "подано"
-    REVIEWED = "reviewed", "проверено аппаратом"
-    APPROVED = "approved", "помощь оказана (решение принято)"
-    REJECTED = "rejected", "отказано"
-    PAID = "paid", "выплачено"
+    FILED = "filed", N_("подано")
+    REVIEWED = "reviewed", N_("проверено аппаратом")
+    APPROVED = "approved", N_("помощь оказана (решение принято)")
+    REJECTED = "rejected", N_("отказано")
+    PAID = "paid", N_("выплачено")
 
 
 OPEN_STATES = (PetitionState.FILED, PetitionState.REVIEWED)
 
 
 class AttachmentKind(TitledEnum):
-    PROOF = "proof", "копия отрывного талона или документ о прохождении лечения"
-    CARD_COPY = "card_copy", "копия профсоюзной карточки"
-    BANK_DETAILS = "bank_details", "реквизиты счёта"
-    OTHER = "other", "иной документ"
+    PROOF = "proof", N_("копия отрывного талона или документ о прохождении лечения")
+    CARD_COPY = "card_copy", N_("копия профсоюзной карточки")
+    BANK_DETAILS = "bank_details", N_("реквизиты счёта")
+    OTHER = "other", N_("иной документ")
 
 
 class AidRegulation(db.Model):

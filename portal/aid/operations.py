@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 
+from flask_babel import gettext
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -35,6 +36,7 @@ from portal.aid.models import (
 )
 from portal.clock import now, today
 from portal.extensions import db
+from portal.i18n import N_
 from portal.registry.models import Member, MemberStatus, Organisation, OrgLevel
 from workflows import aid as rules
 
@@ -87,9 +89,9 @@ def save_regulation(actor, region: Organisation, value: rules.Regulation, valid_
                     valid_to: date | None = None, approved_by: str = "") -> AidRegulation:
     """Write a new version of the region's regulation (never an in-place edit)."""
     if region.level != OrgLevel.REGIONAL:
-        raise AidError("Положение принадлежит региональной организации.")
+        raise AidError(gettext("Положение принадлежит региональной организации."))
     if valid_to is not None and valid_to < valid_from:
-        raise AidError("Окончание срока действия раньше его начала.")
+        raise AidError(gettext("Окончание срока действия раньше его начала."))
     problem = regulation_problem(value)
     if problem:
         raise AidError(problem)
@@ -102,7 +104,7 @@ def save_regulation(actor, region: Organisation, value: rules.Regulation, valid_
         db.session.flush()
     except IntegrityError as e:  # two editors at once: the (org, version) key lets one through
         db.session.rollback()
-        raise AidError("Положение только что изменил кто-то другой. Обновите страницу.") from e
+        raise AidError(gettext("Положение только что изменил кто-то другой. Обновите страницу.")) from e
     audit.record("aid_regulation_saved", object_type="aid_regulations", object_id=reg.id, org_id=region.id,
                  actor=actor, version=reg.version)
     return reg
@@ -111,23 +113,25 @@ def save_regulation(actor, region: Organisation, value: rules.Regulation, valid_
 def regulation_problem(value: rules.Regulation) -> str | None:
     """Why a table cannot be a regulation: bands must start at 0 or more, follow without gaps, end open."""
     if not value.bands:
-        return "В таблице нет ни одной строки."
+        return gettext("В таблице нет ни одной строки.")
     expected = value.bands[0].min_years
     for i, band in enumerate(value.bands):
         if band.min_years != expected:
-            return f"Строки таблицы должны идти подряд: после {expected - 1} лет ожидается {expected}."
+            return gettext("Строки таблицы должны идти подряд: после %(before)s лет ожидается %(expected)s.",
+                           before=expected - 1, expected=expected)
         if band.max_years is None and i != len(value.bands) - 1:
-            return "Открытой (без верхней границы) может быть только последняя строка."
+            return gettext("Открытой (без верхней границы) может быть только последняя строка.")
         if band.max_years is not None and band.max_years < band.min_years:
-            return f"Строка {band.min_years}–{band.max_years}: верхняя граница меньше нижней."
+            return gettext("Строка %(low)s–%(high)s: верхняя граница меньше нижней.", low=band.min_years,
+                           high=band.max_years)
         for amount in (band.base, band.above, band.full):
             if amount < 0 or amount.as_tuple().exponent < -2:
-                return "Суммы — неотрицательные, не больше двух знаков после запятой."
+                return gettext("Суммы — неотрицательные, не больше двух знаков после запятой.")
         expected = (band.max_years or 0) + 1
     if value.bands[-1].max_years is not None:
-        return "Последняя строка должна быть открытой («более N лет»)."
+        return gettext("Последняя строка должна быть открытой («более N лет»).")
     if not (Decimal(0) < value.level_base_max < value.level_full):
-        return "Порог повышенной суммы должен быть больше нуля и меньше уровня полной надбавки."
+        return gettext("Порог повышенной суммы должен быть больше нуля и меньше уровня полной надбавки.")
     return None
 
 
@@ -192,8 +196,8 @@ def quote_for(member: Member, treatment: TreatmentFacts, on: date | None = None)
     tenure = member.tenure_years(on)
     level = membership_level(member.org)
     if regulation is None:
-        problem = rules.Problem("regulation", "В региональной организации нет действующего положения о "
-                                              "материальной помощи.")
+        problem = rules.problem("regulation", N_("В региональной организации нет действующего положения о "
+                                                 "материальной помощи."))
         return Quote(Decimal("0.00"), [problem], tenure, level, None)
     value = regulation.to_rules()
     facts = rules.PetitionFacts(
@@ -203,7 +207,7 @@ def quote_for(member: Member, treatment: TreatmentFacts, on: date | None = None)
         pays_dues=treatment.pays_dues, filed_on=on, previous_approved_starts=previous_approved_starts(member.id))
     problems = rules.check(value, facts)
     if open_petition(member.id) is not None:
-        problems.append(rules.Problem("one_open", "У этого члена Профсоюза уже есть ходатайство на рассмотрении."))
+        problems.append(rules.problem("one_open", N_("У этого члена Профсоюза уже есть ходатайство на рассмотрении.")))
     amount = rules.quote(value, tenure, level) if level is not None else Decimal("0.00")
     return Quote(amount, problems, tenure, level, regulation)
 
@@ -239,15 +243,15 @@ def bank_problems(account: str, bik: str, bank_name: str) -> dict[str, str]:
     """Every problem of the member's bank details, as {field: message}."""
     errors = {}
     if not (bik.isascii() and bik.isdigit() and len(bik) == 9):
-        errors["bik"] = "БИК — 9 цифр."
+        errors["bik"] = gettext("БИК — 9 цифр.")
     elif not bik.startswith("04"):
-        errors["bik"] = "БИК банка в России начинается с 04."
+        errors["bik"] = gettext("БИК банка в России начинается с 04.")
     if not (account.isascii() and account.isdigit() and len(account) == 20):
-        errors["account_number"] = "Номер счёта — 20 цифр."
+        errors["account_number"] = gettext("Номер счёта — 20 цифр.")
     elif "bik" not in errors and not account_key_ok(account, bik):
-        errors["account_number"] = "Номер счёта не сходится с БИК (контрольный ключ): проверьте обе цифры."
+        errors["account_number"] = gettext("Номер счёта не сходится с БИК (контрольный ключ): проверьте обе цифры.")
     if not bank_name.strip():
-        errors["bank_name"] = "Укажите наименование банка."
+        errors["bank_name"] = gettext("Укажите наименование банка.")
     return errors
 
 
@@ -285,18 +289,21 @@ def file_petition(actor, member: Member, treatment: TreatmentFacts, profcom_deci
     from workflows.engine import WorkflowHistory
 
     if not can_file_for(actor, member):
-        raise AidError("Ходатайство подаёт председатель первичной организации, в которой состоит член Профсоюза.")
+        raise AidError(gettext("Ходатайство подаёт председатель первичной организации, в которой состоит член "
+                               "Профсоюза."))
     on = today()
     q = quote_for(member, treatment, on)
     blocking = [p for p in q.problems if p.blocking]
     if q.regulation is None or blocking:
-        raise AidError("Ходатайство не может быть подано: " + " ".join(p.message for p in blocking), q.problems)
+        raise AidError(gettext("Ходатайство не может быть подано: %(problems)s",
+                               problems=" ".join(p.label for p in blocking)), q.problems)
     if profcom_decision_date > on:
-        raise AidError("Дата решения профкома не может быть в будущем.")
+        raise AidError(gettext("Дата решения профкома не может быть в будущем."))
     if not profcom_decision_number.strip():
-        raise AidError("Укажите номер протокола заседания профкома.")
+        raise AidError(gettext("Укажите номер протокола заседания профкома."))
     if bank_problems(account_number, bik, bank_name):
-        raise AidError("Проверьте реквизиты счёта: " + " ".join(bank_problems(account_number, bik, bank_name).values()))
+        raise AidError(gettext("Проверьте реквизиты счёта: %(problems)s",
+                               problems=" ".join(bank_problems(account_number, bik, bank_name).values())))
     region = region_of(member.org)
     petition = AidPetition(
         member_id=member.id, org_id=member.org_id, region_id=region.id, regulation_id=q.regulation.id,
@@ -312,7 +319,7 @@ def file_petition(actor, member: Member, treatment: TreatmentFacts, profcom_deci
         db.session.flush()
     except IntegrityError as e:  # another chair filed for the same member a moment ago
         db.session.rollback()
-        raise AidError("У этого члена Профсоюза уже есть ходатайство на рассмотрении.") from e
+        raise AidError(gettext("У этого члена Профсоюза уже есть ходатайство на рассмотрении.")) from e
     db.session.execute(insert(WorkflowHistory.__table__).values(
         workflow=AID_PETITION.name, object_type=AID_PETITION.object_type, object_id=petition.id, action="file",
         from_state="filed", to_state="filed", actor_id=getattr(actor, "id", None),
@@ -337,14 +344,14 @@ def act(petition: AidPetition, action: str, actor, *, params: dict | None = None
 
     params = dict(params or {})
     if expected_version is not None and petition.version != expected_version:
-        raise WorkflowConflict("По этому ходатайству уже принято решение или оно изменилось, пока страница была "
-                               "открыта. Обновите страницу.")
+        raise WorkflowConflict(gettext("По этому ходатайству уже принято решение или оно изменилось, пока страница "
+                                       "была открыта. Обновите страницу."))
     found = problems(AID_PETITION, petition, action, actor, params)
     if found:
         raise WorkflowError(found[0], problems=found)
     t = AID_PETITION.transitions[action]
     if t.needs_comment and not comment.strip():
-        raise WorkflowError(f"Для действия «{t.title}» нужно указать причину.")
+        raise WorkflowError(gettext("Для действия «%(action)s» нужно указать причину.", action=gettext(t.title)))
     staged = {
         "decision_date": params.get("decision_date"), "decision_number": (params.get("decision_number") or "").strip(),
         "is_override": True, "override_reason": comment.strip(), "override_by_id": getattr(actor, "id", None),
@@ -376,11 +383,11 @@ def add_attachment(petition: AidPetition, actor, storage, kind: AttachmentKind) 
     from portal.files import FileRejected, remove_stored, store_upload
 
     if petition.state not in OPEN_STATES:
-        raise AidError("Документы прикладываются, пока ходатайство на рассмотрении.")
+        raise AidError(gettext("Документы прикладываются, пока ходатайство на рассмотрении."))
     count = db.session.scalar(select(func.count()).select_from(PetitionAttachment)
                               .where(PetitionAttachment.petition_id == petition.id)) or 0
     if count >= MAX_ATTACHMENTS:
-        raise AidError(f"К ходатайству можно приложить не больше {MAX_ATTACHMENTS} документов.")
+        raise AidError(gettext("К ходатайству можно приложить не больше %(n)s документов.", n=MAX_ATTACHMENTS))
     try:
         name, kind_sniffed = store_upload(storage, ATTACHMENT_AREA, max_bytes=MAX_ATTACHMENT_BYTES)
     except FileRejected as e:

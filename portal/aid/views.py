@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import and_, or_, select
 
@@ -97,7 +98,7 @@ def petitions():
         try:
             q = q.where(AidPetition.state == PetitionState(state))
         except ValueError:
-            abort(400, "Неизвестное состояние ходатайства.")
+            abort(400, gettext("Неизвестное состояние ходатайства."))
     rows = db.session.scalars(q.order_by(AidPetition.id.desc()).limit(500)).all()
     overdue = {p.id for p in rows if _is_overdue(p)}
     audit.record("aid_petitions_list", object_type="aid_petitions", org_id=current_user.org_id,
@@ -128,7 +129,7 @@ def _member_choices() -> list[tuple[str, str]]:
     members = db.session.scalars(select(Member).where(Member.org_id == current_user.org_id,
                                                       Member.status == MemberStatus.ACTIVE)
                                  .order_by(Member.last_name_folded, Member.id).limit(5000)).all()
-    return [("", "— выберите —")] + [(str(m.id), f"{m.full_name}, {m.birth_date:%d.%m.%Y}") for m in members]
+    return [("", gettext("— выберите —"))] + [(str(m.id), f"{m.full_name}, {m.birth_date:%d.%m.%Y}") for m in members]
 
 
 def _chosen_member(value) -> Member | None:
@@ -152,21 +153,34 @@ def _treatment(form: PetitionForm) -> ops.TreatmentFacts | None:
 def _quote_json(member: Member | None, form: PetitionForm) -> dict:
     """The live quote as the form's script shows it (also rendered by the page for the no-script check)."""
     if member is None:
-        return {"ready": False, "message": "Выберите члена Профсоюза."}
+        return {"ready": False, "message": gettext("Выберите члена Профсоюза.")}
     treatment = _treatment(form)
     out = {"ready": False, "member": member.full_name, "tenure_years": member.tenure_years(),
            "membership_level": None}
     level = ops.membership_level(member.org)
     out["membership_level"] = str(level) if level is not None else None
     if treatment is None:
-        out["message"] = "Укажите даты лечения."
+        out["message"] = gettext("Укажите даты лечения.")
+        out["summary"] = (gettext("%(member)s: стаж %(years)s лет", member=member.full_name, years=out["tenure_years"])
+                          + (gettext(", уровень членства первичной организации %(level)s %%", level=level)
+                             if level is not None else "") + ".")
         return out
     q = ops.quote_for(member, treatment)
     bank = ops.bank_problems((form.account_number.data or "").strip(), (form.bik.data or "").strip(),
                              form.bank_name.data or "") if (form.account_number.data or form.bik.data) else {}
-    return {**out, "ready": True, "amount": f"{q.amount:,.2f}".replace(",", "\u00a0").replace(".", ","),
-            "eligible": q.eligible, "stay_days": rules.stay_days(treatment.treatment_start, treatment.treatment_end),
-            "problems": [{"rule": p.rule, "message": p.message, "blocking": p.blocking} for p in q.problems],
+    amount = f"{q.amount:,.2f}".replace(",", "\u00a0").replace(".", ",")
+    days = rules.stay_days(treatment.treatment_start, treatment.treatment_end)
+    # The page and the script show the same (translated) sentences: the script only places them.
+    texts = {
+        "summary": gettext("%(member)s: профсоюзный стаж %(years)s лет; уровень членства %(level)s %%; срок "
+                           "пребывания %(days)s дн.", member=member.full_name, years=out["tenure_years"],
+                           level=out["membership_level"] or "—", days=days),
+        "amount_label": gettext("Сумма по Положению:") + " ", "amount_text": gettext("%(amount)s руб.", amount=amount),
+        "blocked_text": gettext("Ходатайство с такими нарушениями подать нельзя."),
+        "eligible_text": gettext("Все условия Положения выполнены."),
+    }
+    return {**out, **texts, "ready": True, "amount": amount, "eligible": q.eligible, "stay_days": days,
+            "problems": [{"rule": p.rule, "message": p.label, "blocking": p.blocking} for p in q.problems],
             "bank_problems": list(bank.values())}
 
 
@@ -190,7 +204,7 @@ def petition_new():
             status = 422
         if request.form.get("do") == "file" and valid:
             if member is None:
-                form.member_id.errors.append("Выберите члена Профсоюза своей организации.")
+                form.member_id.errors.append(gettext("Выберите члена Профсоюза своей организации."))
             else:
                 try:
                     p = ops.file_petition(current_user, member, _treatment(form), form.profcom_decision_date.data,
@@ -203,8 +217,8 @@ def petition_new():
                     flash(e.message, "danger")
                     status = 422
                 else:
-                    flash(f"Ходатайство {p.number} подано. Приложите копию отрывного талона или другой документ "
-                          "о прохождении лечения.", "success")
+                    flash(gettext("Ходатайство %(number)s подано. Приложите копию отрывного талона или другой "
+                                  "документ о прохождении лечения.", number=p.number), "success")
                     return redirect(url_for("aid.petition", petition_id=p.id))
     elif member is not None:
         quote = _quote_json(member, form)
@@ -311,10 +325,10 @@ def petition_action(petition_id, action):
         abort(404)
     form = _FORMS[action]()
     if not form.validate_on_submit():
-        abort(400, "Проверьте введённые данные: " + _error_text(form))
+        abort(400, gettext("Проверьте введённые данные: %(errors)s", errors=_error_text(form)))
     expected = _version(form)
     if expected is not None and expected != p.version and ops.already_done_by(p, action, current_user):
-        flash(f"Ходатайство {p.number}: ваше решение уже записано.", "info")
+        flash(gettext("Ходатайство %(number)s: ваше решение уже записано.", number=p.number), "info")
         return redirect(url_for("aid.petition", petition_id=p.id))
     try:
         ops.act(p, action, current_user, params=_params(action, form), comment=getattr(form, "comment", None) and form.comment.data or "",
@@ -323,7 +337,8 @@ def petition_action(petition_id, action):
     except WorkflowError as e:
         db.session.rollback()
         abort(e.status, e.message)
-    flash(f"Ходатайство {p.number}: {AID_PETITION.state_title(p)}.", "success")
+    flash(gettext("Ходатайство %(number)s: %(state)s.", number=p.number, state=gettext(AID_PETITION.state_title(p))),
+          "success")
     return redirect(url_for("aid.petition", petition_id=p.id))
 
 
@@ -336,10 +351,10 @@ def attachment_add(petition_id):
     p = _petition(petition_id)
     if not _can_attach(p):
         abort(404 if p.state in (PetitionState.FILED, PetitionState.REVIEWED) else 409,
-              "Документы прикладываются, пока ходатайство на рассмотрении.")
+              gettext("Документы прикладываются, пока ходатайство на рассмотрении."))
     form = AttachmentForm()
     if not form.validate_on_submit():
-        flash("Выберите файл и вид документа.", "danger")
+        flash(gettext("Выберите файл и вид документа."), "danger")
         return redirect(url_for("aid.petition", petition_id=p.id)), 303
     try:
         ops.add_attachment(p, current_user, form.file.data, AttachmentKind(form.kind.data))
@@ -347,7 +362,7 @@ def attachment_add(petition_id):
     except ops.AidError as e:
         db.session.rollback()
         abort(400, e.message)
-    flash("Документ приложен.", "success")
+    flash(gettext("Документ приложен."), "success")
     return redirect(url_for("aid.petition", petition_id=p.id))
 
 
@@ -444,7 +459,7 @@ def _many(action: str, params: dict, comment: str, back: str):
     """
     ticked = _ticked()
     if not ticked:
-        flash("Отметьте ходатайства.", "warning")
+        flash(gettext("Отметьте ходатайства."), "warning")
         return redirect(url_for(back))
     done, refused = [], []
     for p, version in ticked:
@@ -457,10 +472,11 @@ def _many(action: str, params: dict, comment: str, back: str):
             db.session.rollback()
             refused.append(f"{number}: {e.message}")
     if not done:
-        return render_template("error.html", code=409, message="Ничего не записано. " + " ".join(refused[:20])), 409
-    flash(f"Записано по ходатайствам: {', '.join(done)}.", "success")
+        return render_template("error.html", code=409, message=gettext("Ничего не записано. %(reasons)s",
+                                                                               reasons=" ".join(refused[:20]))), 409
+    flash(gettext("Записано по ходатайствам: %(numbers)s.", numbers=", ".join(done)), "success")
     if refused:
-        flash("Не записано: " + " ".join(refused[:20]), "danger")
+        flash(gettext("Не записано: %(reasons)s", reasons=" ".join(refused[:20])), "danger")
     return redirect(url_for(back))
 
 
@@ -470,10 +486,10 @@ def queue_decide():
     _require(Permission.DECIDE_AID)
     form = DecisionForm()
     if not form.validate_on_submit():
-        abort(400, "Проверьте дату и номер протокола.")
+        abort(400, gettext("Проверьте дату и номер протокола."))
     action = request.form.get("do")
     if action not in ("approve", "reject"):
-        abort(400, "Выберите решение: оказать помощь или отказать.")
+        abort(400, gettext("Выберите решение: оказать помощь или отказать."))
     params = {"decision_date": form.decision_date.data, "decision_number": form.decision_number.data or ""}
     return _many(action, params, form.comment.data or "", "aid.queue")
 
@@ -519,7 +535,7 @@ def payments_mark():
     _require(Permission.PAY_AID)
     form = PaymentForm()
     if not form.validate_on_submit():
-        abort(400, "Проверьте дату платежа.")
+        abort(400, gettext("Проверьте дату платежа."))
     params = {"paid_on": form.paid_on.data, "payment_reference": form.payment_reference.data or ""}
     return _many("pay", params, "", "aid.payments")
 
@@ -615,8 +631,8 @@ def regulation_edit():
                 db.session.rollback()
                 flash(e.message, "danger")
             else:
-                flash(f"Записана редакция № {reg.version}. Ходатайства, поданные раньше, считаются по своей.",
-                      "success")
+                flash(gettext("Записана редакция № %(version)s. Ходатайства, поданные раньше, считаются по своей.",
+                              version=reg.version), "success")
                 return redirect(url_for("aid.regulation_version", regulation_id=reg.id))
     return render_template("aid/regulation_edit.html", form=form, region=region, current=current,
                            sources=rules.VOUCHER_SOURCES, payers=rules.PAYERS, excluded=excluded,
@@ -628,9 +644,9 @@ def _decimal(text: str, what: str) -> Decimal:
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise ops.AidError(f"{what}: введите число.") from None
+        raise ops.AidError(gettext("%(what)s: введите число.", what=what)) from None
     if not number.is_finite() or number < 0 or number > Decimal("10000000") or number.as_tuple().exponent < -2:
-        raise ops.AidError(f"{what}: неотрицательное число, не больше двух знаков после запятой.")
+        raise ops.AidError(gettext("%(what)s: неотрицательное число, не больше двух знаков после запятой.", what=what))
     return number
 
 
@@ -641,18 +657,18 @@ def _regulation_value(form: RegulationForm, excluded: set[str], payers: set[str]
         if row.min_years.data is None and not (row.base.data or "").strip():
             continue
         if row.min_years.data is None:
-            raise ops.AidError("В каждой строке таблицы укажите, с какого стажа она действует.")
-        label = f"Строка «от {row.min_years.data} лет»"
+            raise ops.AidError(gettext("В каждой строке таблицы укажите, с какого стажа она действует."))
+        label = gettext("Строка «от %(years)s лет»", years=row.min_years.data)
         bands.append(rules.Band(row.min_years.data, row.max_years.data,
                                 _decimal(row.base.data, label).quantize(Decimal("0.01")),
                                 _decimal(row.above.data or row.base.data, label).quantize(Decimal("0.01")),
                                 _decimal(row.full.data or row.base.data, label).quantize(Decimal("0.01"))))
     bands.sort(key=lambda b: b.min_years)
     if not payers:
-        raise ops.AidError("Отметьте хотя бы одного допустимого плательщика.")
+        raise ops.AidError(gettext("Отметьте хотя бы одного допустимого плательщика."))
     return rules.Regulation(
-        bands=tuple(bands), level_base_max=_decimal(form.level_base_max.data, "Порог уровня членства"),
-        level_full=_decimal(form.level_full.data, "Уровень полной надбавки"),
+        bands=tuple(bands), level_base_max=_decimal(form.level_base_max.data, gettext("Порог уровня членства")),
+        level_full=_decimal(form.level_full.data, gettext("Уровень полной надбавки")),
         min_tenure_years=form.min_tenure_years.data, min_stay_days=form.min_stay_days.data,
         repeat_interval_days=form.repeat_interval_days.data,
         excluded_sources=tuple(s for s in rules.VOUCHER_SOURCES if s in excluded),

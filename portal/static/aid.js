@@ -1,5 +1,5 @@
 // The chair's petition form: ask the server for the amount and the problems whenever a field changes.
-// Without scripts the «Проверить условия» button does the same by re-rendering the page.
+// Without scripts the «Проверить условия» (check) button does the same by re-rendering the page.
 (function () {
   "use strict";
   var form = document.getElementById("aid-form");
@@ -18,16 +18,13 @@
   function render(q) {
     var body = el("div", "card-body");
     if (!q.ready) {
-      if (q.member) {
-        body.appendChild(el("p", "mb-1", q.member + ": стаж " + q.tenure_years + " лет" +
-          (q.membership_level ? ", уровень членства первичной организации " + q.membership_level + " %" : "") + "."));
-      }
+      if (q.summary) { body.appendChild(el("p", "mb-1", q.summary)); }
       body.appendChild(el("p", "mb-0 text-muted", q.message));
     } else {
-      body.appendChild(el("p", "mb-1", q.member + ": профсоюзный стаж " + q.tenure_years + " лет; уровень членства " +
-        (q.membership_level || "—") + " %; срок пребывания " + q.stay_days + " дн."));
-      var p = el("p", "fs-5 mb-2", "Сумма по Положению: ");
-      var strong = el("strong", "", q.amount + " руб.");
+      // The sentences come translated from the server, in the page's language.
+      body.appendChild(el("p", "mb-1", q.summary));
+      var p = el("p", "fs-5 mb-2", q.amount_label);
+      var strong = el("strong", "", q.amount_text);
       strong.setAttribute("data-testid", "aid-amount");
       p.appendChild(strong);
       body.appendChild(p);
@@ -41,9 +38,9 @@
           ul.appendChild(li);
         });
         body.appendChild(ul);
-        if (!q.eligible) { body.appendChild(el("p", "mt-2 mb-0 fw-semibold text-danger", "Ходатайство с такими нарушениями подать нельзя.")); }
+        if (!q.eligible) { body.appendChild(el("p", "mt-2 mb-0 fw-semibold text-danger", q.blocked_text)); }
       } else {
-        var ok = el("p", "mb-0 text-success", "Все условия Положения выполнены.");
+        var ok = el("p", "mb-0 text-success", q.eligible_text);
         ok.setAttribute("data-testid", "aid-eligible");
         body.appendChild(ok);
       }
