@@ -268,6 +268,7 @@ AID_PAGES = [
     ("accountant", "/aid/payments"),
     ("accountant", "/aid/petitions/{paid}"),
     ("central_admin", "/aid/regulation"),
+    ("central_admin", "/workflows/aid_petition"),
 ]
 
 

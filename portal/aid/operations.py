@@ -1,7 +1,8 @@
 """Named operations on material aid: the regulation in force, the registry's facts for a petition, the live quote,
 filing, the workflow's actions (one or many at once), attachments, and the values the documents are made from.
 
-They raise `AidError` (a Russian message for the user) when a rule forbids the change; nothing is written then.
+They raise `AidError` (a message for the user in the interface language, Russian by default) when a rule forbids
+the change; nothing is written then.
 The caller commits.
 
 Decisions SPEC leaves open:
@@ -47,7 +48,7 @@ REVIEW_DAYS = 14  # a filed petition not reviewed within two weeks shows as over
 
 
 class AidError(Exception):
-    """A rule forbids the change; the message is for the user (Russian)."""
+    """A rule forbids the change; the message is for the user (already translated, Russian by default)."""
 
     def __init__(self, message: str, problems: list | None = None):
         super().__init__(message)
