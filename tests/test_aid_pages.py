@@ -372,6 +372,7 @@ def test_regulation_page_and_new_version(aid, client):
     login(client, aid.users["primary_chair"])
     page = client.get("/aid/regulation").get_data(as_text=True)
     assert "15 000.00" in page and "14 400.00" in page and "41–50" in page
+    assert "до 80 % включительно" in page and "более 80 % и менее 100 %" in page and "E+" not in page
     assert client.get("/aid/regulation/edit").status_code == 404
     login(client, aid.users["regional_staff"])
     form = client.get("/aid/regulation/edit")
