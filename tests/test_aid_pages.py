@@ -470,6 +470,15 @@ def test_member_card_offers_the_petition_to_whoever_may_file(aid, client):
         login(client, aid.users[role])
         r = client.get(f"/members/{member.id}")
         assert r.status_code == 200 and link not in r.get_data(as_text=True), role
+    # A member who left the union is not on the form's list: no button on the card either.
+    from portal.registry import operations as registry_ops
+    from portal.registry.models import EventKind
+
+    gone = create_member(aid.world.school_a)
+    registry_ops.end_membership(None, gone, EventKind.LEFT, today())
+    db.session.commit()
+    login(client, aid.users["primary_chair"])
+    assert f"/aid/petitions/new?member_id={gone.id}" not in client.get(f"/members/{gone.id}").get_data(as_text=True)
 
 
 def test_member_card_lists_the_members_petitions_to_who_may_see_them(aid, client):
