@@ -16,6 +16,9 @@ from flask_wtf.csrf import CSRFError
 from portal.config import build_config
 from portal.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from portal.i18n import N_, current_path, remember_choice, select_locale, tr
+from portal.text import money as format_money
+from portal.text import percent as format_percent
+from portal.text import years as format_years
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
@@ -145,6 +148,21 @@ def _register_template_helpers(app: Flask) -> None:
     @app.template_filter("dmy")
     def dmy(value):
         return value.strftime("%d.%m.%Y") if value else ""
+
+    @app.template_filter("money")
+    def money(value):
+        """Roubles with kopecks in the page's language (portal.text.money); «—» when unknown."""
+        return "—" if value is None else format_money(value, str(get_locale()))
+
+    @app.template_filter("percent")
+    def percent(value):
+        """A level in per cent in the page's language (portal.text.percent); «—» when unknown."""
+        return "—" if value is None else format_percent(value, str(get_locale()))
+
+    @app.template_filter("years")
+    def years(value):
+        """A count of years with its plural in the page's language (portal.text.years): «21 год», «5 лет»."""
+        return "—" if value is None else format_years(int(value), str(get_locale()))
 
 
 def _register_security_headers(app: Flask) -> None:

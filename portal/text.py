@@ -23,3 +23,35 @@ def like_prefix(value: str) -> str:
     """A LIKE pattern for a prefix search, with LIKE's wildcards escaped (escape char is backslash)."""
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+def money(value, locale: str = "ru") -> str:
+    """Roubles with kopecks as a page writes them: «6 000,00» (ru, a no-break space between thousands), «6,000.00» (en).
+
+    Exact: the Decimal is rounded to kopecks, never passed through a float.
+    """
+    from decimal import Decimal
+
+    text = f"{Decimal(value).quantize(Decimal('0.01')):,.2f}"
+    return text if locale == "en" else text.replace(",", "\u00a0").replace(".", ",")
+
+
+def percent(value, locale: str = "ru") -> str:
+    """A level in per cent with two decimals, without the sign: «85,50» (ru), «85.50» (en)."""
+    from decimal import Decimal
+
+    text = f"{Decimal(value).quantize(Decimal('0.01')):.2f}"
+    return text if locale == "en" else text.replace(".", ",")
+
+
+def years(n: int, locale: str = "ru") -> str:
+    """«1 год», «2 года», «5 лет», «21 год» (ru); «1 year», «5 years» (en)."""
+    if locale == "en":
+        return f"{n} year" if n == 1 else f"{n} years"
+    if n % 10 == 1 and n % 100 != 11:
+        word = "год"
+    elif 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        word = "года"
+    else:
+        word = "лет"
+    return f"{n} {word}"

@@ -304,7 +304,7 @@ def test_presidium_decides_many_at_once(aid, client):
     ps = [petition_in(aid, "reviewed") for _ in range(3)]
     login(client, aid.users["presidium_member"])
     page = client.get("/aid/queue").get_data(as_text=True)
-    assert all(p.number in page for p in ps) and "6 000.00" in page
+    assert all(p.number in page for p in ps) and "6\u00a0000,00" in page
     data = {"decision_date": today().isoformat(), "decision_number": "14", "do": "approve",
             "petition_ids": [str(p.id) for p in ps[:2]], **{f"version_{p.id}": str(p.version) for p in ps}}
     r = client.post("/aid/queue", data=data)
@@ -371,7 +371,7 @@ def test_regulation_page_and_new_version(aid, client):
     p = petition_in(aid, "filed")
     login(client, aid.users["primary_chair"])
     page = client.get("/aid/regulation").get_data(as_text=True)
-    assert "15 000.00" in page and "14 400.00" in page and "41–50" in page
+    assert "15\u00a0000,00" in page and "14\u00a0400,00" in page and "41–50" in page
     assert "до 80 % включительно" in page and "более 80 % и менее 100 %" in page and "E+" not in page
     assert client.get("/aid/regulation/edit").status_code == 404
     login(client, aid.users["regional_staff"])
@@ -400,7 +400,7 @@ def test_regulation_page_and_new_version(aid, client):
     db.session.expire_all()
     assert db.session.get(AidPetition, p.id).regulation.version == 1
     new = client.get("/aid/regulation").get_data(as_text=True)
-    assert "Положение 2027" in new and "10 000.00" in new and "Председателю Областной организации Иванову И.И." in new
+    assert "Положение 2027" in new and "10\u00a0000,00" in new and "Председателю Областной организации Иванову И.И." in new
 
 
 def test_other_region_regulation_is_404(aid, client):

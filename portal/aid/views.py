@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from sqlalchemy import and_, or_, select
 
@@ -32,6 +32,9 @@ from portal.extensions import db
 from portal.files import send_bytes, send_stored
 from portal.policy import Permission
 from portal.registry.models import Member, MemberStatus, Organisation, OrgLevel
+from portal.text import money as format_money
+from portal.text import percent as format_percent
+from portal.text import years as format_years
 from workflows import AID_PETITION, WorkflowError, available, history
 from workflows import aid as rules
 from workflows.aid_guards import parse_amount
@@ -161,20 +164,23 @@ def _quote_json(member: Member | None, form: PetitionForm) -> dict:
     out["membership_level"] = str(level) if level is not None else None
     if treatment is None:
         out["message"] = gettext("Укажите даты лечения.")
-        out["summary"] = (gettext("%(member)s: стаж %(years)s лет", member=member.full_name, years=out["tenure_years"])
-                          + (gettext(", уровень членства первичной организации %(level)s %%", level=level)
+        out["summary"] = (gettext("%(member)s: стаж %(years)s", member=member.full_name,
+                                   years=format_years(out["tenure_years"], str(get_locale())))
+                          + (gettext(", уровень членства первичной организации %(level)s %%",
+                                     level=format_percent(level, str(get_locale())))
                              if level is not None else "") + ".")
         return out
     q = ops.quote_for(member, treatment)
     bank = ops.bank_problems((form.account_number.data or "").strip(), (form.bik.data or "").strip(),
                              form.bank_name.data or "") if (form.account_number.data or form.bik.data) else {}
-    amount = f"{q.amount:,.2f}".replace(",", "\u00a0").replace(".", ",")
+    amount = format_money(q.amount, str(get_locale()))
     days = rules.stay_days(treatment.treatment_start, treatment.treatment_end)
     # The page and the script show the same (translated) sentences: the script only places them.
     texts = {
-        "summary": gettext("%(member)s: профсоюзный стаж %(years)s лет; уровень членства %(level)s %%; срок "
-                           "пребывания %(days)s дн.", member=member.full_name, years=out["tenure_years"],
-                           level=out["membership_level"] or "—", days=days),
+        "summary": gettext("%(member)s: профсоюзный стаж %(years)s; уровень членства %(level)s %%; срок "
+                           "пребывания %(days)s дн.", member=member.full_name,
+                           years=format_years(out["tenure_years"], str(get_locale())),
+                           level=format_percent(level, str(get_locale())) if level is not None else "—", days=days),
         "amount_label": gettext("Сумма по Положению:") + " ", "amount_text": gettext("%(amount)s руб.", amount=amount),
         "blocked_text": gettext("Ходатайство с такими нарушениями подать нельзя."),
         "eligible_text": gettext("Все условия Положения выполнены."),

@@ -73,7 +73,7 @@ def test_file_review_decide_through_the_ui(page, browser, live_server, aid_world
     page.get_by_test_id("aid-file").click()
 
     expect(page.get_by_test_id("aid-state")).to_have_text("подано")
-    expect(page.get_by_test_id("aid-petition-amount")).to_have_text("6 000.00 руб.")
+    expect(page.get_by_test_id("aid-petition-amount")).to_have_text("6\u00a0000,00 руб.")
     proof = tmp_path / "talon.pdf"
     proof.write_bytes(PDF)
     upload = page.get_by_test_id("aid-upload")
