@@ -97,6 +97,12 @@ def has_permission(user: User | None, permission: str) -> bool:
     return permission in ROLE_PERMISSIONS.get(user.role, frozenset())
 
 
+def require(user: User | None, permission: str) -> None:
+    """Abort with 404 unless the user holds the permission: a page one may not use looks like one that is not there."""
+    if not has_permission(user, permission):
+        abort(404)
+
+
 def is_central(user: User) -> bool:
     return user.org.level == OrgLevel.CENTRAL
 

@@ -54,8 +54,7 @@ def _require_login():
 
 
 def _require(permission: str) -> None:
-    if not policy.has_permission(current_user, permission):
-        abort(404)
+    policy.require(current_user, permission)
 
 
 @bp.route("/")
