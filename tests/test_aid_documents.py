@@ -14,7 +14,6 @@ from io import BytesIO
 import docx
 import openpyxl
 import pytest
-from docx.table import Table
 from pypdf import PdfReader
 
 from portal.documents.aid import (
@@ -33,29 +32,8 @@ from portal.documents.aid import (
     rub,
 )
 from portal.documents.paths import DOC_TEMPLATES
+from tests.document_helpers import docx_text, pdf_pages
 from workflows.aid import SEED_ADDRESSEE
-
-
-def flat(text: str) -> str:
-    """Text with every run of whitespace (also no-break spaces) as one space."""
-    return " ".join(text.split())
-
-
-def docx_text(data: bytes) -> str:
-    document = docx.Document(BytesIO(data))
-    parts = []
-    for block in document.iter_inner_content():
-        if isinstance(block, Table):
-            parts.extend(cell.text for row in block.rows for cell in row.cells)
-        else:
-            parts.append(block.text)
-    return flat("\n".join(parts))
-
-
-def pdf_pages(data: bytes) -> list[str]:
-    assert data.startswith(b"%PDF-")
-    return [flat(page.extract_text()) for page in PdfReader(BytesIO(data)).pages]
-
 
 PETITION = PetitionDoc(
     number="МП-2026-000123",

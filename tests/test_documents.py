@@ -13,8 +13,6 @@ from io import BytesIO
 
 import docx
 import pytest
-from docx.table import Table
-from pypdf import PdfReader
 
 from portal.documents import consent_batch_pdf, consent_docx, consent_pdf, member_card_pdf, ru_date
 from portal.documents.data import PROFCARDS_OPERATOR
@@ -37,31 +35,10 @@ from portal.registry.models import (
     OrgLevel,
 )
 from tests.conftest import create_member, create_org
+from tests.document_helpers import docx_text, flat, pdf_pages
 
 CONSENT_LINE = ("В соответствии с ФЗ № 152-ФЗ «О персональных данных» даю своё согласие на использование моих "
                 "персональных данных")
-
-
-def flat(text: str) -> str:
-    """Text with every run of whitespace as one space (PDF lines wrap and justify)."""
-    return " ".join(text.split())
-
-
-def pdf_pages(data: bytes) -> list[str]:
-    assert data.startswith(b"%PDF-")
-    return [flat(page.extract_text()) for page in PdfReader(BytesIO(data)).pages]
-
-
-def docx_text(data: bytes) -> str:
-    """Paragraphs and table cells of a DOCX, in document order."""
-    document = docx.Document(BytesIO(data))
-    parts = []
-    for block in document.iter_inner_content():
-        if isinstance(block, Table):
-            parts.extend(cell.text for row in block.rows for cell in row.cells)
-        else:
-            parts.append(block.text)
-    return flat("\n".join(parts))
 
 
 @dataclass
