@@ -109,23 +109,29 @@ def _rows_table(doc, name: str) -> None:
         row.cells[0].width, row.cells[1].width = Mm(65), Mm(108)
 
 
-def build() -> bytes:
-    """The template as bytes (a zip with fixed timestamps, so a rebuild changes nothing unless the text did)."""
+def _a4_document(title: str, *, left: int, top: int, bottom: int, text_pt: int, title_pt: int) -> Document:
+    """An empty A4 document (margins in mm, a 15 mm right margin) with its fonts and fixed properties."""
     doc = Document()
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
-    section.left_margin, section.right_margin = Mm(22), Mm(15)
-    section.top_margin, section.bottom_margin = Mm(15), Mm(15)
-    _font(doc.styles["Normal"], 11)
-    _font(doc.styles["Title"], 13, bold=True)
+    section.left_margin, section.right_margin = Mm(left), Mm(15)
+    section.top_margin, section.bottom_margin = Mm(top), Mm(bottom)
+    _font(doc.styles["Normal"], text_pt)
+    _font(doc.styles["Title"], title_pt, bold=True)
     doc.styles["Title"].paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    _font(doc.styles["Heading 1"], 11, bold=True)
-    doc.styles["Heading 1"].paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
     props = doc.core_properties
-    props.title = "Согласие на обработку персональных данных"
+    props.title = title
     props.author = props.last_modified_by = "Профпортал"
     props.created = props.modified = FIXED_TIME
     props.revision = 1
+    return doc
+
+
+def build() -> bytes:
+    """The template as bytes (a zip with fixed timestamps, so a rebuild changes nothing unless the text did)."""
+    doc = _a4_document("Согласие на обработку персональных данных", left=22, top=15, bottom=15, text_pt=11, title_pt=13)
+    _font(doc.styles["Heading 1"], 11, bold=True)
+    doc.styles["Heading 1"].paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
 
     doc.add_heading("СОГЛАСИЕ", level=0)
     doc.add_heading("на обработку персональных данных члена Профсоюза", level=1)
@@ -187,19 +193,8 @@ PETITION_TEXT = (
 
 def build_petition() -> bytes:
     """The petition template as bytes (fixed timestamps, like the consent's)."""
-    doc = Document()
-    section = doc.sections[0]
-    section.page_width, section.page_height = Mm(210), Mm(297)
-    section.left_margin, section.right_margin = Mm(25), Mm(15)
-    section.top_margin, section.bottom_margin = Mm(20), Mm(20)
-    _font(doc.styles["Normal"], 12)
-    _font(doc.styles["Title"], 14, bold=True)
-    doc.styles["Title"].paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    props = doc.core_properties
-    props.title = "Ходатайство об оказании единовременной материальной помощи"
-    props.author = props.last_modified_by = "Профпортал"
-    props.created = props.modified = FIXED_TIME
-    props.revision = 1
+    doc = _a4_document("Ходатайство об оказании единовременной материальной помощи", left=25, top=20, bottom=20,
+                       text_pt=12, title_pt=14)
 
     _para(doc, "{%p for line in addressee %}")
     p = _para(doc, "{{ line }}", align=WD_ALIGN_PARAGRAPH.LEFT, space_after=0)
