@@ -11,6 +11,7 @@ Permissions are declared once with a readable title and granted to roles in one 
 from __future__ import annotations
 
 from flask import abort
+from flask_login import login_required
 from sqlalchemy import Select, and_, any_, false, func, select, true
 from werkzeug.routing import IntegerConverter
 
@@ -95,6 +96,11 @@ def has_permission(user: User | None, permission: str) -> bool:
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     return permission in ROLE_PERMISSIONS.get(user.role, frozenset())
+
+
+def staff_only(blueprint) -> None:
+    """Every page of the blueprint is for logged-in staff: anonymous visitors are sent to the login page."""
+    blueprint.before_request(login_required(lambda: None))
 
 
 def require(user: User | None, permission: str) -> None:

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import and_, or_, select
 
 from forms.aid import (
@@ -42,10 +42,7 @@ from workflows.aid_guards import parse_amount
 bp = Blueprint("aid", __name__)
 
 
-@bp.before_request
-@login_required
-def _require_login():
-    return None
+policy.staff_only(bp)
 
 
 def _require(permission: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
@@ -32,10 +32,7 @@ class ActionForm(BaseForm):
     comment = TextAreaField(lazy_gettext("Комментарий"), validators=[Optional(), Length(max=2000)])
 
 
-@bp.before_request
-@login_required
-def _require_login():
-    return None
+policy.staff_only(bp)
 
 
 def _request(req_id) -> CardRequest:

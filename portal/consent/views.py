@@ -7,7 +7,7 @@ import threading
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 
 from forms.consent import BatchForm, PrintForm, SignForm, WithdrawForm
@@ -27,10 +27,7 @@ BATCH_AREA = "consent-batches"
 BATCH_LIMIT = 1000
 
 
-@bp.before_request
-@login_required
-def _require_login():
-    return None
+policy.staff_only(bp)
 
 
 def _refuse(m: Member, action: str, error: WorkflowError):

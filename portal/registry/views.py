@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import and_, case, func, select
 
 from forms.registry import (
@@ -46,11 +46,7 @@ from portal.text import fold, like_prefix
 bp = Blueprint("registry", __name__)
 
 
-@bp.before_request
-@login_required
-def _require_login():
-    """Every page of the registry is for logged-in staff only."""
-    return None
+policy.staff_only(bp)
 
 
 def _require(permission: str) -> None:
