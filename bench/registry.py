@@ -266,6 +266,56 @@ def measure_imports(app, url: str, rng: random.Random, csv_rows: int, xlsx_rows:
         except Exception as e:  # noqa: BLE001 (the API is being written right now; report, don't hide)
             log(f"import {kind} failed: {e!r}")
             out[kind] = {"error": f"failed: {type(e).__name__}: {str(e)[:200]}"}
+        if kind == "csv":
+            # Other people of the same shape (the imported ones are in the registry now).
+            raw_path = workdir / f"members-raw-{rows}.csv"
+            writer(raw_path, rows, rng.randrange(10**9), "МБОУ «Средняя общеобразовательная школа № 2» (бенчмарк)")
+            wait_for_quiet(max_load, max_wait)
+            try:
+                out["raw_copy"] = _raw_copy(url, rng, raw_path)
+            except Exception as e:  # noqa: BLE001
+                log(f"raw COPY failed: {e!r}")
+                out["raw_copy"] = {"error": f"failed: {type(e).__name__}: {str(e)[:200]}"}
+    return out
+
+
+def _raw_copy(url: str, rng: random.Random, path: Path) -> dict:
+    """The database's share of the import alone: the CSV's rows, typed beforehand (untimed), written into a
+    primary by bare COPY — members, then members and their «joined» events — in 5 000-row chunks, each in a
+    transaction rolled back. This is the machine's ceiling for the import's write with every index, foreign
+    key and check in place (the issue's «COPY with keys in place»), measured in the same run."""
+    from datetime import date as _date
+
+    from portal.registry import imports
+
+    sheet = imports.open_sheet(path, path.name)
+    reader = imports.RowReader(imports.resolve_mapping(sheet.headers), _date.today())
+    candidates = [(r.person_key, n, r) for n, cells in sheet.rows for r in [reader.stage(cells)]]
+    with psycopg.connect(conninfo(url)) as conn:
+        known = {r[0] for r in conn.execute("SELECT person_key FROM members WHERE person_key = ANY(%s)",
+                                            ([c[0] for c in candidates],))}
+        candidates = [c for c in candidates if c[0] not in known]  # a chance namesake of someone registered
+        out = {"rows": len(candidates)}
+        org = pick_orgs(url, rng, 1, 0)[0][0]
+        payloads = [imports._chunk_payload(sorted(candidates[i:i + imports.CHUNK_ROWS]), org, None)
+                    for i in range(0, len(candidates), imports.CHUNK_ROWS)]
+        for label, with_events in (("members", False), ("members_events", True)):
+            seconds = 0.0
+            with conn.cursor() as cur:
+                for payload in payloads:
+                    ids = imports.new_member_ids(cur, payload.count)
+                    member_text, event_text = payload.members(ids), payload.events(ids)
+                    t0 = time.perf_counter()
+                    with cur.copy(imports.MEMBER_COPY_SQL) as copy:
+                        copy.write(member_text)
+                    if with_events:
+                        with cur.copy(imports.EVENT_COPY_SQL) as copy:
+                            copy.write(event_text)
+                    seconds += time.perf_counter() - t0
+            conn.rollback()
+            out[label] = {"seconds": round(seconds, 2), "rate": round(len(candidates) / seconds)}
+            log(f"raw COPY ({label.replace('_', ' + ')}): {len(candidates):,} rows in {seconds:.1f} s = "
+                f"{len(candidates) / seconds:,.0f} rows/s")
     return out
 
 
@@ -438,6 +488,10 @@ MEMBER_COLS = ", ".join(f"m.{c}" for c in ("id", "org_id", "last_name", "first_n
                                             "updated_at"))
 
 SQL = {
+    # The signed-in account and its organisation (role, scope), which every page must read before its own rows:
+    # the hand-written counterpart of the DAL's user load.
+    "account": "SELECT u.id, u.role, u.org_id, u.is_enabled, u.session_version, o.level, o.path FROM users u "
+               "JOIN organisations o ON o.id = u.org_id WHERE u.id = %(user)s",
     # A primary chair's page: the 50 first by name, and the total for the pager.
     "list_page": f"SELECT {MEMBER_COLS} FROM members m WHERE m.org_id = %(org)s AND m.status = 'active' "
                  "ORDER BY m.last_name_folded, m.id LIMIT 50",
@@ -551,6 +605,7 @@ def measure_pages(app, url: str, rng: random.Random, n_requests: int, warmup: in
                 "dal": lambda: inproc.members_dal(u, u["org_id"], None),
                 "sql": lambda: sql.run("list_count", "list_page", org=u["org_id"]),
                 "sql_page_only": lambda: sql.run("list_page", org=u["org_id"]),
+                "sql_account": lambda: sql.run("account", "list_count", "list_page", user=u["id"], org=u["org_id"]),
             },
             "terr": lambda case: {
                 "http": lambda: http_get(case[0], f"/orgs/{case[0]['org_id']}/members?q={_q(case[1])}", "terr"),
@@ -562,6 +617,8 @@ def measure_pages(app, url: str, rng: random.Random, n_requests: int, warmup: in
                                        prefix=_fold_prefix(case[1])),
                 "sql_page_only": lambda: sql.run("terr_page", path=sql.paths[case[0]["org_id"]] + "%",
                                                  prefix=_fold_prefix(case[1])),
+                "sql_account": lambda: sql.run("account", "terr_count", "terr_page", user=case[0]["id"],
+                                               path=sql.paths[case[0]["org_id"]] + "%", prefix=_fold_prefix(case[1])),
             },
             "search": lambda case: {
                 "http": lambda: http_get(case[0], f"/search?q={_q(case[1])}", "search"),
@@ -570,6 +627,8 @@ def measure_pages(app, url: str, rng: random.Random, n_requests: int, warmup: in
                 "dal": lambda: inproc.search_dal(case[0], case[1]),
                 "sql": lambda: sql.run("search", path=sql.paths[case[0]["org_id"]] + "%",
                                        prefix=_fold_prefix(case[1])),
+                "sql_account": lambda: sql.run("account", "search", user=case[0]["id"],
+                                               path=sql.paths[case[0]["org_id"]] + "%", prefix=_fold_prefix(case[1])),
             },
         }
         for page, cases in (("list", list_cases), ("terr", terr_cases), ("search", search_cases)):
@@ -605,6 +664,7 @@ def measure_pages(app, url: str, rng: random.Random, n_requests: int, warmup: in
             res["found"] = {"p50": pct(vals, 0.5), "max": max(vals)} if vals else {}
             for key in ("dal", "http"):
                 res[f"{key}_over_sql"] = {q: round(res[key][q] / res["sql"][q], 2) for q in ("p50", "p95")}
+            res["dal_over_sql_account"] = {q: round(res["dal"][q] / res["sql_account"][q], 2) for q in ("p50", "p95")}
             out[page] = res
             log(f"{page}: " + "; ".join(f"{k} {v['p50']}/{v['p95']} ms" for k, v in res.items()
                                          if isinstance(v, dict) and "p95" in v)
@@ -698,6 +758,16 @@ def render(data: dict) -> str:
         return f
 
     row("Import CSV (1C, cp1251) through import_file", TARGETS["import_csv"][0], imp("csv", True))
+
+    def raw(label):
+        def f(r):
+            x = r["import"]["raw_copy"][label]
+            share = r["import"]["csv"]["rate"] / x["rate"]
+            return f"{x['rate']:,} rows/s ({x['seconds']} s); the import is {share:.0%} of it".replace(",", " ")
+        return f
+
+    row("… the same rows by bare COPY, members only (keys in place, rolled back)", "", raw("members"))
+    row("… the same rows by bare COPY, members + «joined» events", "", raw("members_events"))
     row("Import XLSX through import_file", "", imp("xlsx", False))
     titles = {"list": ("Primary chair: /orgs/&lt;id&gt;/members (50 rows)", TARGETS["list_http"]),
               "terr": ("Territorial chair: /orgs/&lt;terr&gt;/members?q=&lt;prefix&gt;", TARGETS["terr_http"]),
@@ -716,6 +786,11 @@ def render(data: dict) -> str:
         row("… DAL / SQL (p50, p95)", TARGETS["ratio"][0],
             lambda r, p=page: "{p50}× / {p95}×".format(**r["pages"][p]["dal_over_sql"])
             + _mark(TARGETS["ratio"][1](r["pages"][p]["dal_over_sql"]["p95"])))
+        row("… hand-written SQL with the account read first (what the DAL's user load reads)", "",
+            lambda r, p=page: _ms(r["pages"][p]["sql_account"]))
+        row("… DAL / (account + SQL), like for like (p50, p95)", TARGETS["ratio"][0],
+            lambda r, p=page: "{p50}× / {p95}×".format(**r["pages"][p]["dal_over_sql_account"])
+            + _mark(TARGETS["ratio"][1](r["pages"][p]["dal_over_sql_account"]["p95"])))
         row("… HTTP / SQL (p50, p95)", "", lambda r, p=page: "{p50}× / {p95}×".format(**r["pages"][p]["http_over_sql"]))
         row("… members found (median, max)", "",
             lambda r, p=page: f"{r['pages'][p]['found']['p50']:,}, {r['pages'][p]['found']['max']:,}".replace(",", " "))

@@ -57,35 +57,6 @@ def copy_rows(conn, table: Table, columns: Sequence[str], rows: Iterable[Sequenc
     return count
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_text(rows: Iterable[Sequence[str | None]], width: int) -> bytes:
-    """Rows of text values (None for NULL) as the payload of `COPY … FROM STDIN` in text format.
-
-    Built in the caller's thread, so a background COPY only sends bytes (with the GIL released) and the server
-    is never kept waiting for a row. A value holding a backslash, tab or line break is escaped; the common row
-    holds none and is joined as it is.
-    """
-    lines = []
-    for row in rows:
-        line = "\t".join(["\\N" if v is None else v for v in row])
-        # Every backslash is a NULL's own, and every tab a separator: nothing to escape.
-        if line.count("\\") != row.count(None) or "\n" in line or "\r" in line or line.count("\t") != width - 1:
-            line = "\t".join(["\\N" if v is None else v.translate(_COPY_ESCAPES) for v in row])
-        lines.append(line)
-    if not lines:
-        return b""
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def copy_payload(conn, table: Table, columns: Sequence[str], payload: bytes) -> None:
-    """COPY a prepared text payload (`copy_text`) into `table` on a psycopg connection; touches no session."""
-    cols = ", ".join(f'"{c}"' for c in columns)
-    with conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
-        copy.write(payload)
-
-
 def insert_rows(table: Table, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
     """Write rows (tuples in `columns` order) into `table`; returns how many. Enum members are stored by value."""
     count = 0

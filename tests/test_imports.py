@@ -749,10 +749,158 @@ def test_backslashes_and_a_literal_null_marker_are_stored_as_typed(world):
     assert (m.department, m.position) == (department, position)
 
 
-def test_copy_text_escapes_what_copy_would_misread():
-    from portal.bulk import copy_text
+def test_copy_payload_escapes_what_copy_would_misread():
+    """Typed values hold no tab or line break (`_text` collapses them); a backslash is escaped for COPY's text
+    format wherever it is, and NULL is written only for a missing actor."""
+    from portal.registry.imports import RowReader, _chunk_payload, resolve_mapping
 
-    assert copy_text([("a", None, "b")], 3) == b"a\t\\N\tb\n"
-    assert copy_text([("a\\b", "c\td", "e\nf\rg")], 3) == b"a\\\\b\tc\\td\te\\nf\\rg\n"
-    assert copy_text([("\\N", None, "")], 3) == b"\\\\N\t\\N\t\n"
-    assert copy_text([], 3) == b""
+    reader = RowReader(resolve_mapping(HEADER), date.today())
+    staged = reader.stage(row(**{"Должность": "учитель\\N\\tмузыки\tи пения", "Телефон": "", "E-mail": ""}))
+    payload = _chunk_payload([(staged.person_key, 2, staged)], 7, None)
+    line = payload.staged.decode()
+    assert line.endswith("\n") and line.count("\n") == 1
+    values = line[:-1].split("\t")
+    assert len(values) == len(staged) and values[8] == "учитель\\\\N\\\\tмузыки и пения"
+    assert payload.event_tails == [f"\tjoined\t{staged.joined_on}\t7\t\t\\N\n"]
+    assert payload.member_tails[0].startswith("\t7\tПетрова\tАнна\t")
+
+
+# ---- the fast path agrees with the full check ------------------------------------------------------------------
+
+ODD_CELLS = {
+    "Фамилия": ["Петрова", "ПЕТРОВА", "петрова", "Петрова-Водкина", "Д'Арк", "О'Нил.", "Петрова1", "", "  Петрова  ",
+                "Пётрова", "Ан на", "x" * 101, "'=Петрова"],
+    "Имя": ["Анна", "А.", "А", "Анна-Мария", "", "Анна.", "ЁЛКА"],
+    "Отчество": ["Игоревна", "И.", "", "Гейдар оглы", "игоревна", "И"],
+    "Дата рождения": ["12.03.1980", "12.03.80", "31.02.1990", "1980-03-12", "12/3/1980", "", "05.05.2031",
+                      "01.01.2020", "01.01.1900", "весной", "12.03.1980 г.", " 12.03.1980 "],
+    "Пол": ["Ж", "ж", "женский", "F", "", "жещина"],
+    "Должность": ["учитель химии", "", "у" * 200, "у" * 201, "  завуч  "],
+    "Образование": ["высшее", "ВЫСШЕЕ", "спо", "", "незаконченное"],
+    "Форма уплаты взносов": ["безналичная", "по заявлению", "", "бартер"],
+    "Дата вступления в Профсоюз": ["01.09.2005", "01.01.1970", "01.01.2099", "30.02.2001", "", "1.9.2005"],
+    "Категория": ["работающий", "", "почётный", "РАБОТАЮЩИЕ"],
+    "Телефон": ["+7 (474) 200-00-00", "", "позвонить завучу", "12345", "+7 474 200 00 00 00 00 00",
+                "８９００１２３４５６７", "89001234567", "(474)2000000", "+7-474-200-00-00" + "0" * 30],
+    "E-mail": ["petrova@example.ru", "", "ivanova@@mail", "x@", "a b@c.d", "a@b.c" + "d" * 200],
+}
+
+
+def _odd_rows(count: int, seed: int):
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(count):
+        values = dict(zip(HEADER, GOOD, strict=True))
+        for column in rng.sample(list(ODD_CELLS), rng.randint(0, 3)):
+            values[column] = rng.choice(ODD_CELLS[column])
+        yield [values[h] for h in HEADER]
+
+
+@pytest.mark.parametrize("source", ["odd", "csv", "xlsx", "full_name"])
+def test_fast_path_takes_only_valid_rows_and_stages_them_as_the_full_check_would(source):
+    """`RowReader.stage` (the fast path) must never let through a row `read` refuses, and must store what `read`
+    would; the sample files' valid rows all take it."""
+    from portal.registry.imports import RowReader, resolve_mapping
+
+    if source == "odd":
+        headers, rows = HEADER, list(_odd_rows(3000, 11))
+    elif source == "full_name":
+        headers = ["ФИО", *HEADER[3:]]
+        rows = [[" ".join(r[:3]), *r[3:]] for r in _odd_rows(1000, 12)]
+    else:
+        sheet = open_sheet(CSV_FILE if source == "csv" else XLSX_FILE)
+        headers, rows = sheet.headers, [cells for _, cells in sheet.rows]
+    on = date(2026, 12, 1)
+    fast_reader, full_reader = RowReader(resolve_mapping(headers), on), RowReader(resolve_mapping(headers), on)
+    fast = valid = 0
+    for cells in rows:
+        for _ in range(2):  # the second time from the caches
+            staged = fast_reader.stage(cells)
+            data, _name, errors = full_reader.read(cells)
+            if staged is not None:
+                assert not errors, (cells, errors)
+                assert staged == full_reader.staged(data), cells
+        fast += staged is not None
+        valid += not errors
+    assert 0 < fast <= valid
+    if source in ("csv", "xlsx"):
+        assert fast == valid  # plain rows never need the slow path
+    else:
+        assert valid - fast < valid / 5  # only what is unusual goes round
+
+
+# ---- PostgreSQL: chunks that meet people already registered, and two imports at once ------------------------
+
+
+def _people(count: int, start: int = 0) -> bytes:
+    surnames = ["Абрамова", "Белова", "Воронина", "Гусева", "Дроздова", "Ершова", "Жукова", "Зайцева"]
+    names = ["Анна", "Вера", "Галина", "Дарья", "Елена", "Жанна", "Зоя", "Инна", "Кира", "Лидия"]
+    rows = []
+    for i in range(start, start + count):
+        birth = date(1960, 1, 1).toordinal() + i
+        rows.append(row(**{"Фамилия": surnames[i % 8], "Имя": names[i // 8 % 10],
+                           "Дата рождения": date.fromordinal(birth).strftime("%d.%m.%Y")}))
+    return csv_bytes(rows)
+
+
+def test_a_chunk_meeting_registered_people_is_written_again_without_them(world, monkeypatch):
+    """On PostgreSQL a chunk's COPY fails as a whole on a known person; its savepoint is rolled back and the chunk
+    is written through the staging table, skipping exactly the known people, in the same transaction."""
+    from portal.registry import imports
+
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 10)
+    first = import_file(world.school_a, _people(15, 0), "a.csv", None)
+    assert first.imported == 15
+    here = world.school_a2.id
+    before = (count(Member, Member.org_id == here), count(MemberEvent, MemberEvent.to_org_id == here))
+    mixed = import_file(world.school_a2, _people(30, 5), "b.csv", None)  # rows 5–14 are known elsewhere
+    db.session.commit()
+    assert (mixed.imported, mixed.duplicates) == (20, 10)
+    assert {r[2] for r in mixed.duplicate_rows} == {IN_OTHER_ORG}
+    assert (count(Member, Member.org_id == here), count(MemberEvent, MemberEvent.to_org_id == here)) == (
+        before[0] + 20, before[1] + 20)
+
+
+@pytest.mark.postgres
+def test_two_imports_of_overlapping_lists_at_once_register_each_person_once(make_app, world, database):
+    if database["kind"] != "postgresql":
+        pytest.skip("needs PostgreSQL (TEST_DATABASE_URL) for concurrent transactions")
+    import threading
+
+    from portal.registry import imports
+    from portal.registry.models import Organisation
+
+    orgs = [world.school_a.id, world.school_a2.id]
+    files = [_people(400, 0), _people(400, 200)]  # 200 people in both
+    before = (count(Member), count(MemberEvent, MemberEvent.kind == EventKind.JOINED))
+    db.session.commit()
+    app2 = make_app()
+    barrier = threading.Barrier(2)
+    outcomes: list = [None, None]
+
+    def work(i):
+        with app2.app_context():
+            try:
+                org = db.session.get(Organisation, orgs[i])
+                barrier.wait()
+                result = imports.import_file(org, files[i], f"{i}.csv", None)
+                db.session.commit()
+                outcomes[i] = (result.imported, result.duplicates)
+            except BaseException as e:
+                barrier.abort()
+                outcomes[i] = repr(e)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(o, tuple) for o in outcomes), outcomes
+    assert sum(o[0] for o in outcomes) == 600 and sum(o[1] for o in outcomes) == 200
+    db.session.expire_all()
+    keys = db.session.scalars(select(Member.person_key)).all()
+    assert len(keys) == len(set(keys)) == before[0] + 600
+    assert count(MemberEvent, MemberEvent.kind == EventKind.JOINED) == before[1] + 600

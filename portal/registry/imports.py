@@ -35,13 +35,15 @@ from functools import partial
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
+import psycopg
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, any_, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import audit
-from portal.bulk import BackgroundCopy, allocate_ids, copy_text, insert_rows, is_postgres
+from portal.bulk import BackgroundCopy, allocate_ids, insert_rows, is_postgres
 from portal.clock import full_years, now, today
 from portal.extensions import db
 from portal.i18n import N_
@@ -61,7 +63,7 @@ from portal.registry.models import (
     TitledEnum,
     _enum,
 )
-from portal.registry.rules import check_member
+from portal.registry.rules import EMAIL_RE, MAX_AGE, MIN_AGE, NAME_RE, PHONE_RE, check_member
 from portal.text import fold
 
 
@@ -553,7 +555,10 @@ def _text(value) -> str:
 
 
 def _is_blank(cells: Sequence) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+    for c in cells:  # the first cell of a filled row usually decides
+        if c is not None and (not isinstance(c, str) or c.strip()):
+            return False
+    return True
 
 
 _DMY = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{2}|\d{4})(?:\s*г\.?)?(?:\s+0?0:00(?::00)?)?$")
@@ -616,6 +621,8 @@ ORDER = ("last_name", "first_name", "patronymic", "birth_date", "gender", "posit
          "joined_on", "category", "department", "address", "phone", "email")
 JOINED_BEFORE_BIRTH = N_("вступил раньше, чем родился")
 _UNKNOWN = object()  # an enum cell whose text matches no value
+_MISS = object()  # not in a cache yet
+_NO_NAME = ("", "")  # an empty patronymic, as `RowReader._ok_name` gives it
 _INITIALS = re.compile(r"^[A-Za-zА-Яа-яЁё]\.(\s*[A-Za-zА-Яа-яЁё]\.?)?$")
 
 
@@ -639,8 +646,12 @@ def split_full_name(text: str) -> tuple[str, str, str]:
 class RowReader:
     """Types one row's cells into card values and collects every problem, the way the web form would report them.
 
-    This is the import's inner loop: cells are picked with one `itemgetter` call, and dates, enum values and name
-    parts are typed once per distinct text (a list repeats them a lot).
+    This is the import's inner loop. `stage` is its fast path: a row whose every value is plainly valid goes
+    straight to the text the database is given (`Staged`), each distinct cell text typed and checked once (a list
+    repeats surnames, names, dates, positions and enum values a lot). Any row `stage` is not sure of — a problem,
+    or only something unusual such as a name ending in a dot — goes through `read`, which applies
+    `rules.check_member` and reports every problem; `staged` turns its valid result into the same `Staged`.
+    `tests/test_imports.py` checks that both paths agree row by row.
     """
 
     _SOURCES = ("last_name", "first_name", "patronymic", "full_name", "birth_date", "joined_on", "gender", "education",
@@ -659,18 +670,19 @@ class RowReader:
         self._names: dict[str, str] = {}
         self._folded: dict[str, str] = {}
         self._iso: dict[date, str] = {}
+        # The fast path's caches: cell → its stored text (or typed value), or None when the cell needs `read`.
+        self._ok_names: dict = {}
+        self._ok_births: dict = {}
+        self._ok_joins: dict = {}
+        self._ok_enums: dict[str, dict] = {k: {} for k in ENUMS}
+        self._ok_positions: dict = {}
+        self._ok_departments: dict = {}
 
-    def keys(self, data: dict) -> tuple[str, str]:
-        """(person_key, folded surname) of a valid row — `models.person_key`, with each part folded once per
-        distinct text."""
-        folded = self._folded
-        parts = []
-        for name in (data["last_name"], data["first_name"], data["patronymic"]):
-            f = folded.get(name)
-            if f is None:
-                f = folded[name] = fold(name)
-            parts.append(f)
-        return f"{parts[0]}|{parts[1]}|{parts[2]}|{self.iso(data['birth_date'])}", parts[0]
+    def _fold(self, name: str) -> str:
+        f = self._folded.get(name)
+        if f is None:
+            f = self._folded[name] = fold(name)
+        return f
 
     def iso(self, day: date) -> str:
         """`day.isoformat()`, once per distinct date."""
@@ -678,6 +690,127 @@ class RowReader:
         if text is None:
             text = self._iso[day] = day.isoformat()
         return text
+
+    # -- the fast path
+
+    def _ok_name(self, raw) -> tuple[str, str] | None:
+        """(a name part as stored, folded) — ("", "") for an empty cell — or None when `read` must judge it."""
+        name = _name_case(_text(raw))
+        # Typed by `_text`, the name has no space to collapse: folding is lower case and ё → е (`text.fold`).
+        ok = (name, name.lower().replace("ё", "е")) if not name or (
+            len(name) <= LENGTHS["last_name"] and name[-1] != "." and NAME_RE.match(name)) else None
+        if raw.__class__ is str:
+            self._ok_names[raw] = ok
+        return ok
+
+    def _ok_date(self, raw, birth: bool) -> tuple[date, str] | None:
+        """(date, ISO text) of a date cell that breaks no rule of its own, or None."""
+        day, problem = _parse_date(raw)
+        ok = None
+        if day is not None and problem is None and day <= self.on:
+            if not birth or MIN_AGE <= full_years(day, self.on) <= MAX_AGE:
+                ok = (day, self.iso(day))
+        if raw.__class__ is str:
+            (self._ok_births if birth else self._ok_joins)[raw] = ok
+        return ok
+
+    def _ok_enum(self, key: str, raw) -> str | None:
+        cache = self._ok_enums[key]
+        try:
+            return cache[raw]
+        except KeyError:
+            pass
+        except TypeError:
+            return None
+        text = _text(raw)
+        member = ENUMS[key][0].by_title(text) if text else None
+        ok = cache[raw] = None if member is None else member._value_
+        return ok
+
+    def _ok_text(self, cache: dict, raw, limit: int, required: bool) -> str | None:
+        try:
+            return cache[raw]
+        except KeyError:
+            pass
+        except TypeError:
+            return None
+        text = _text(raw)
+        ok = cache[raw] = text if len(text) <= limit and (text or not required) else None
+        return ok
+
+    def stage(self, cells: Sequence) -> Staged | None:
+        """The row as `Staged` when every value is plainly valid; None sends it to `read`."""
+        width = self.width
+        if len(cells) != width - 1:
+            cells = [*cells[:width - 1], *([None] * (width - 1 - len(cells)))]
+        (last, first, middle, full, birth, joined, gender, education, dues, category, department, position, address,
+         phone, email) = self._pick([*cells, None])
+        if self.parts:
+            names, ok_name = self._ok_names, self._ok_name
+            v = names.get(last, _MISS) if last.__class__ is str else _MISS
+            last = ok_name(last) if v is _MISS else v
+            v = names.get(first, _MISS) if first.__class__ is str else _MISS
+            first = ok_name(first) if v is _MISS else v
+            if middle is None:
+                middle = _NO_NAME
+            else:
+                v = names.get(middle, _MISS) if middle.__class__ is str else _MISS
+                middle = ok_name(middle) if v is _MISS else v
+        else:
+            last, first, middle = (self._ok_name(p) for p in split_full_name(_text(full)))
+        if last is None or first is None or middle is None or not last[0] or not first[0]:
+            return None
+        v = self._ok_births.get(birth, _MISS) if birth.__class__ is str else _MISS
+        birth = self._ok_date(birth, True) if v is _MISS else v
+        v = self._ok_joins.get(joined, _MISS) if joined.__class__ is str else _MISS
+        joined = self._ok_date(joined, False) if v is _MISS else v
+        if birth is None or joined is None or joined[0] < birth[0]:
+            return None
+        enums = self._ok_enums
+        gender = enums["gender"].get(gender) or self._ok_enum("gender", gender)
+        education = enums["education"].get(education) or self._ok_enum("education", education)
+        dues = enums["dues_form"].get(dues) or self._ok_enum("dues_form", dues)
+        category = enums["category"].get(category) or self._ok_enum("category", category)
+        if gender is None or education is None or dues is None or category is None:
+            return None
+        position = self._ok_positions.get(position) or self._ok_text(self._ok_positions, position,
+                                                                     LENGTHS["position"], True)
+        if department is None:
+            department = ""
+        else:
+            department = self._ok_departments.get(department) or self._ok_text(
+                self._ok_departments, department, LENGTHS["department"], False)
+        if position is None or department is None:
+            return None
+        address = _text(address) if address.__class__ is not str or address[:1] == "'" else " ".join(address.split())
+        phone = _text(phone) if phone.__class__ is not str or phone[:1] == "'" else " ".join(phone.split())
+        email = _text(email) if email.__class__ is not str or email[:1] == "'" else " ".join(email.split())
+        if len(address) > LENGTHS["address"]:
+            return None
+        if phone:
+            if len(phone) > LENGTHS["phone"] or not phone.isascii() or not PHONE_RE.match(phone):
+                return None
+            # ASCII and matched: only digits, spaces, brackets, hyphens and a leading plus are left.
+            digits = (len(phone) - phone.count(" ") - phone.count("(") - phone.count(")") - phone.count("-")
+                      - phone.count("+"))
+            if not 10 <= digits <= 15:
+                return None
+        if email and (len(email) > LENGTHS["email"] or not EMAIL_RE.match(email)):
+            return None
+        return Staged(last[0], first[0], middle[0], last[1], f"{last[1]}|{first[1]}|{middle[1]}|{birth[1]}", birth[1],
+                      gender, department, position, education, dues, joined[1], category, address, phone, email)
+
+    # -- the full check
+
+    def staged(self, data: dict) -> Staged:
+        """A valid row's card values (`read`) as `Staged`."""
+        parts = [self._fold(data[k]) for k in ("last_name", "first_name", "patronymic")]
+        birth = self.iso(data["birth_date"])
+        return Staged(data["last_name"], data["first_name"], data["patronymic"], parts[0],
+                      f"{parts[0]}|{parts[1]}|{parts[2]}|{birth}", birth, data["gender"]._value_, data["department"],
+                      data["position"], data["education"]._value_, data["dues_form"]._value_,
+                      self.iso(data["joined_on"]), data["category"]._value_, data["address"], data["phone"],
+                      data["email"])
 
     def _name(self, raw) -> str:
         name = self._names.get(raw) if isinstance(raw, str) else None
@@ -749,6 +882,32 @@ class RowReader:
             del errors["joined_on"]
         name = " ".join(p for p in (last, first, middle) if p)
         return data, name, errors
+
+
+class Staged(NamedTuple):
+    """A valid row as the text the database is given: STAGE_COLUMNS, dates in ISO form, enums by value."""
+
+    last_name: str
+    first_name: str
+    patronymic: str
+    last_name_folded: str
+    person_key: str
+    birth_date: str
+    gender: str
+    department: str
+    position: str
+    education: str
+    dues_form: str
+    joined_on: str
+    category: str
+    address: str
+    phone: str
+    email: str
+
+    @property
+    def name(self) -> str:
+        """The person's name as the report shows it."""
+        return " ".join(p for p in (self.last_name, self.first_name, self.patronymic) if p)
 
 
 def reason_text(errors: dict[str, str]) -> str:
@@ -860,14 +1019,13 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
         columns = resolve_mapping(sheet.headers, mapping)
         result = ImportResult(mapping=columns, headers=sheet.headers, header_row=sheet.header_row,
                               file_kind=sheet.kind, dry_run=dry_run, missing=missing_fields(columns))
-        on = today()
-        reader = RowReader(columns, on)
+        reader = RowReader(columns, today())
+        stage, read = reader.stage, reader.read
         seen: dict[str, int] = {}  # person_key -> row number of its first valid occurrence in the file
         actor_id = getattr(actor, "id", None)
-        # On PostgreSQL a real run writes each chunk in the background (COPY into a staging table, then one
-        # INSERT … ON CONFLICT DO NOTHING, whose probe of the person-key index is also the registry's duplicate
-        # check) while the next chunk is read and checked; a chunk is settled (duplicates reported, count added,
-        # progress called) before the session is used again. Elsewhere, and in a dry run: look up, then write.
+        # On PostgreSQL a real run writes each chunk in the background (`_write_chunk`) while the next chunk is
+        # read and checked; a chunk is settled (duplicates reported, count added, progress called) before the
+        # session is used again. Elsewhere, and in a dry run: look the keys up, then write.
         writer = BackgroundCopy() if not dry_run and is_postgres() else None
         in_flight: dict[str, tuple[int, str]] = {}  # person_key -> (row number, name) of the chunk being written
         written_through = 0  # result.rows once the chunk being written is written
@@ -887,40 +1045,44 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
                 progress(written_through, sheet.total_estimate)
 
         for chunk in _chunks(sheet.rows, CHUNK_ROWS):
-            candidates = []
+            candidates: list[tuple[str, int, Staged]] = []
             for number, cells in chunk:
-                data, name, errors = reader.read(cells)
-                if errors:
-                    result.refused.append((number, name, reason_text(errors)))
-                    continue
-                key, folded_last = reader.keys(data)
+                row = stage(cells)
+                if row is None:
+                    data, name, errors = read(cells)
+                    if errors:
+                        result.refused.append((number, name, reason_text(errors)))
+                        continue
+                    row = reader.staged(data)
+                key = row.person_key
                 first = seen.get(key)
                 if first is not None:
-                    result.duplicate_rows.append((number, name, f"повтор строки {first} (те же ФИО и дата рождения)"))
+                    result.duplicate_rows.append((number, row.name, f"повтор строки {first} (те же ФИО и дата "
+                                                                    "рождения)"))
                     continue
                 seen[key] = number
-                candidates.append((number, name, key, folded_last, data))
+                candidates.append((key, number, row))
             settle()
             result.rows += len(chunk)
             # In person-key order (the surname first): neighbouring entries of the name and key indexes are
             # written together, and a chair's list, sorted by name, reads neighbouring heap pages.
-            candidates.sort(key=itemgetter(2))
+            candidates.sort(key=itemgetter(0))
             if writer is not None:
                 if candidates:
-                    in_flight.update((c[2], (c[0], c[1])) for c in candidates)
-                    writer.start(partial(_stage_and_insert, _stage_payload(candidates, reader.iso), len(candidates),
-                                         org.id, actor_id))
+                    in_flight.update((key, (number, row.name)) for key, number, row in candidates)
+                    writer.start(partial(_write_chunk, _chunk_payload(candidates, org.id, actor_id), org.id,
+                                         actor_id))
                     written_through = result.rows
                     continue
             else:
-                existing = registered_keys(c[2] for c in candidates)
+                existing = registered_keys(c[0] for c in candidates)
                 fresh = []
-                for number, name, key, folded_last, data in candidates:
+                for key, number, row in candidates:
                     hit = existing.get(key)
                     if hit is None:
-                        fresh.append((key, folded_last, data))
+                        fresh.append(row)
                     else:
-                        result.duplicate_rows.append((number, name, _duplicate_reason(hit, org.id)))
+                        result.duplicate_rows.append((number, row.name, _duplicate_reason(hit, org.id)))
                 if not dry_run and fresh:
                     result.imported += _write(org.id, allocate_ids(Member.__table__, len(fresh)), fresh, actor_id)
             if progress:
@@ -944,25 +1106,19 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
     return result
 
 
-def _rows(org_id: int, ids: list[int], fresh: list[tuple[str, str, dict]], actor_id: int | None):
-    """The members' rows and their «joined» events, as plain values in MEMBER_COLUMNS and EVENT_COLUMNS order."""
+def _write(org_id: int, ids: list[int], fresh: list[Staged], actor_id: int | None) -> int:
+    """Write members and their «joined» events through the session (SQLite, or any database in tests)."""
     active, no_consent, no_card, joined_kind = (MemberStatus.ACTIVE.value, ConsentStatus.NONE.value,
                                                 CardStatus.NOT_ORDERED.value, EventKind.JOINED.value)
     members = []
     events = []
-    for new_id, (key, folded_last, d) in zip(ids, fresh, strict=True):
-        joined = d["joined_on"]
-        members.append((new_id, org_id, d["last_name"], d["first_name"], d["patronymic"], folded_last, key,
-                        d["birth_date"], d["gender"].value, d["department"], d["position"], d["education"].value,
-                        d["dues_form"].value, joined, joined, d["category"].value, d["address"], d["phone"],
-                        d["email"], active, joined, no_consent, no_card, None))
+    for new_id, r in zip(ids, fresh, strict=True):
+        joined = date.fromisoformat(r.joined_on)
+        members.append((new_id, org_id, r.last_name, r.first_name, r.patronymic, r.last_name_folded, r.person_key,
+                        date.fromisoformat(r.birth_date), r.gender, r.department, r.position, r.education,
+                        r.dues_form, joined, joined, r.category, r.address, r.phone, r.email, active, joined,
+                        no_consent, no_card, None))
         events.append((new_id, joined_kind, joined, org_id, "", actor_id))
-    return members, events
-
-
-def _write(org_id: int, ids: list[int], fresh: list[tuple[str, str, dict]], actor_id: int | None) -> int:
-    """Write members and their «joined» events in bulk (ids allocated up front) through the session."""
-    members, events = _rows(org_id, ids, fresh, actor_id)
     insert_rows(Member.__table__, MEMBER_COLUMNS, members)
     insert_rows(MemberEvent.__table__, EVENT_COLUMNS, events)
     return len(members)
@@ -977,10 +1133,22 @@ def _duplicate_reason(hit: tuple[int, MemberStatus] | None, org_id: int) -> str:
     return IN_THIS_ORG if hit[1] == MemberStatus.ACTIVE else LEFT_THIS_ORG
 
 
-# The staging table of the PostgreSQL bulk path: one per connection, emptied for each chunk.
-STAGE_COLUMNS = ("last_name", "first_name", "patronymic", "last_name_folded", "person_key", "birth_date", "gender",
-                 "department", "position", "education", "dues_form", "joined_on", "category", "address", "phone",
-                 "email")
+# ---- the PostgreSQL bulk path ---------------------------------------------------------------------------------------
+#
+# A chunk is written with one COPY into `members` (ids drawn from the sequence first) and one into `member_events`,
+# inside a savepoint. The unique index on person_key is the registry's duplicate check: a chunk holding a person
+# the registry already has (a re-import, or the same person imported elsewhere meanwhile) fails as a whole on it,
+# is rolled back to the savepoint and written again through a staging table with `INSERT … ON CONFLICT DO
+# NOTHING`, which skips exactly the known people and says which they were. New people — the bulk of a first
+# import — so cost one COPY each and no look-up; a list of mostly known people costs a failed COPY per chunk more.
+# The COPY text is built in the reading thread, so the writing thread only sends bytes.
+
+STAGE_COLUMNS = Staged._fields
+_MEMBER_COPY = ("id", "org_id", *STAGE_COLUMNS, "tenure_start", "status", "status_since", "consent_status",
+                "card_status")
+_EVENT_COPY = ("member_id", "kind", "on_date", "to_org_id", "reason", "actor_id")
+MEMBER_COPY_SQL = f"COPY members ({', '.join(_MEMBER_COPY)}) FROM STDIN"
+EVENT_COPY_SQL = f"COPY member_events ({', '.join(_EVENT_COPY)}) FROM STDIN"
 _STAGE = "member_import_stage"
 _STAGE_CREATE = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} AS SELECT {', '.join(STAGE_COLUMNS)} FROM members "
                  "WITH NO DATA")
@@ -999,35 +1167,84 @@ WITH ins AS (
 )
 SELECT s.person_key FROM {_STAGE} s LEFT JOIN ins ON ins.person_key = s.person_key WHERE ins.person_key IS NULL
 """
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _stage_payload(candidates: list, iso: Callable[[date], str]) -> bytes:
-    """A chunk's valid rows as COPY text for the staging table, built in the reading thread."""
-    rows = []
-    for _number, _name, key, folded_last, d in candidates:
-        rows.append((d["last_name"], d["first_name"], d["patronymic"], folded_last, key, iso(d["birth_date"]),
-                     d["gender"]._value_, d["department"], d["position"], d["education"]._value_,
-                     d["dues_form"]._value_, iso(d["joined_on"]), d["category"]._value_, d["address"], d["phone"],
-                     d["email"]))
-    return copy_text(rows, len(STAGE_COLUMNS))
+@dataclass
+class ChunkPayload:
+    """One chunk's valid rows as COPY text: the staged values of each row (STAGE_COLUMNS), and the text that
+    follows a member's id in `members` (`_MEMBER_COPY`) and in `member_events` (`_EVENT_COPY`)."""
+
+    count: int
+    staged: bytes
+    member_tails: list[str]
+    event_tails: list[str]
+
+    def members(self, ids: list[str]) -> bytes:
+        """COPY text for `members` (`_MEMBER_COPY`), given the rows' ids as text."""
+        return "".join([i + t for i, t in zip(ids, self.member_tails, strict=True)]).encode("utf-8")
+
+    def events(self, ids: list[str]) -> bytes:
+        """COPY text for `member_events` (`_EVENT_COPY`): each member's «joined» event."""
+        return "".join([i + t for i, t in zip(ids, self.event_tails, strict=True)]).encode("utf-8")
 
 
-def _stage_and_insert(payload: bytes, count: int, org_id: int, actor_id: int | None, conn) -> tuple[int, list[str]]:
-    """COPY a chunk into the staging table, then insert the members not in the registry yet with their «joined»
-    events in one statement; returns (how many were inserted, the person keys the registry already had).
+def _chunk_payload(candidates: list[tuple[str, int, Staged]], org_id: int, actor_id: int | None) -> ChunkPayload:
+    """COPY text of a chunk, built in the reading thread. Values were typed by `_text`, which leaves no tab or
+    line break; a backslash is the only character COPY would misread, and is escaped."""
+    lines = []
+    member_tails = []
+    event_tails = []
+    active, no_consent, no_card = MemberStatus.ACTIVE.value, ConsentStatus.NONE.value, CardStatus.NOT_ORDERED.value
+    org, kind = str(org_id), EventKind.JOINED.value
+    actor = "\\N" if actor_id is None else str(actor_id)
+    for _key, _number, row in candidates:
+        line = "\t".join(row)
+        if "\\" in line:
+            line = "\t".join(v.translate(_COPY_ESCAPES) for v in row)
+        joined = row.joined_on
+        lines.append(line)
+        member_tails.append(f"\t{org}\t{line}\t{joined}\t{active}\t{joined}\t{no_consent}\t{no_card}\n")
+        event_tails.append(f"\t{kind}\t{joined}\t{org}\t\t{actor}\n")
+    return ChunkPayload(len(lines), ("\n".join(lines) + "\n").encode("utf-8"), member_tails, event_tails)
 
-    Runs on a psycopg connection in BackgroundCopy's thread, inside the session's transaction. JIT is off for
-    the insert: compiling it costs more than the insert itself, and a transaction-local setting is restored.
-    """
+
+def new_member_ids(cur, count: int) -> list[str]:
+    """`count` ids from the members' sequence, as text for COPY."""
+    return [str(r[0]) for r in cur.execute(
+        "SELECT nextval(pg_get_serial_sequence('members', 'id')) FROM generate_series(1, %s)", (count,))]
+
+
+def _write_chunk(payload: ChunkPayload, org_id: int, actor_id: int | None, conn) -> tuple[int, list[str]]:
+    """Write a chunk's members and «joined» events; returns (how many were written, the person keys the registry
+    already had). Runs on a psycopg connection in BackgroundCopy's thread, inside the session's transaction."""
     with conn.cursor() as cur:
-        cur.execute(_STAGE_CREATE)
-        cur.execute(f"TRUNCATE {_STAGE}")
-        with cur.copy(f"COPY {_STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
-            copy.write(payload)
-        jit = cur.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)").fetchone()[0]
-        refused = [r[0] for r in cur.execute(_STAGE_INSERT, {"org": org_id, "actor": actor_id}).fetchall()]
-        cur.execute("SELECT set_config('jit', %s, true)", (jit,))
-    return count - len(refused), refused
+        cur.execute("SAVEPOINT member_import_chunk")
+        try:
+            ids = new_member_ids(cur, payload.count)
+            with cur.copy(MEMBER_COPY_SQL) as copy:
+                copy.write(payload.members(ids))
+            with cur.copy(EVENT_COPY_SQL) as copy:
+                copy.write(payload.events(ids))
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT member_import_chunk")
+            return _stage_and_insert(payload, org_id, actor_id, cur)
+        cur.execute("RELEASE SAVEPOINT member_import_chunk")
+    return payload.count, []
+
+
+def _stage_and_insert(payload: ChunkPayload, org_id: int, actor_id: int | None, cur) -> tuple[int, list[str]]:
+    """COPY a chunk into the staging table, then insert the members not in the registry yet with their «joined»
+    events in one statement. JIT is off for the insert: compiling it costs more than the insert itself, and a
+    transaction-local setting is restored."""
+    cur.execute(_STAGE_CREATE)
+    cur.execute(f"TRUNCATE {_STAGE}")
+    with cur.copy(f"COPY {_STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+        copy.write(payload.staged)
+    jit = cur.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)").fetchone()[0]
+    refused = [r[0] for r in cur.execute(_STAGE_INSERT, {"org": org_id, "actor": actor_id}).fetchall()]
+    cur.execute("SELECT set_config('jit', %s, true)", (jit,))
+    return payload.count - len(refused), refused
 
 
 # ---- jobs (the web flow's background run) ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -246,7 +247,9 @@ class Member(db.Model):
               postgresql_ops={"last_name_folded": "text_pattern_ops"}),
         Index("ix_members_name", "last_name_folded", postgresql_ops={"last_name_folded": "text_pattern_ops"}),
         Index("ix_members_person_key", "person_key", unique=True),
-        Index("ix_members_card_number", "card_number", unique=True),
+        # Only the numbers given: a member has none until the card is ordered (migration 0005).
+        Index("ix_members_card_number", "card_number", unique=True, postgresql_where=text("card_number IS NOT NULL"),
+              sqlite_where=text("card_number IS NOT NULL")),
         CheckConstraint("joined_on >= birth_date", name="joined_after_birth"),
     )
 
