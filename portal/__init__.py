@@ -8,14 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, g, render_template
+from flask import Flask, g, render_template, request, url_for
 from flask_babel import format_date, get_locale, gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from portal.config import build_config
 from portal.extensions import babel, bootstrap, csrf, db, login_manager, migrate
-from portal.i18n import N_, current_path, remember_choice, select_locale, tr
+from portal.i18n import N_, current_path, install_template_gettext, remember_choice, select_locale, tr
 from portal.text import money as format_money
 from portal.text import percent as format_percent
 from portal.text import years as format_years
@@ -36,6 +36,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, default_locale="ru", locale_selector=select_locale)
+    install_template_gettext(app)
     app.before_request(remember_choice)  # first, so every message of the request is in the chosen language
     bootstrap.init_app(app)
     login_manager.init_app(app)
@@ -130,6 +131,15 @@ def _register_template_helpers(app: Flask) -> None:
             "get_locale": get_locale,
             "current_path": current_path,
         }
+
+    @app.template_global("member_url")
+    def member_url(member_id: int) -> str:
+        """`url_for('registry.member', member_id=…)` for the rows of a list: the rule is built once per request and
+        the id appended (the id is the rule's last part; tests/test_registry_pages.py holds the two equal)."""
+        base = getattr(request, "_member_url_base", None)
+        if base is None:
+            base = request._member_url_base = url_for("registry.member", member_id=1)[:-1]
+        return f"{base}{member_id}"
 
     @app.template_filter("tr")
     def translate(value):

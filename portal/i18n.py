@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, has_request_context, redirect, request, session
-from flask_babel import gettext, lazy_gettext, refresh
+from flask import Blueprint, g, has_request_context, redirect, request, session
+from flask_babel import get_translations, lazy_gettext, refresh
 
 LANGUAGES = ("ru", "en")
 DEFAULT = "ru"
@@ -22,9 +22,32 @@ def N_(text: str) -> str:
     return text
 
 
+def translations():
+    """This request's catalogue, looked up once: Flask-Babel finds the domain, the locale and its cache again on
+    every call, which a list page (three enum titles a row, the template's own strings) made some 170 times."""
+    try:
+        return g._portal_translations
+    except AttributeError:
+        t = g._portal_translations = get_translations()
+        return t
+    except RuntimeError:  # outside an application context: Flask-Babel gives the untranslated texts
+        return get_translations()
+
+
 def tr(text: str) -> str:
     """Translate a text marked with N_ for the current request (enum and workflow titles on pages)."""
-    return gettext(text) if text else text
+    return translations().ugettext(text) if text else text
+
+
+def install_template_gettext(app) -> None:
+    """The templates' `_`, `ngettext`, … through `translations()` (Flask-Babel's own look the catalogue up each
+    time); new-style as Flask-Babel installs them: `_('… %(name)s', name=…)` formats and escapes."""
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+        newstyle=True)
 
 
 def lazy(text: str):
@@ -50,6 +73,7 @@ def remember_choice() -> None:
     the CLI): forget it first, so every request chooses again.
     """
     refresh()
+    g.pop("_portal_translations", None)
     lang = request.args.get("lang")
     if lang in LANGUAGES and session.get("lang") != lang:
         session["lang"] = lang

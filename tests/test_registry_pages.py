@@ -234,3 +234,15 @@ def test_correction_request_goes_to_the_organisation_above(client, world, make_a
     assert third.post(f"/corrections/{req.id}", data={"decision": "declined"}).status_code == 404
     # A primary chair has no queue of their own.
     assert client.get("/corrections").status_code == 404
+
+
+@pytest.mark.parametrize("script_root", ["", "/portal"])
+def test_member_links_of_a_list_are_the_member_route(app, script_root):
+    """`member_url` (the rows' links, built once per request) gives what url_for gives, under a prefix too."""
+    member_url = app.jinja_env.globals["member_url"]
+    with app.test_request_context("/", base_url=f"http://localhost{script_root}"):
+        from flask import url_for
+
+        for member_id in (1, 7, 10, 123456789, 2**31 - 1):
+            assert member_url(member_id) == url_for("registry.member", member_id=member_id)
+        assert member_url(5).startswith(f"{script_root}/members/")
