@@ -1210,9 +1210,11 @@ def _chunk_payload(candidates: list[tuple[str, int, Staged]], org_id: int, actor
 
 
 def new_member_ids(cur, count: int) -> list[str]:
-    """`count` ids from the members' sequence, as text for COPY."""
-    return [str(r[0]) for r in cur.execute(
-        "SELECT nextval(pg_get_serial_sequence('members', 'id')) FROM generate_series(1, %s)", (count,))]
+    """`count` ids from the members' sequence, as text for COPY: one value to split rather than `count` rows to
+    build (the writing thread shares the interpreter with the reading one, and the server waits meanwhile)."""
+    text = cur.execute("SELECT string_agg(nextval(pg_get_serial_sequence('members', 'id'))::text, ' ') "
+                       "FROM generate_series(1, %s)", (count,)).fetchone()[0]
+    return text.split(" ") if count > 0 else []
 
 
 def _write_chunk(payload: ChunkPayload, org_id: int, actor_id: int | None, conn) -> tuple[int, list[str]]:
