@@ -59,7 +59,7 @@ def _signed_on(member_ids: list[int], step: int = 10_000) -> dict[int, date]:
                   .where(ConsentRecord.kind == "signed", ConsentRecord.member_id.in_(member_ids[i:i + step]))
                   .group_by(ConsentRecord.member_id))
         found.update(db.session.execute(select(ConsentRecord.member_id, ConsentRecord.on_date)
-                                        .where(ConsentRecord.id.in_(latest))).tuples().all())
+                                        .where(ConsentRecord.id.in_(latest))).all())
     return found
 
 

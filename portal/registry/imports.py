@@ -1228,7 +1228,9 @@ def _write_chunk(payload: ChunkPayload, org_id: int, actor_id: int | None, conn)
                 copy.write(payload.members(ids))
             with cur.copy(EVENT_COPY_SQL) as copy:
                 copy.write(payload.events(ids))
-        except psycopg.errors.UniqueViolation:
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
+            # A registered person, or two imports of overlapping lists waiting for each other's people: the
+            # staging path skips whoever is registered, waiting for the other import's chunk to commit first.
             cur.execute("ROLLBACK TO SAVEPOINT member_import_chunk")
             return _stage_and_insert(payload, org_id, actor_id, cur)
         cur.execute("RELEASE SAVEPOINT member_import_chunk")
