@@ -643,6 +643,17 @@ def split_full_name(text: str) -> tuple[str, str, str]:
     return parts[0], parts[1], " ".join(parts[2:])
 
 
+def _memo(cache: dict, raw, compute: Callable):
+    """compute(raw) once per distinct cell; None (let `read` judge it) for a cell that cannot be a key."""
+    try:
+        return cache[raw]
+    except KeyError:
+        value = cache[raw] = compute(raw)
+        return value
+    except TypeError:
+        return None
+
+
 class RowReader:
     """Types one row's cells into card values and collects every problem, the way the web form would report them.
 
@@ -715,28 +726,19 @@ class RowReader:
         return ok
 
     def _ok_enum(self, key: str, raw) -> str | None:
-        cache = self._ok_enums[key]
-        try:
-            return cache[raw]
-        except KeyError:
-            pass
-        except TypeError:
-            return None
-        text = _text(raw)
-        member = ENUMS[key][0].by_title(text) if text else None
-        ok = cache[raw] = None if member is None else member._value_
-        return ok
+        """The stored value of an enum cell, or None (empty, unknown)."""
+        def value(cell):
+            text = _text(cell)
+            member = ENUMS[key][0].by_title(text) if text else None
+            return None if member is None else member._value_
+        return _memo(self._ok_enums[key], raw, value)
 
     def _ok_text(self, cache: dict, raw, limit: int, required: bool) -> str | None:
-        try:
-            return cache[raw]
-        except KeyError:
-            pass
-        except TypeError:
-            return None
-        text = _text(raw)
-        ok = cache[raw] = text if len(text) <= limit and (text or not required) else None
-        return ok
+        """A text cell as stored, or None when too long (or empty and required)."""
+        def value(cell):
+            text = _text(cell)
+            return text if len(text) <= limit and (text or not required) else None
+        return _memo(cache, raw, value)
 
     def stage(self, cells: Sequence) -> Staged | None:
         """The row as `Staged` when every value is plainly valid; None sends it to `read`."""
