@@ -8,8 +8,10 @@ caller reads the next one (the machine has two cores: one for Python, one for Po
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import Table, func, insert, select, text
 
@@ -73,6 +75,36 @@ def insert_rows(table: Table, columns: Sequence[str], rows: Iterable[Sequence]) 
     if batch:
         db.session.execute(stmt, batch)
     return count
+
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.005
+
+
+@contextmanager
+def responsive_threads(interval: float = 0.0002):
+    """Let a waiting thread have the interpreter back within `interval` s instead of the default 5 ms.
+
+    While the reading thread types rows (pure Python), the `BackgroundCopy` thread wakes each time the socket can
+    take more COPY data — some forty times per 5 000-row chunk, psycopg sending 128 kB at a time — and each time
+    waited up to the switch interval for the lock while the server sat idle: the same writes took 12.5–17 s per
+    100 000 rows beside a busy thread and 8.6–11 s with a 0.2 ms interval (bench/RESULTS.md). Nested and
+    concurrent uses share one setting; the last to leave restores the interval found by the first.
+    """
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval, _switch_saved))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 class BackgroundCopy:

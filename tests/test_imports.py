@@ -904,3 +904,30 @@ def test_two_imports_of_overlapping_lists_at_once_register_each_person_once(make
     keys = db.session.scalars(select(Member.person_key)).all()
     assert len(keys) == len(set(keys)) == before[0] + 600
     assert count(MemberEvent, MemberEvent.kind == EventKind.JOINED) == before[1] + 600
+
+
+def test_responsive_threads_restores_the_interval_after_nested_and_concurrent_uses():
+    import sys
+    import threading
+
+    from portal.bulk import responsive_threads
+
+    before = sys.getswitchinterval()
+    entered, release = threading.Event(), threading.Event()
+
+    def other():
+        with responsive_threads():
+            entered.set()
+            release.wait(5)
+
+    with responsive_threads(0.0002):
+        assert sys.getswitchinterval() < before
+        t = threading.Thread(target=other)
+        t.start()
+        assert entered.wait(5)
+        with responsive_threads():
+            pass
+    assert sys.getswitchinterval() < before  # the other thread's import still runs
+    release.set()
+    t.join()
+    assert sys.getswitchinterval() == before

@@ -29,6 +29,7 @@ import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -43,7 +44,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import audit
-from portal.bulk import BackgroundCopy, allocate_ids, insert_rows, is_postgres
+from portal.bulk import BackgroundCopy, allocate_ids, insert_rows, is_postgres, responsive_threads
 from portal.clock import full_years, now, today
 from portal.extensions import db
 from portal.i18n import N_
@@ -1017,6 +1018,7 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
                                 "Откройте нужную первичную организацию и загрузите список в неё."))
     sheet = open_sheet(source, filename)
     writer = None
+    cleanup = ExitStack()
     try:
         columns = resolve_mapping(sheet.headers, mapping)
         result = ImportResult(mapping=columns, headers=sheet.headers, header_row=sheet.header_row,
@@ -1029,6 +1031,8 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
         # read and checked; a chunk is settled (duplicates reported, count added, progress called) before the
         # session is used again. Elsewhere, and in a dry run: look the keys up, then write.
         writer = BackgroundCopy() if not dry_run and is_postgres() else None
+        if writer is not None:
+            cleanup.enter_context(responsive_threads())
         in_flight: dict[str, tuple[int, str]] = {}  # person_key -> (row number, name) of the chunk being written
         written_through = 0  # result.rows once the chunk being written is written
 
@@ -1099,6 +1103,7 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
                 writer.wait()
             except Exception:  # noqa: BLE001, S110 (the error already propagating is the one to report)
                 pass
+        cleanup.close()
         sheet.close()
     elsewhere = sum(1 for r in result.duplicate_rows if r[2] == IN_OTHER_ORG)
     audit.record("member_import_check" if dry_run else "member_import", org, actor=actor,
