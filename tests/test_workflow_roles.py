@@ -301,16 +301,21 @@ def test_no_consent_page_fires_the_transfer(env):
     assert posting == {"consent.print_form", "consent.sign", "consent.withdraw", "consent.batch_start"}
 
 
+def fire(env, role, workflow, source, action):
+    """An object of `workflow` in `source`, `action` posted on it by `role`: (object, row before, response, after)."""
+    obj = make(env, workflow, source)
+    before = snapshot(workflow, obj)
+    r = post(env.clients[role], workflow, obj, action)
+    return obj, before, r, snapshot(workflow, obj)
+
+
 # ---- every role × every transition a person fires ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("workflow,action,source,dest", BY_PEOPLE, ids=[f"{w}-{a}-{s}" for w, a, s, _ in BY_PEOPLE])
 def test_transition_per_role(env, workflow, action, source, dest, role):
-    obj = make(env, workflow, source)
-    before = snapshot(workflow, obj)
-    r = post(env.clients[role], workflow, obj, action)
-    after = snapshot(workflow, obj)
+    obj, before, r, after = fire(env, role, workflow, source, action)
     if action in ALLOWED[role][workflow]:
         assert r.status_code == (200 if action == "print" else 302), r.get_data(as_text=True)[:500]
         assert (_state(after, workflow), _version(after, workflow)) == (dest, _version(before, workflow) + 1)
@@ -324,11 +329,9 @@ def test_transition_per_role(env, workflow, action, source, dest, role):
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("workflow,action,source,dest", BY_SYSTEM, ids=[f"{w}-{a}" for w, a, _, _ in BY_SYSTEM])
 def test_no_staff_role_fires_a_system_transition(env, workflow, action, source, dest, role):
-    obj = make(env, workflow, source)
-    before = snapshot(workflow, obj)
-    r = post(env.clients[role], workflow, obj, action)
+    _obj, before, r, after = fire(env, role, workflow, source, action)
     status = SYSTEM_STATUS[(workflow, action)][role]
-    assert_refused(r, before, snapshot(workflow, obj), status,
+    assert_refused(r, before, after, status,
                    not_yours(workflow, action) if status == 409 else "Страница не найдена.")
 
 

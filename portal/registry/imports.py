@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
@@ -1114,7 +1114,7 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
 
 
 def _write(org_id: int, ids: list[int], fresh: list[Staged], actor_id: int | None) -> int:
-    """Write members and their «joined» events through the session (SQLite, or any database in tests)."""
+    """Write members and their «joined» events through the session (SQLite; PostgreSQL uses `_write_chunk`)."""
     active, no_consent, no_card, joined_kind = (MemberStatus.ACTIVE.value, ConsentStatus.NONE.value,
                                                 CardStatus.NOT_ORDERED.value, EventKind.JOINED.value)
     members = []
@@ -1183,9 +1183,14 @@ class ChunkPayload:
     follows a member's id in `members` (`_MEMBER_COPY`) and in `member_events` (`_EVENT_COPY`)."""
 
     count: int
-    staged: bytes
+    lines: list[str]
     member_tails: list[str]
     event_tails: list[str]
+
+    @cached_property
+    def staged(self) -> bytes:
+        """COPY text for the staging table, needed only when a chunk meets registered people."""
+        return ("\n".join(self.lines) + "\n").encode("utf-8")
 
     def members(self, ids: list[str]) -> bytes:
         """COPY text for `members` (`_MEMBER_COPY`), given the rows' ids as text."""
@@ -1213,7 +1218,7 @@ def _chunk_payload(candidates: list[tuple[str, int, Staged]], org_id: int, actor
         lines.append(line)
         member_tails.append(f"\t{org}\t{line}\t{joined}\t{active}\t{joined}\t{no_consent}\t{no_card}\n")
         event_tails.append(f"\t{kind}\t{joined}\t{org}\t\t{actor}\n")
-    return ChunkPayload(len(lines), ("\n".join(lines) + "\n").encode("utf-8"), member_tails, event_tails)
+    return ChunkPayload(len(lines), lines, member_tails, event_tails)
 
 
 def new_member_ids(cur, count: int) -> list[str]:
