@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from portal.audit import AuditEntry
 from portal.extensions import db
 from portal.registry import operations as ops
-from portal.registry.imports import EXPORT_COLUMNS, IN_THIS_ORG, import_file
+from portal.registry.exports import EXPORT_COLUMNS
+from portal.registry.imports import IN_THIS_ORG, import_file
 from portal.registry.models import Category, EventKind, Member
 from tests.conftest import DATA, create_member, login
 

@@ -718,9 +718,9 @@ def test_cli_import_refuses_a_bad_file_and_a_non_primary(app, world, tmp_path):
 def test_an_import_in_many_chunks_reports_progress_after_each_and_the_same_outcome(world, monkeypatch):
     """Chunks of 7 rows: on PostgreSQL each is written in the background while the next is read; every chunk is
     written before progress is reported (the web job commits there), and the outcome is that of one chunk."""
-    from portal.registry import imports
+    from portal.registry.imports import importer
 
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 7)
     org = world.school_a2
     seen = []
 
@@ -847,9 +847,9 @@ def _people(count: int, start: int = 0) -> bytes:
 def test_a_chunk_meeting_registered_people_is_written_again_without_them(world, monkeypatch):
     """On PostgreSQL a chunk's COPY fails as a whole on a known person; its savepoint is rolled back and the chunk
     is written through the staging table, skipping exactly the known people, in the same transaction."""
-    from portal.registry import imports
+    from portal.registry.imports import importer
 
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 10)
     first = import_file(world.school_a, _people(15, 0), "a.csv", None)
     assert first.imported == 15
     here = world.school_a2.id

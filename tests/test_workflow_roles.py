@@ -27,10 +27,10 @@ from portal.cards.models import Card, CardRequest, CardRequestItem, CardState, R
 from portal.clock import now, today
 from portal.consent.models import ConsentRecord
 from portal.extensions import db
+from portal.flows import WorkflowHistory
 from portal.registry.models import CardStatus, ConsentStatus, Member, Organisation, OrgLevel
 from tests.conftest import BASE_CONFIG, _truncate_all, create_member, create_org, create_user, login
 from workflows import CARD, CARD_REQUEST, CONSENT
-from workflows.engine import WorkflowHistory
 
 # ---- the expected table (hand-written) ---------------------------------------------------------------------------
 

@@ -253,7 +253,7 @@ def payment_register_xlsx(rows: list[RegisterRow], region_name: str, made_on: da
     from openpyxl.styles import Alignment, Border, Font, Side
     from openpyxl.utils import get_column_letter
 
-    from portal.registry.imports import safe_cell
+    from portal.spreadsheets import safe_cell
 
     amounts = [kopecks(r.amount) for r in rows]  # refuses a bad amount before anything is written
     # Summed as Decimal and written as a value: a float SUM() formula could be off by a kopeck and shows

@@ -39,6 +39,7 @@ from portal.clock import today
 from portal.extensions import db
 from portal.i18n import N_, lazy
 from portal.policy import Permission
+from portal.registry.exports import export_members
 from portal.registry.imports import (
     ENUMS,
     FIELDS,
@@ -48,7 +49,6 @@ from portal.registry.imports import (
     check_mapping,
     claim_job,
     detect_kind,
-    export_members,
     job_file,
     missing_fields,
     preview,
@@ -333,7 +333,7 @@ def export(org_id):
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
     try:
         export_members(org, current_user, request.args, out,
-                               max_rows=current_app.config.get("EXPORT_MAX_ROWS", DEFAULT_EXPORT_MAX_ROWS))
+                       max_rows=current_app.config.get("EXPORT_MAX_ROWS", DEFAULT_EXPORT_MAX_ROWS))
     except MemberImportError as e:
         out.close()
         db.session.rollback()
