@@ -27,7 +27,16 @@ public surface; the member export lives in portal/registry/exports.py.
 """
 
 from portal.registry.imports.importer import CHUNK_ROWS, import_file
-from portal.registry.imports.jobs import claim_job, job_file, remove_job_file, run_job, upload_dir
+from portal.registry.imports.jobs import (
+    claim_job,
+    job_file,
+    preview_file,
+    read_job,
+    remove_job_file,
+    run_job,
+    stored_preview,
+    upload_dir,
+)
 from portal.registry.imports.mapping import (
     FIELDS,
     HEADER_ALIASES,
@@ -55,6 +64,6 @@ __all__ = [
     "LEFT_THIS_ORG", "MEMBER_COPY_SQL", "REPORT_LIMIT", "REQUIRED", "ImportJob", "ImportResult", "ImportStatus",
     "MemberImportError", "RowReader", "Sheet", "Staged", "_chunk_payload", "auto_mapping", "check_mapping",
     "claim_job", "detect_kind", "import_file", "job_file", "match_header", "missing_fields", "new_member_ids",
-    "open_sheet", "preview", "reason_text", "registered_keys", "remove_job_file", "resolve_mapping", "run_job",
-    "split_full_name", "upload_dir",
+    "open_sheet", "preview", "preview_file", "read_job", "reason_text", "registered_keys", "remove_job_file", "resolve_mapping", "run_job",
+    "split_full_name", "stored_preview", "upload_dir",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from portal.extensions import db
 from portal.i18n import N_
 from portal.registry.imports.importer import import_file
 from portal.registry.imports.model import ImportJob, ImportStatus, MemberImportError
+from portal.registry.imports.reading import preview
 
 # ---- jobs (the web flow's background run) ----------------------------------------------------------------------------
 
@@ -30,12 +32,65 @@ def job_file(job: ImportJob, app_config) -> Path:
     return upload_dir(app_config) / job.stored_name
 
 
+def preview_file(job: ImportJob, app_config) -> Path:
+    """Where the job's stored preview lies (header, mapping, sample rows: what the mapping page shows)."""
+    path = job_file(job, app_config)
+    return path.with_name(path.name + ".json")
+
+
 def remove_job_file(job: ImportJob, app_config) -> None:
-    """Delete the uploaded list once it is no longer needed: it holds personal data."""
+    """Delete the uploaded list and its preview once no longer needed: both hold personal data."""
+    for where in (job_file, preview_file):
+        try:
+            where(job, app_config).unlink(missing_ok=True)
+        except (MemberImportError, OSError):
+            pass
+
+
+def stored_preview(job: ImportJob, app_config) -> dict | None:
+    """The preview the background reading kept for this job, or None (not read yet, or gone)."""
     try:
-        job_file(job, app_config).unlink(missing_ok=True)
-    except (MemberImportError, OSError):
-        pass
+        data = json.loads(preview_file(job, app_config).read_text(encoding="utf-8"))
+    except (MemberImportError, OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("headers"), list) else None
+
+
+def read_job(job_id: int, *, app_config) -> None:
+    """Read an uploaded list once, in the background and under the reading bounds: keep its header, the
+    auto-detected mapping and a few sample rows for the mapping page, and put the job back to «uploaded».
+    A list that can't be read fails the job with the reason, and its file is deleted."""
+    job = db.session.get(ImportJob, job_id)
+    if job is None:
+        return
+    try:
+        info = preview(job_file(job, app_config))
+        path = preview_file(job, app_config)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(info, out, ensure_ascii=False, default=str)
+    except MemberImportError as e:
+        db.session.rollback()
+        _fail(job_id, e.message)
+        remove_job_file(job, app_config)
+        return
+    except Exception as e:  # noqa: BLE001 (a background thread must record any failure on the job, never vanish)
+        db.session.rollback()
+        import logging
+
+        logging.getLogger(__name__).exception("reading import job %s failed", job_id)
+        _fail(job_id, N_("Не удалось прочитать файл. Откройте его в Excel, сохраните заново и загрузите снова."),
+              detail=type(e).__name__)
+        remove_job_file(job, app_config)
+        return
+    if not job.mapping_data:
+        job.mapping = json.dumps(info["auto"])
+    job.total_rows = info["total_estimate"] or 0
+    job.processed_rows = 0
+    job.status = ImportStatus.UPLOADED
+    job.report = ""
+    job.error = ""
+    db.session.commit()
 
 
 def run_job(job_id: int, *, dry_run: bool, app_config, client_address: str = "") -> None:

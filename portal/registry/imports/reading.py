@@ -12,13 +12,23 @@ from itertools import islice
 from pathlib import Path
 
 from portal.i18n import N_
+from portal.registry.imports.limits import (
+    MAX_CELLS,
+    MAX_COLUMNS,
+    MAX_LINES,
+    MAX_ROWS,
+    TOO_MANY_CELLS,
+    TOO_MANY_ROWS,
+    XLSX_BROKEN,
+    check_columns,
+    check_zip,
+    load_book,
+)
 from portal.registry.imports.mapping import HEADER_SCAN_ROWS, _find_header, auto_mapping
 from portal.registry.imports.model import MemberImportError
 from portal.registry.imports.rows import _is_blank, _text
 
 # ---- reading files ---------------------------------------------------------------------------------------------------
-
-XLSX_MAX_UNPACKED = 300 * 1024 * 1024  # a zip bomb would unpack far beyond any real member list
 
 NO_HEADER = N_("В файле не найдена строка с названиями столбцов. Первой строкой таблицы (под заголовком, если он есть) "
                "должны идти названия: Фамилия, Имя, Отчество (или ФИО), Дата рождения, Пол, Должность и другие.")
@@ -65,12 +75,11 @@ def detect_kind(data: bytes) -> str:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as z:
                 names = set(z.namelist())
-                unpacked = sum(i.file_size for i in z.infolist())
+                if "xl/workbook.xml" in names:
+                    check_zip(z)  # the zip directory's sizes only: the upload request unpacks nothing
         except (zipfile.BadZipFile, OSError, ValueError):
             raise MemberImportError(N_("Файл повреждён: это не книга Excel и не таблица CSV.")) from None
         if "xl/workbook.xml" in names:
-            if unpacked > XLSX_MAX_UNPACKED:
-                raise MemberImportError(N_("Книга Excel слишком большая. Разделите список на несколько файлов."))
             return "xlsx"
         if "content.xml" in names:
             raise MemberImportError(N_("Это таблица OpenDocument (.ods). Сохраните её как книгу Excel (.xlsx) "
@@ -115,19 +124,29 @@ def _open_csv(data: bytes) -> Sheet:
     text = _decode(data)
     if "\x00" in text:
         raise MemberImportError(N_("Это не таблица: загрузите книгу Excel (.xlsx) или таблицу CSV."))
+    lines = text.count("\n")
+    if lines > MAX_LINES:
+        raise MemberImportError(TOO_MANY_ROWS, limit=MAX_ROWS)
     best = None
     # The delimiter is the one under which a header row is recognised best (1C writes «;», others «,» or tab).
+    # Only the first MAX_COLUMNS + 1 cells of a line are matched against the field names: a line of 20,000
+    # fields costs one split, not 20,000 look-ups; a header that wide is refused below.
     for delimiter in (";", ",", "\t"):
         try:
             head = list(islice(csv.reader(io.StringIO(text), delimiter=delimiter), HEADER_SCAN_ROWS))
         except csv.Error:
             continue
-        index, score = _find_header(head)
+        index, score = _find_header([row[:MAX_COLUMNS + 1] for row in head])
         if index >= 0 and (best is None or score > best[2]):
             best = (delimiter, index, score, head[index])
     if best is None:
         raise MemberImportError(NO_HEADER_CSV)
     delimiter, index, _, header = best
+    header = [str(h).strip() for h in header]
+    named = len(header)
+    while named and not header[named - 1]:
+        named -= 1
+    check_columns(named)  # trailing empty names (a «;» at each line's end) are not columns
 
     def rows():
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -139,18 +158,17 @@ def _open_csv(data: bytes) -> Sheet:
         except csv.Error:
             raise MemberImportError(f"Файл CSV повреждён около строки {number + 1}: проверьте кавычки.") from None
 
-    return Sheet("csv", [str(h).strip() for h in header], index + 1, rows(),
-                 total_estimate=max(text.count("\n") - index - 1, 0) or None)
+    return Sheet("csv", header, index + 1, _bounded(rows(), count_cells=True),
+                 total_estimate=max(lines - index - 1, 0) or None)
 
 
 def _open_xlsx(data: bytes) -> Sheet:
-    from openpyxl import load_workbook
-
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        wb = load_book(data)  # zip bounds, a streaming count of rows and cells, the capped shared strings
+    except MemberImportError:
+        raise
     except Exception:  # noqa: BLE001 (openpyxl raises anything from KeyError to XML errors on a broken book)
-        raise MemberImportError(N_("Не удалось прочитать книгу Excel: файл повреждён. Откройте его в Excel, "
-                                "сохраните заново и загрузите снова.")) from None
+        raise MemberImportError(XLSX_BROKEN) from None
     try:
         sheets = list(wb.worksheets)
         active = wb.active
@@ -158,7 +176,10 @@ def _open_xlsx(data: bytes) -> Sheet:
             sheets.remove(active)
             sheets.insert(0, active)
         for ws in sheets:
-            it = ws.iter_rows(values_only=True)
+            # A read-only row is padded to the sheet's stated width (up to 16,384 columns): read no wider than
+            # a header may be, so a false dimension costs nothing; a wider header is refused.
+            width = ws.max_column if isinstance(ws.max_column, int) and ws.max_column > 0 else MAX_COLUMNS + 1
+            it = ws.iter_rows(values_only=True, max_col=min(width, MAX_COLUMNS + 1))
             head = list(islice(it, HEADER_SCAN_ROWS))
             index, _ = _find_header(head)
             if index < 0:
@@ -166,6 +187,8 @@ def _open_xlsx(data: bytes) -> Sheet:
             header = ["" if v is None else " ".join(str(v).split()) for v in head[index]]
             while header and not header[-1]:
                 header.pop()
+            if len(header) > MAX_COLUMNS:
+                check_columns(max(width, len(header)))
 
             def rows(head=head, index=index, it=it):
                 number = index + 1
@@ -177,17 +200,34 @@ def _open_xlsx(data: bytes) -> Sheet:
                     yield number, row
 
             total = (ws.max_row - index - 1) if isinstance(ws.max_row, int) and ws.max_row > index + 1 else None
-            return Sheet("xlsx", header, index + 1, rows(), total_estimate=total, sheet_name=ws.title,
+            return Sheet("xlsx", header, index + 1, _bounded(rows()), total_estimate=total, sheet_name=ws.title,
                          _close=wb.close)
     except MemberImportError:
         wb.close()
         raise
     except Exception:  # noqa: BLE001 (a malformed sheet fails while iterating rows, not while opening)
         wb.close()
-        raise MemberImportError(N_("Не удалось прочитать книгу Excel: файл повреждён. Откройте его в Excel, "
-                                "сохраните заново и загрузите снова.")) from None
+        raise MemberImportError(XLSX_BROKEN) from None
     wb.close()
     raise MemberImportError(NO_HEADER)
+
+
+def _bounded(rows: Iterator[tuple[int, Sequence]], *, count_cells: bool = False) -> Iterator[tuple[int, Sequence]]:
+    """The rows of a list, refused once past the bounds: rows read at all, filled rows, and (CSV) cells."""
+    lines = filled = cells = 0
+    for number, row in rows:
+        lines += 1
+        if lines > MAX_LINES:
+            raise MemberImportError(TOO_MANY_ROWS, limit=MAX_ROWS)
+        if count_cells:
+            cells += len(row)
+            if cells > MAX_CELLS:
+                raise MemberImportError(TOO_MANY_CELLS, limit=MAX_CELLS)
+        if not _is_blank(row):
+            filled += 1
+            if filled > MAX_ROWS:
+                raise MemberImportError(TOO_MANY_ROWS, limit=MAX_ROWS)
+        yield number, row
 
 
 def open_sheet(source, filename: str = "") -> Sheet:
