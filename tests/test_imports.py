@@ -506,8 +506,9 @@ def test_chair_web_flow_upload_map_check_confirm(app, client, world, path):
     r = upload(client, org, path.read_bytes(), path.name)
     assert r.status_code == 302, r.get_data(as_text=True)[:500]
     job_id = job_id_from(r)
-    stored = upload_files(app)
-    assert len(stored) == 1 and re.fullmatch(r"[0-9a-f]{32}\.(csv|xlsx)", stored[0].name)
+    stored = upload_files(app)  # the list, and the preview its one reading kept for the mapping page
+    assert len(stored) == 2 and re.fullmatch(r"[0-9a-f]{32}\.(csv|xlsx)", stored[0].name)
+    assert stored[1].name == stored[0].name + ".json"
     assert path.stem not in stored[0].name
 
     mapping_page = client.get(f"/imports/{job_id}/mapping")
@@ -654,7 +655,7 @@ def test_two_simultaneous_confirmations_start_one_run(world):
 def test_cancel_deletes_the_file(app, client, world):
     login(client, world.users["primary_chair"])
     job_id = job_id_from(upload(client, world.school_a, CSV_FILE.read_bytes(), "a.csv"))
-    assert len(upload_files(app)) == 1
+    assert len(upload_files(app)) == 2  # the list and its preview
     r = client.post(f"/imports/{job_id}/cancel")
     assert r.status_code == 302
     assert upload_files(app) == []

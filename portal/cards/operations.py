@@ -172,7 +172,6 @@ def process_due_requests(cutoff, on: date):
 
     Runs once per cut-off (the batch's cutoff is unique); returns the batch, or None if nothing was waiting.
     """
-    import csv
     import io
 
     from openpyxl import Workbook
@@ -180,7 +179,7 @@ def process_due_requests(cutoff, on: date):
     from portal.cards.models import ProductionBatch, RequestState
     from portal.files import remove_stored, store_bytes
     from portal.registry.models import Organisation
-    from portal.spreadsheets import safe_cell
+    from portal.spreadsheets import append, csv_bytes
     from workflows import CARD_REQUEST, fire
 
     existing = db.session.scalar(select(ProductionBatch).where(ProductionBatch.cutoff == cutoff))
@@ -208,18 +207,14 @@ def process_due_requests(cutoff, on: date):
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Реестр карт")
     ws.append(MANIFEST_COLUMNS)
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=";", lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    for i, row in enumerate(rows, 1):
-        safe = [i, *[safe_cell(v) if isinstance(v, str) else v for v in row]]
-        ws.append(safe)
-        writer.writerow(safe)
+    numbered = [[i, *row] for i, row in enumerate(rows, 1)]
+    for row in numbered:
+        append(ws, row)  # text stays text: an organisation's name from its passport is never a formula
     out = io.BytesIO()
     wb.save(out)
     try:
         store_bytes(MANIFEST_AREA, batch.manifest_xlsx, out.getvalue())
-        store_bytes(MANIFEST_AREA, batch.manifest_csv, buf.getvalue().encode("utf-8-sig"))
+        store_bytes(MANIFEST_AREA, batch.manifest_csv, csv_bytes(MANIFEST_COLUMNS, numbered, encoding="utf-8-sig"))
         db.session.commit()
     except BaseException:
         db.session.rollback()

@@ -15,7 +15,7 @@ from portal.registry.models import (
     OrgLevel,
 )
 from portal.registry.queries import FILTERS, SORTS, search_condition
-from portal.spreadsheets import safe_cell
+from portal.spreadsheets import append
 
 EXPORT_SHEET = "Члены Профсоюза"
 # (header, width): the headers are the import's own names, so an exported list loads back as it is.
@@ -65,7 +65,8 @@ def export_query(org: Organisation, user, args) -> tuple:
 
 def export_members(org: Organisation, user, args, out, *, max_rows: int | None = None) -> int:
     """Write the members `user` sees in the organisation's subtree (with the list's filters) to `out` as XLSX;
-    returns how many. Dates are dates, enums their titles, and no text can become a formula. Audited."""
+    returns how many. Dates are dates, enums their titles, and text is written as text cells (portal/spreadsheets.py):
+    a phone shows as typed, and no text can become a formula. Audited."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
@@ -103,19 +104,18 @@ def export_members(org: Organisation, user, args, out, *, max_rows: int | None =
         (last, first, middle, birth, gender, org_name, dept, position, education, dues, joined, category, tenure,
          phone, email, address, status, consent, card) = row
         n += 1
-        ws.append([n, safe_cell(last), safe_cell(first), safe_cell(middle), day(birth), gender.title,
-                   safe_cell(org_name), safe_cell(dept), safe_cell(position), education.title, dues.title, day(joined),
-                   category.title, full_years(tenure, on), safe_cell(phone), safe_cell(email), safe_cell(address),
-                   status.title, consent.title, card.title])
+        append(ws, [n, last, first, middle, day(birth), gender.title, org_name, dept, position, education.title,
+                    dues.title, day(joined), category.title, full_years(tenure, on), phone, email, address,
+                    status.title, consent.title, card.title])
     if n:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(EXPORT_COLUMNS))}{n + 1}"
     about = wb.create_sheet("Сведения")
     about.column_dimensions["A"].width = 22
     about.column_dimensions["B"].width = 80
-    about.append(["Организация", safe_cell(org.name)])
+    append(about, ["Организация", org.name])
     about.append(["Выгружено", day(on)])
-    about.append(["Кто выгрузил", safe_cell(getattr(user, "login", "") or "администратор сервера")])
-    about.append(["Отбор", safe_cell(", ".join(f"{k}={v}" for k, v in applied.items()) or "все состоящие на учёте")])
+    append(about, ["Кто выгрузил", getattr(user, "login", "") or "администратор сервера"])
+    append(about, ["Отбор", ", ".join(f"{k}={v}" for k, v in applied.items()) or "все состоящие на учёте"])
     about.append(["Строк", n])
     about.append(["", "Содержит персональные данные: храните и передавайте по правилам 152-ФЗ."])
     wb.save(out)

@@ -12,7 +12,7 @@ from portal.clock import full_years
 from portal.i18n import N_
 from portal.registry.imports.mapping import FIELDS
 from portal.registry.models import Category, DuesForm, Education, Gender, TitledEnum
-from portal.registry.rules import EMAIL_RE, MAX_AGE, MIN_AGE, NAME_RE, PHONE_RE, check_member
+from portal.registry.rules import MAX_AGE, MIN_AGE, NAME_RE, PHONE_RE, check_member, email_is_valid
 from portal.spreadsheets import FORMULA_START
 from portal.text import fold
 
@@ -281,7 +281,7 @@ class RowReader:
                       - phone.count("+"))
             if not 10 <= digits <= 15:
                 return None
-        if email and (len(email) > LENGTHS["email"] or not EMAIL_RE.match(email)):
+        if email and (len(email) > LENGTHS["email"] or not email_is_valid(email)):
             return None
         return Staged(last[0], first[0], middle[0], last[1], f"{last[1]}|{first[1]}|{middle[1]}|{birth[1]}", birth[1],
                       gender, department, position, education, dues, joined[1], category, address, phone, email)
