@@ -10,8 +10,10 @@ Permissions are declared once with a readable title and granted to roles in one 
 
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import abort
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import Select, and_, any_, false, func, select, true
 from werkzeug.routing import IntegerConverter
 
@@ -96,6 +98,36 @@ def has_permission(user: User | None, permission: str) -> bool:
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     return permission in ROLE_PERMISSIONS.get(user.role, frozenset())
+
+
+# The declared "permission" of a page any logged-in staff member may open (their start page, their own password).
+LOGGED_IN = "logged_in"
+
+
+def requires(permission: str):
+    """Declare and enforce the permission an endpoint needs: without it the page answers 404 before the view runs.
+
+    Every view of the portal carries one (tests/test_access_matrix.py fails for an endpoint without a declaration
+    and checks that each role lacking the permission gets 404). Scope (which organisation) is still the view's
+    business through `get_org`, `get_member`, …: the two checks together are permission × scope. Put it under
+    `@bp.route` (and under `login_required`), so the route registers the checking function.
+    """
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if permission != LOGGED_IN:
+                require(current_user, permission)
+            return view(*args, **kwargs)
+
+        checked.required_permission = permission
+        return checked
+
+    return decorate
+
+
+def required_permission(view) -> str | None:
+    """The permission an endpoint's view function declares (None: undeclared)."""
+    return getattr(view, "required_permission", None)
 
 
 def staff_only(blueprint) -> None:

@@ -74,6 +74,7 @@ def _overdue_condition(on: date):
 
 
 @bp.route("/aid")
+@policy.requires(policy.Permission.VIEW_AID)
 def index():
     """Where a role starts: the presidium at its queue, the accountant at payments, others at the list."""
     _require(Permission.VIEW_AID)
@@ -85,6 +86,7 @@ def index():
 
 
 @bp.route("/aid/petitions")
+@policy.requires(policy.Permission.VIEW_AID)
 def petitions():
     """Petitions in the user's scope, filtered by state or overdue (the regional office's list)."""
     _require(Permission.VIEW_AID)
@@ -187,6 +189,7 @@ def _quote_json(member: Member | None, form: PetitionForm) -> dict:
 
 
 @bp.route("/aid/petitions/new", methods=["GET", "POST"])
+@policy.requires(policy.Permission.FILE_AID)
 def petition_new():
     """The chair's petition: filled from the registry, with the amount and every problem shown before filing."""
     if not _can_file():
@@ -233,6 +236,7 @@ def petition_new():
 
 
 @bp.route("/aid/quote", methods=["POST"])
+@policy.requires(policy.Permission.FILE_AID)
 def quote():
     """The live amount and problems for the chair's form (JSON; CSRF-checked like every POST)."""
     if not _can_file():
@@ -251,6 +255,7 @@ def _petition(petition_id) -> AidPetition:
 
 
 @bp.route("/aid/petitions/<petition_id>")
+@policy.requires(policy.Permission.VIEW_AID)
 def petition(petition_id):
     """A petition: facts, amount (override marked), problems, documents, history, the user's possible actions."""
     p = _petition(petition_id)
@@ -320,6 +325,7 @@ def _error_text(form) -> str:
 
 
 @bp.route("/aid/petitions/<petition_id>/<action>", methods=["POST"])
+@policy.requires(policy.Permission.VIEW_AID)
 def petition_action(petition_id, action):
     """Fire a transition: 409 for a (state, action) pair the workflow does not allow, or when someone was first."""
     p = _petition(petition_id)
@@ -348,6 +354,7 @@ def petition_action(petition_id, action):
 
 
 @bp.route("/aid/petitions/<petition_id>/attachments", methods=["POST"])
+@policy.requires(policy.Permission.VIEW_AID)
 def attachment_add(petition_id):
     """Attach a document (PDF, JPEG or PNG by content, size-limited)."""
     p = _petition(petition_id)
@@ -369,6 +376,7 @@ def attachment_add(petition_id):
 
 
 @bp.route("/aid/petitions/<petition_id>/attachments/<attachment_id>")
+@policy.requires(policy.Permission.VIEW_AID)
 def attachment(petition_id, attachment_id):
     """Download an attached document (as an attachment, nosniff), only within the petition's scope."""
     p = _petition(petition_id)
@@ -399,18 +407,21 @@ def _document(p: AidPetition, fmt: str):
 
 
 @bp.route("/aid/petitions/<petition_id>/petition.docx")
+@policy.requires(policy.Permission.VIEW_AID)
 def petition_docx(petition_id):
     """Form No. 1 (the petition) as DOCX."""
     return _document(_petition(petition_id), "docx")
 
 
 @bp.route("/aid/petitions/<petition_id>/petition.pdf")
+@policy.requires(policy.Permission.VIEW_AID)
 def petition_pdf(petition_id):
     """Form No. 1 (the petition) as PDF."""
     return _document(_petition(petition_id), "pdf")
 
 
 @bp.route("/aid/petitions/<petition_id>/card-copy.pdf")
+@policy.requires(policy.Permission.VIEW_AID)
 def card_copy(petition_id):
     """The member card copy (генерируется из реестра) for the petition's documents."""
     from portal.documents.member_card import member_card_pdf
@@ -426,6 +437,7 @@ def card_copy(petition_id):
 
 
 @bp.route("/aid/queue")
+@policy.requires(policy.Permission.DECIDE_AID)
 def queue():
     """Reviewed petitions of the region with their amounts and problems, to decide one or many at once."""
     _require(Permission.DECIDE_AID)
@@ -483,6 +495,7 @@ def _many(action: str, params: dict, comment: str, back: str):
 
 
 @bp.route("/aid/queue", methods=["POST"])
+@policy.requires(policy.Permission.DECIDE_AID)
 def queue_decide():
     """Decide the ticked petitions at one meeting: each decision recorded per petition with the date and number."""
     _require(Permission.DECIDE_AID)
@@ -500,6 +513,7 @@ def queue_decide():
 
 
 @bp.route("/aid/payments")
+@policy.requires(policy.Permission.PAY_AID)
 def payments():
     """Approved petitions waiting for payment; the register to export; marking them paid."""
     _require(Permission.PAY_AID)
@@ -517,6 +531,7 @@ def _approved() -> list[AidPetition]:
 
 
 @bp.route("/aid/payments/register.xlsx")
+@policy.requires(policy.Permission.PAY_AID)
 def payment_register():
     """The payment register of approved petitions (XLSX)."""
     from portal.documents.aid import payment_register_xlsx
@@ -532,6 +547,7 @@ def payment_register():
 
 
 @bp.route("/aid/payments", methods=["POST"])
+@policy.requires(policy.Permission.PAY_AID)
 def payments_mark():
     """Mark the ticked petitions paid with the payment date and reference."""
     _require(Permission.PAY_AID)
@@ -566,6 +582,7 @@ def _regions() -> list[Organisation]:
 
 
 @bp.route("/aid/regulation")
+@policy.requires(policy.Permission.VIEW_AID)
 def regulation():
     """The regulation in force in the region, as a table, with its earlier versions."""
     _require(Permission.VIEW_AID)
@@ -577,6 +594,7 @@ def regulation():
 
 
 @bp.route("/aid/regulations/<regulation_id>")
+@policy.requires(policy.Permission.VIEW_AID)
 def regulation_version(regulation_id):
     """One version of a region's regulation."""
     _require(Permission.VIEW_AID)
@@ -602,6 +620,7 @@ def _render_regulation(region, reg):
 
 
 @bp.route("/aid/regulation/edit", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_AID_REGULATION)
 def regulation_edit():
     """A new version of the region's regulation (a used version is never edited in place)."""
     region = _regulation_region()

@@ -230,6 +230,7 @@ def logout():
 
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
+@policy.requires(policy.LOGGED_IN)
 def change_password():
     """Change one's own password; every other session ends.
 
@@ -275,6 +276,7 @@ def _generate_password() -> str:
 
 @bp.route("/accounts")
 @login_required
+@policy.requires(policy.Permission.MANAGE_ACCOUNTS)
 def accounts():
     """Accounts of the chairs of organisations below the user's own."""
     if not policy.has_permission(current_user, Permission.MANAGE_ACCOUNTS):
@@ -294,6 +296,7 @@ def _account_org_choices():
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
 @login_required
+@policy.requires(policy.Permission.MANAGE_ACCOUNTS)
 def new_account():
     """Create a chair's account for an organisation below; the one-time password is shown once to hand over."""
     if not policy.has_permission(current_user, Permission.MANAGE_ACCOUNTS):
@@ -331,6 +334,7 @@ def new_account():
 
 @bp.route("/accounts/<int:user_id>/<action>", methods=["POST"])
 @login_required
+@policy.requires(policy.Permission.MANAGE_ACCOUNTS)
 def account_action(user_id: int, action: str):
     """Reset the password (a new one shown once), disable or enable an account; every change ends its sessions."""
     target = policy.get_user(current_user, user_id)

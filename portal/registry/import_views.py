@@ -147,6 +147,7 @@ def _history(org_id: int) -> list[ImportJob]:
 
 
 @bp.route("/orgs/<org_id>/import", methods=["GET", "POST"])
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def upload(org_id):
     """Upload a member list (XLSX or CSV); the file is checked by its content and kept under a random name."""
     org = policy.get_org(current_user, org_id)
@@ -205,6 +206,7 @@ def _store_upload(org, storage) -> ImportJob:
 
 
 @bp.route("/imports/<int:job_id>/mapping", methods=["GET", "POST"])
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def mapping(job_id: int):
     """Check which column feeds which field of the card, then start the dry run."""
     job = _load_job(job_id)
@@ -259,6 +261,7 @@ def _previous_done(job: ImportJob) -> ImportJob | None:
 
 
 @bp.route("/imports/<int:job_id>")
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def job(job_id: int):
     """The job's page: progress while it runs, then the dry-run report with the confirm button, or the outcome."""
     job = _load_job(job_id)
@@ -274,6 +277,7 @@ def job(job_id: int):
 
 
 @bp.route("/imports/<int:job_id>/status")
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def status(job_id: int):
     """The job's progress as JSON, polled by the progress bar."""
     job = _load_job(job_id)
@@ -285,6 +289,7 @@ def status(job_id: int):
 
 
 @bp.route("/imports/<int:job_id>/run", methods=["POST"])
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def run(job_id: int):
     """Confirm the checked list: the real import starts once, however many times the button is pressed."""
     job = _load_job(job_id)
@@ -305,6 +310,7 @@ def run(job_id: int):
 
 
 @bp.route("/imports/<int:job_id>/cancel", methods=["POST"])
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def cancel(job_id: int):
     """Drop an unfinished upload and delete its file."""
     job = _load_job(job_id)
@@ -324,6 +330,7 @@ def cancel(job_id: int):
 
 
 @bp.route("/orgs/<org_id>/export.xlsx")
+@policy.requires(policy.Permission.EXPORT_MEMBERS)
 def export(org_id):
     """Download the members the user can see as XLSX."""
     org = policy.get_org(current_user, org_id)

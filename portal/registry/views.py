@@ -54,6 +54,7 @@ def _require(permission: str) -> None:
 
 
 @bp.route("/")
+@policy.requires(policy.LOGGED_IN)
 def home():
     """Start page: the user's own organisation with its checklist (material aid for the presidium and accountant)."""
     if not policy.has_permission(current_user, Permission.VIEW_REGISTRY) and policy.has_permission(
@@ -133,6 +134,7 @@ def membership_level(members: int, potential: int | None):
 
 
 @bp.route("/orgs/<org_id>")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def org(org_id):
     """The organisation's page: passport summary, checklist, organisations below."""
     org = policy.get_org(current_user, org_id)
@@ -156,6 +158,7 @@ def _breadcrumbs(org: Organisation) -> list[Organisation]:
 
 
 @bp.route("/orgs/<org_id>/passport", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_PASSPORT)
 def passport(org_id):
     """Fill in or correct the organisation's electronic passport."""
     org = policy.get_org(current_user, org_id)
@@ -177,6 +180,7 @@ def passport(org_id):
 
 
 @bp.route("/orgs/<org_id>/correction", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_PASSPORT)
 def correction(org_id):
     """Send a correction request to the organisation above (what the chair may not change themself)."""
     org = policy.get_org(current_user, org_id)
@@ -192,6 +196,7 @@ def correction(org_id):
 
 
 @bp.route("/corrections")
+@policy.requires(policy.Permission.RESOLVE_CORRECTIONS)
 def corrections():
     """The queue of correction requests sent to the organisations the user manages."""
     _require(Permission.RESOLVE_CORRECTIONS)
@@ -204,6 +209,7 @@ def corrections():
 
 
 @bp.route("/corrections/<int:req_id>", methods=["POST"])
+@policy.requires(policy.Permission.RESOLVE_CORRECTIONS)
 def resolve_correction(req_id: int):
     """Record the decision on a correction request."""
     _require(Permission.RESOLVE_CORRECTIONS)
@@ -223,6 +229,7 @@ def resolve_correction(req_id: int):
 
 
 @bp.route("/orgs/<org_id>/tree")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def tree(org_id):
     """Browse the organisations below, one level at a time, with member counts."""
     org = policy.get_org(current_user, org_id)
@@ -368,6 +375,7 @@ def member_page(org: Organisation, args) -> dict:
 
 
 @bp.route("/orgs/<org_id>/members")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def members(org_id):
     """The members of an organisation (and the organisations below it): search, filters, sorting, pages."""
     org = policy.get_org(current_user, org_id)
@@ -393,6 +401,7 @@ def search_rows(text: str) -> list[MemberRow]:
 
 
 @bp.route("/search")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def search():
     """Find a member anywhere in the user's scope by surname prefix (with a name) or card number."""
     _require(Permission.VIEW_REGISTRY)
@@ -412,6 +421,7 @@ def search():
 
 
 @bp.route("/orgs/<org_id>/members/new", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def member_new(org_id):
     """Register a new member in a primary organisation."""
     org = policy.get_org(current_user, org_id)
@@ -435,6 +445,7 @@ def member_new(org_id):
 
 
 @bp.route("/members/<member_id>")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def member(member_id):
     """A member's registration card with history; the read is audited."""
     from portal.aid.operations import member_aid
@@ -450,6 +461,7 @@ def member(member_id):
 
 
 @bp.route("/members/<member_id>/edit", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def member_edit(member_id):
     """Edit a member's card."""
     m = policy.get_member(current_user, member_id)
@@ -477,6 +489,7 @@ def member_edit(member_id):
 
 
 @bp.route("/members/<member_id>/<action>", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def member_event(member_id, action):
     """Membership events: transfer, leave, exclude, re-admit."""
     if action not in ("transfer", "leave", "exclude", "readmit"):
