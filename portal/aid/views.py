@@ -541,7 +541,7 @@ def payment_register():
     region = _user_region()
     data = payment_register_xlsx(ops.register_rows(rows), region.name if region else "Все регионы", today())
     audit.record("aid_register_export", object_type="aid_petitions", org_id=current_user.org_id,
-                 ids=[p.id for p in rows])
+                 ids=[p.id for p in rows], member_ids=[p.member_id for p in rows])
     db.session.commit()
     return send_bytes(data, "xlsx", f"reestr-{today():%Y%m%d}.xlsx")
 
