@@ -206,17 +206,20 @@ def org_in_scope(user: User, org: Organisation | None) -> bool:
     return is_central(user) or org.path.startswith(user.org.path)
 
 
-def abort_not_found(object_type: str = "", object_id=None, *, user: User | None = None):
-    """Answer 404 the same way for a missing object and a foreign one; audit the denial if it was foreign.
+def abort_not_found(object_type: str = "", object_id=None, *, user: User | None = None, missing: bool = False):
+    """Answer 404 the same way for a missing object and a foreign one, in status, body AND time: both are audited
+    as a denial (a missing id with `missing=True`), so neither answer skips the audit write and a stopwatch cannot
+    tell an existing foreign id from a free one (issue 10, item 9).
 
     Whatever the request changed before the denial is rolled back first, so recording the denial never commits it.
     """
-    if user is not None and object_id is not None:
+    if user is not None and object_id is not None and getattr(user, "is_authenticated", False):
         actor_id, actor_login, org_id = user.id, user.login, user.org_id
         db.session.rollback()
         # org_id is the denied user's organisation: their region's audit shows the probe, the target's does not.
+        details = {"missing": True} if missing else {}
         audit.record("denied", object_type=object_type, object_id=object_id, org_id=org_id, outcome="denied",
-                     actor=_ActorRef(actor_id, actor_login))
+                     actor=_ActorRef(actor_id, actor_login), **details)
         db.session.commit()
     abort(404)
 
@@ -235,7 +238,7 @@ def get_org(user: User, org_id) -> Organisation:
         abort(404)
     org = db.session.get(Organisation, org_id)
     if org is None:
-        abort(404)
+        abort_not_found("organisations", org_id, user=user, missing=True)
     if not org_in_scope(user, org):
         abort_not_found("organisations", org_id, user=user)
     return org
@@ -245,9 +248,11 @@ def get_scoped(user: User, model, object_id, org_of, permission: str = Permissio
     """An object that belongs to an organisation (`org_of(obj)`: a card request's, a card's member's), if the user
     holds `permission` and the organisation is in scope; 404 otherwise, missing and foreign alike."""
     pk = parse_id(object_id)
-    obj = db.session.get(model, pk) if pk is not None else None
-    if obj is None or not has_permission(user, permission):
+    if pk is None or not has_permission(user, permission):
         abort(404)
+    obj = db.session.get(model, pk)
+    if obj is None:
+        abort_not_found(model.__tablename__, pk, user=user, missing=True)
     if not org_in_scope(user, org_of(obj)):
         abort_not_found(model.__tablename__, pk, user=user)
     return obj
@@ -329,7 +334,7 @@ def get_member(user: User, member_id) -> Member:
         abort(404)
     member = db.session.get(Member, member_id)
     if member is None:
-        abort(404)
+        abort_not_found("members", member_id, user=user, missing=True)
     if not (has_permission(user, Permission.VIEW_REGISTRY) and org_in_scope(user, member.org)):
         abort_not_found("members", member_id, user=user)
     return member
@@ -363,7 +368,7 @@ def get_user(user: User, user_id) -> User:
         abort(404)
     target = db.session.get(User, user_id)
     if target is None:
-        abort(404)
+        abort_not_found("users", user_id, user=user, missing=True)
     if not can_manage_account(user, target):
         abort_not_found("users", user_id, user=user)
     return target
@@ -469,9 +474,11 @@ def get_petition(user: User, petition_id):
     petition_id = parse_id(petition_id)
     if petition_id is None:
         abort(404)
-    petition = db.session.get(AidPetition, petition_id)
-    if petition is None or not has_permission(user, Permission.VIEW_AID):
+    if not has_permission(user, Permission.VIEW_AID):
         abort(404)
+    petition = db.session.get(AidPetition, petition_id)
+    if petition is None:
+        abort_not_found("aid_petitions", petition_id, user=user, missing=True)
     if not org_in_scope(user, petition.org):
         abort_not_found("aid_petitions", petition_id, user=user)
     return petition

@@ -118,7 +118,7 @@ def _load_job(job_id: int) -> ImportJob:
     """The job if the user may import into its organisation; 404 otherwise (missing and foreign alike)."""
     job = db.session.get(ImportJob, job_id)
     if job is None:
-        abort(404)
+        policy.abort_not_found("import_jobs", job_id, user=current_user, missing=True)
     if not (_can_import() and policy.org_in_scope(current_user, job.org)):
         policy.abort_not_found("import_jobs", job_id, user=current_user)
     return job
