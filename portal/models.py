@@ -11,7 +11,9 @@ from portal.registry.imports import ImportJob  # noqa: F401
 from portal.registry.models import (  # noqa: F401
     CorrectionRequest,
     Member,
+    MemberCorrection,
     MemberEvent,
     Organisation,
+    OrgCountChange,
 )
 from workflows.engine import WorkflowHistory  # noqa: F401

@@ -271,7 +271,14 @@ def petition(petition_id):
         override_form=OverrideForm(version=p.version, amount=str(p.amount)),
         payment_form=PaymentForm(version=p.version, paid_on=today()), action_form=ActionForm(version=p.version),
         attachment_form=AttachmentForm(), can_attach=_can_attach(p), sources=rules.VOUCHER_SOURCES,
-        payers=rules.PAYERS, patients=rules.PATIENTS)
+        payers=rules.PAYERS, patients=rules.PATIENTS, show_inputs=_shows_inputs())
+
+
+def _shows_inputs() -> bool:
+    """The inputs of the amount and their last changes are for those who check and decide: the regional office,
+    the presidium and the regional chairman (the filer kept those inputs themself)."""
+    return any(policy.has_permission(current_user, perm) for perm in (
+        Permission.REVIEW_AID, Permission.DECIDE_AID, Permission.OVERRIDE_AID))
 
 
 def _override_details(p: AidPetition) -> dict:
@@ -386,6 +393,8 @@ def attachment(petition_id, attachment_id):
         if att is not None:
             owner = db.session.get(AidPetition, att.petition_id)
             policy.deny_if_foreign(current_user, PetitionAttachment.__tablename__, att.id, owner.org if owner else None)
+        if att_id is not None:  # missing or under another petition: audited alike, so answered in the same time
+            policy.abort_not_found(PetitionAttachment.__tablename__, att_id, user=current_user, missing=True)
         abort(404)
     audit.record("aid_attachment_download", object_type="aid_petitions", object_id=p.id, org_id=p.org_id,
                  attachment_id=att.id)
@@ -601,6 +610,8 @@ def regulation_version(regulation_id):
     reg_id = policy.parse_id(regulation_id)
     reg = db.session.get(AidRegulation, reg_id) if reg_id else None
     if reg is None:
+        if reg_id is not None:
+            policy.abort_not_found("aid_regulations", reg_id, user=current_user, missing=True)
         abort(404)
     if not (policy.is_central(current_user) or ops.region_of(current_user.org) == reg.org):
         policy.abort_not_found("aid_regulations", reg.id, user=current_user)

@@ -20,6 +20,7 @@ from forms.registry import (
     CorrectionAnswerForm,
     CorrectionForm,
     EventForm,
+    JoinedOnCorrectionForm,
     MemberForm,
     PassportForm,
     TransferForm,
@@ -37,6 +38,7 @@ from portal.registry.models import (
     DuesForm,
     EventKind,
     Member,
+    MemberCorrection,
     MemberStatus,
     Organisation,
     OrgLevel,
@@ -468,6 +470,8 @@ def member_edit(member_id):
     if not policy.can_edit_member(current_user, m):
         abort(404)
     form = MemberForm(obj=m)
+    # The joining date is corrected through its own form with a reason (member_correct_joined), not here.
+    form.joined_on.render_kw = {"readonly": True}
     if request.method == "GET":
         for name in MemberForm.ENUMS:
             form[name].data = getattr(m, name).value
@@ -484,6 +488,35 @@ def member_edit(member_id):
     if request.method == "GET":
         # The form shows the whole card: a read of personal data like the card page.
         audit.write("member_read", m, via="edit")
+        audit.commit_read()
+    return html
+
+
+@bp.route("/members/<member_id>/joined-on", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
+def member_correct_joined(member_id):
+    """Correct a member's joining date: a recorded correction (old, new, reason, who, when), since the date
+    decides tenure and so the amount of material aid. The card form cannot change it."""
+    m = policy.get_member(current_user, member_id)
+    if not policy.can_edit_member(current_user, m):
+        abort(404)
+    form = JoinedOnCorrectionForm()
+    if request.method == "GET":
+        form.joined_on.data = m.joined_on
+    if form.validate_on_submit():
+        try:
+            ops.correct_joined_on(current_user, m, form.joined_on.data, form.reason.data or "")
+        except ops.RegistryError as e:
+            form[e.field if e.field in ("joined_on", "reason") else "joined_on"].errors.append(e.message)
+        else:
+            db.session.commit()
+            flash(gettext("Дата вступления исправлена; исправление записано."), "success")
+            return redirect(url_for("registry.member", member_id=m.id))
+    corrections = db.session.scalars(select(MemberCorrection).where(MemberCorrection.member_id == m.id)
+                                     .order_by(MemberCorrection.id.desc())).all()
+    html = render_template("registry/member_correction.html", m=m, form=form, corrections=corrections)
+    if request.method == "GET":
+        audit.write("member_read", m, via="joined_on_correction")
         audit.commit_read()
     return html
 
