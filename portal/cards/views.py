@@ -244,7 +244,10 @@ def manifest(batch_id: int, fmt: str):
     batch = db.session.get(ProductionBatch, batch_id)
     if batch is None or fmt not in ("xlsx", "csv"):
         abort(404)
-    audit.record("manifest_download", object_type="production_batches", object_id=batch.id, fmt=fmt)
+    # The manifest names every member of the batch: the download is audited with their ids.
+    member_ids = sorted(db.session.scalars(select(Card.member_id).join(CardRequest, Card.request_id == CardRequest.id)
+                                           .where(CardRequest.batch_id == batch.id)))
+    audit.record("manifest_download", object_type="production_batches", object_id=batch.id, fmt=fmt, ids=member_ids)
     db.session.commit()
     name = batch.manifest_xlsx if fmt == "xlsx" else batch.manifest_csv
     return send_stored(ops.MANIFEST_AREA, name, name)
