@@ -110,8 +110,8 @@ def update_member(actor, member: Member, data: dict) -> dict:
     if "joined_on" in data and data["joined_on"] != member.joined_on:
         # The joining date is an input of aid amounts (tenure): it changes only as a recorded correction with a
         # reason (correct_joined_on), never as a silent edit of the card.
-        raise RegistryError(gettext("Дата вступления меняется только исправлением с указанием причины: "
-                                    "«Исправить дату вступления» на карточке."), field="joined_on")
+        raise RegistryError(gettext("Дата вступления меняется только исправлением с указанием причины "
+                                    "(«Исправить» рядом с датой на карточке)."), field="joined_on")
     merged = {f: data.get(f, getattr(member, f)) for f in MEMBER_FIELDS}
     _ensure_no_duplicate(merged, exclude_id=member.id)
     changed = _changes(member, data, MEMBER_FIELDS)
