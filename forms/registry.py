@@ -130,6 +130,17 @@ class CorrectionForm(BaseForm):
         DataRequired(lazy_gettext("Опишите, что нужно исправить.")), Length(max=4000)])
 
 
+class JoinedOnCorrectionForm(BaseForm):
+    """A correction of a member's joining date: the new date and why (it decides tenure and aid amounts)."""
+
+    joined_on = DateField(lazy_gettext("Верная дата вступления в Профсоюз"),
+                          validators=[InputRequired(lazy_gettext("Укажите исправленную дату вступления."))])
+    reason = TextAreaField(lazy_gettext("Причина исправления"), description=lazy_gettext(
+        "Откуда верная дата: заявление о вступлении, протокол, учётная карточка. Исправление видят проверяющие "
+        "ходатайства о материальной помощи."), validators=[
+        DataRequired(lazy_gettext("Укажите причину исправления.")), Length(max=2000)])
+
+
 class CorrectionAnswerForm(BaseForm):
     decision = SelectField(lazy_gettext("Решение"),
                            choices=[("done", lazy_gettext("Исправлено")), ("declined", lazy_gettext("Отклонено"))])

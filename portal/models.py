@@ -12,6 +12,8 @@ from portal.registry.imports import ImportJob  # noqa: F401
 from portal.registry.models import (  # noqa: F401
     CorrectionRequest,
     Member,
+    MemberCorrection,
     MemberEvent,
     Organisation,
+    OrgCountChange,
 )

@@ -10,8 +10,10 @@ Permissions are declared once with a readable title and granted to roles in one 
 
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import abort
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import Select, and_, any_, false, func, select, true
 from werkzeug.routing import IntegerConverter
 
@@ -98,6 +100,36 @@ def has_permission(user: User | None, permission: str) -> bool:
     return permission in ROLE_PERMISSIONS.get(user.role, frozenset())
 
 
+# The declared "permission" of a page any logged-in staff member may open (their start page, their own password).
+LOGGED_IN = "logged_in"
+
+
+def requires(permission: str):
+    """Declare and enforce the permission an endpoint needs: without it the page answers 404 before the view runs.
+
+    Every view of the portal carries one (tests/test_access_matrix.py fails for an endpoint without a declaration
+    and checks that each role lacking the permission gets 404). Scope (which organisation) is still the view's
+    business through `get_org`, `get_member`, …: the two checks together are permission × scope. Put it under
+    `@bp.route` (and under `login_required`), so the route registers the checking function.
+    """
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if permission != LOGGED_IN:
+                require(current_user, permission)
+            return view(*args, **kwargs)
+
+        checked.required_permission = permission
+        return checked
+
+    return decorate
+
+
+def required_permission(view) -> str | None:
+    """The permission an endpoint's view function declares (None: undeclared)."""
+    return getattr(view, "required_permission", None)
+
+
 def staff_only(blueprint) -> None:
     """Every page of the blueprint is for logged-in staff: anonymous visitors are sent to the login page."""
     blueprint.before_request(login_required(lambda: None))
@@ -174,17 +206,20 @@ def org_in_scope(user: User, org: Organisation | None) -> bool:
     return is_central(user) or org.path.startswith(user.org.path)
 
 
-def abort_not_found(object_type: str = "", object_id=None, *, user: User | None = None):
-    """Answer 404 the same way for a missing object and a foreign one; audit the denial if it was foreign.
+def abort_not_found(object_type: str = "", object_id=None, *, user: User | None = None, missing: bool = False):
+    """Answer 404 the same way for a missing object and a foreign one, in status, body AND time: both are audited
+    as a denial (a missing id with `missing=True`), so neither answer skips the audit write and a stopwatch cannot
+    tell an existing foreign id from a free one (issue 10, item 9).
 
     Whatever the request changed before the denial is rolled back first, so recording the denial never commits it.
     """
-    if user is not None and object_id is not None:
+    if user is not None and object_id is not None and getattr(user, "is_authenticated", False):
         actor_id, actor_login, org_id = user.id, user.login, user.org_id
         db.session.rollback()
         # org_id is the denied user's organisation: their region's audit shows the probe, the target's does not.
+        details = {"missing": True} if missing else {}
         audit.record("denied", object_type=object_type, object_id=object_id, org_id=org_id, outcome="denied",
-                     actor=_ActorRef(actor_id, actor_login))
+                     actor=_ActorRef(actor_id, actor_login), **details)
         db.session.commit()
     abort(404)
 
@@ -203,7 +238,7 @@ def get_org(user: User, org_id) -> Organisation:
         abort(404)
     org = db.session.get(Organisation, org_id)
     if org is None:
-        abort(404)
+        abort_not_found("organisations", org_id, user=user, missing=True)
     if not org_in_scope(user, org):
         abort_not_found("organisations", org_id, user=user)
     return org
@@ -213,9 +248,11 @@ def get_scoped(user: User, model, object_id, org_of, permission: str = Permissio
     """An object that belongs to an organisation (`org_of(obj)`: a card request's, a card's member's), if the user
     holds `permission` and the organisation is in scope; 404 otherwise, missing and foreign alike."""
     pk = parse_id(object_id)
-    obj = db.session.get(model, pk) if pk is not None else None
-    if obj is None or not has_permission(user, permission):
+    if pk is None or not has_permission(user, permission):
         abort(404)
+    obj = db.session.get(model, pk)
+    if obj is None:
+        abort_not_found(model.__tablename__, pk, user=user, missing=True)
     if not org_in_scope(user, org_of(obj)):
         abort_not_found(model.__tablename__, pk, user=user)
     return obj
@@ -297,7 +334,7 @@ def get_member(user: User, member_id) -> Member:
         abort(404)
     member = db.session.get(Member, member_id)
     if member is None:
-        abort(404)
+        abort_not_found("members", member_id, user=user, missing=True)
     if not (has_permission(user, Permission.VIEW_REGISTRY) and org_in_scope(user, member.org)):
         abort_not_found("members", member_id, user=user)
     return member
@@ -331,7 +368,7 @@ def get_user(user: User, user_id) -> User:
         abort(404)
     target = db.session.get(User, user_id)
     if target is None:
-        abort(404)
+        abort_not_found("users", user_id, user=user, missing=True)
     if not can_manage_account(user, target):
         abort_not_found("users", user_id, user=user)
     return target
@@ -437,9 +474,11 @@ def get_petition(user: User, petition_id):
     petition_id = parse_id(petition_id)
     if petition_id is None:
         abort(404)
-    petition = db.session.get(AidPetition, petition_id)
-    if petition is None or not has_permission(user, Permission.VIEW_AID):
+    if not has_permission(user, Permission.VIEW_AID):
         abort(404)
+    petition = db.session.get(AidPetition, petition_id)
+    if petition is None:
+        abort_not_found("aid_petitions", petition_id, user=user, missing=True)
     if not org_in_scope(user, petition.org):
         abort_not_found("aid_petitions", petition_id, user=user)
     return petition

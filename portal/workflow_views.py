@@ -26,6 +26,7 @@ def _workflow(name: str):
 
 
 @bp.route("/workflows/<name>")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def diagram(name: str):
     """The workflow's diagram with every state and transition described, and who may fire each."""
     wf = _workflow(name)
@@ -35,6 +36,7 @@ def diagram(name: str):
 
 
 @bp.route("/workflows/<name>.svg")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def diagram_svg(name: str):
     return Response(svg(_workflow(name)), mimetype="image/svg+xml",
                     headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})

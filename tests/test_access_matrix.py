@@ -332,6 +332,7 @@ class Target:
     admin_kind: str | None = None
     extra_form: dict = field(default_factory=dict)
     form_ids: list[tuple[str, str, str]] = field(default_factory=list)  # (where, field, kind)
+    permissions: tuple[str, ...] = ()  # what the endpoint declares it needs (policy.requires / the admin base)
 
     @property
     def label(self) -> str:
@@ -376,6 +377,17 @@ def _word_combinations(endpoint: str, word_args: list[str]) -> list[dict[str, st
     return combos
 
 
+def declared_permissions(app, endpoint: str, admin_view=None) -> tuple[str, ...]:
+    """The permissions an endpoint needs, as the app declares them: `policy.requires` on a view function, BACK_OFFICE
+    plus the view's `required_permissions` in the back office. An undeclared endpoint is not in the matrix."""
+    if admin_view is not None or endpoint == "admin.index":
+        return (policy.Permission.BACK_OFFICE, *getattr(admin_view, "required_permissions", ()))
+    declared = policy.required_permission(app.view_functions.get(endpoint))
+    if declared is None:
+        raise NotInMatrix(f"add {endpoint} to the access matrix (declare its permission with policy.requires)")
+    return () if declared == policy.LOGGED_IN else (declared,)
+
+
 def staff_targets(app) -> list[Target]:
     """Every staff request shape of the app, or NotInMatrix naming the first endpoint the tables do not cover."""
     admin_views = _admin_views(app)
@@ -398,7 +410,8 @@ def staff_targets(app) -> list[Target]:
                 if method_name == "action_view":
                     extra = {"action": next(iter(view._actions_data), "")}
                 for w in words:
-                    targets.append(Target(endpoint, method, {}, w, id_in, id_param, kind if id_in else None, extra))
+                    targets.append(Target(endpoint, method, {}, w, id_in, id_param, kind if id_in else None, extra,
+                                          permissions=declared_permissions(app, endpoint, view)))
             continue
         if blueprint not in STAFF_BLUEPRINTS:
             raise NotInMatrix(f"add {endpoint} to the access matrix (blueprint {blueprint or '-'} is neither "
@@ -414,6 +427,7 @@ def staff_targets(app) -> list[Target]:
                 word_args.append(arg)
             else:
                 raise NotInMatrix(f"add {endpoint} to the access matrix (URL argument <{arg}> is unknown)")
+        permissions = declared_permissions(app, endpoint)
         for method in _methods(rule):
             form_ids = [f for f in FORM_IDS.get(endpoint, []) if (f[0] == "query") == (method == "GET")]
             for _, _, kind in form_ids:
@@ -421,7 +435,7 @@ def staff_targets(app) -> list[Target]:
                     raise NotInMatrix(f"add {endpoint} to the access matrix (kind {kind} has no factory)")
             for w in _word_combinations(endpoint, word_args):
                 targets.append(Target(endpoint, method, kinds, w, extra_form=FORM_EXTRAS.get(endpoint, {}),
-                                      form_ids=form_ids))
+                                      form_ids=form_ids, permissions=permissions))
     return targets
 
 
@@ -587,8 +601,13 @@ def unchanged(target: Target, what: str, watched: list[Context], before: dict, p
 
 
 def check_target(client, app, target: Target, inside: Context, outside: list[Context], missing: tuple[str, ...],
-                 watched: list[Context], before: dict, problems: list[str], reached: set[str]) -> None:
-    """All the checks of one request shape for one logged-in user; problems are collected, not raised."""
+                 watched: list[Context], before: dict, problems: list[str], reached: set[str],
+                 held: frozenset[str] = frozenset(policy.Permission.TITLES)) -> None:
+    """All the checks of one request shape for one logged-in user; problems are collected, not raised.
+
+    `held` is the role's permissions (policy.ROLE_PERMISSIONS): an endpoint declaring one the role lacks must
+    answer 404 even on an object inside the role's scope (permission × scope).
+    """
     kinds = target.all_kinds()
     inside_answer = None
     if inside.has(kinds):
@@ -597,6 +616,10 @@ def check_target(client, app, target: Target, inside: Context, outside: list[Con
         inside_answer = call(client, app, target, ids, admin_id)
         if inside_answer.status >= 500:
             problems.append(f"{target.label}: inside object → {inside_answer.brief()}")
+        lacking = [p for p in target.permissions if p not in held]
+        if lacking and inside_answer.status != 404:
+            problems.append(f"{target.label}: answers {inside_answer.brief()} to a role without {lacking[0]} "
+                            f"(expected 404)")
         if inside_answer.status != 404:
             reached.add(target.label)
         # A page that shows a member's name is a read of their personal data, and every such read is audited.
@@ -703,6 +726,31 @@ def test_every_endpoint_is_in_the_matrix(app):
     assert len(targets) > 100
 
 
+def test_an_endpoint_without_a_declared_permission_fails_the_matrix(make_app):
+    """Permission × scope for every endpoint: a view of a staff blueprint that declares no permission is refused."""
+    from flask import Blueprint
+
+    a = make_app()
+    bp = Blueprint("registry_undeclared", __name__)
+    bp.add_url_rule("/orgs/<org_id>/undeclared", "thing", lambda **kw: "")
+    a.register_blueprint(bp)
+    STAFF_BLUEPRINTS.add("registry_undeclared")
+    try:
+        with pytest.raises(NotInMatrix, match=r"registry_undeclared\.thing.*declare its permission"):
+            staff_targets(a)
+    finally:
+        STAFF_BLUEPRINTS.discard("registry_undeclared")
+
+
+def test_registry_pages_need_the_registry_permission(app):
+    """The presidium and the accountant read petitions, not the registry (issue 10, item 4)."""
+    targets = {t.endpoint: t for t in staff_targets(app)}
+    for endpoint in ("registry.org", "registry.tree", "cards.requests_list", "registry.members"):
+        assert policy.Permission.VIEW_REGISTRY in targets[endpoint].permissions
+    for role in (Role.PRESIDIUM_MEMBER, Role.ACCOUNTANT):
+        assert policy.Permission.VIEW_REGISTRY not in policy.ROLE_PERMISSIONS[role]
+
+
 def test_an_unknown_endpoint_or_argument_fails_the_matrix(make_app):
     """The guard itself: an endpoint with an argument nobody described, and a blueprint nobody classified."""
     from flask import Blueprint
@@ -739,8 +787,9 @@ def test_access_matrix(app, client, matrix, role):
     missing = NONEXISTENT_IDS if central else NONEXISTENT_IDS[:1]
     problems, reached = [], set()
     before = snapshot(watched)
+    held = policy.ROLE_PERMISSIONS.get(role, frozenset())
     for target in targets:
-        check_target(client, app, target, inside, outside, missing, watched, before, problems, reached)
+        check_target(client, app, target, inside, outside, missing, watched, before, problems, reached, held)
     assert not problems, f"{len(problems)} problems for {role.value}:\n" + "\n".join(problems)
     if central:
         # Central administrators may do everything to everything: a 404 on an inside object means the matrix

@@ -95,6 +95,9 @@ def test_no_password_token_or_card_number_reaches_the_log(make_app, world):
         assert secret not in log
     assert not CARD_RUN.findall(log), CARD_RUN.findall(log)
     assert ("*" * 12 + card.number[-4:]) in log  # the last four digits say which card it was
+    # The manifest names the members of the batch; its download names them in the audit (issue 10, item 7).
+    manifest = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "manifest_download"))
+    assert member.id in json.loads(manifest.details)["ids"]
 
 
 def test_scrubbing_by_key_and_by_shape():

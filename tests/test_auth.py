@@ -132,7 +132,8 @@ def test_unknown_logins_are_throttled_like_real_ones(app, client, world):
     for name in (world.users["primary_chair"].login, "nosuchchair"):
         for i in range(free):
             attempt(client, name, f"guess-{i}", f"10.11.{len(answers)}.{i}")
-        r = attempt(client, name, "guess-more", f"10.12.{len(answers)}.1")
+        # From an address that failed on the account (a fresh address gets its attempt, real login or not).
+        r = attempt(client, name, "guess-more", f"10.11.{len(answers)}.{free - 1}")
         answers[name] = (r.status_code, normalised(r).decode().replace(f'value="{name}"', 'value="LOGIN"'))
     assert len(set(answers.values())) == 1 and next(iter(answers.values()))[0] == 429
 
@@ -172,8 +173,8 @@ def test_failures_per_account_slow_down_with_a_growing_delay_but_never_lock_out(
     assert attempt(client, user.login, "guess-last", "10.2.1.1").status_code == 200
     key = f"login:{user.login}"
     assert _delay(key, clock) == 2
-    # While blocked, even the right password from a fresh address waits, with a Russian message saying how long.
-    r = attempt(client, user.login, PASSWORD, "10.2.2.2")
+    # While blocked, an address that failed on the account waits, with a Russian message saying how long…
+    r = attempt(client, user.login, PASSWORD, "10.2.1.1")
     assert r.status_code == 429 and "Слишком много неудачных попыток. Повторите через" in r.get_data(as_text=True)
     delays = []
     for i in range(12):
@@ -182,11 +183,25 @@ def test_failures_per_account_slow_down_with_a_growing_delay_but_never_lock_out(
         delays.append(_delay(key, clock))
     assert delays[:4] == [4, 8, 16, 32]
     assert max(delays) == cap and all(a <= b for a, b in zip(delays, delays[1:], strict=False))
-    # No permanent lockout: once the delay has passed, the owner logs in, and the counter is cleared.
-    clock.advance(seconds=cap + 1)
+    # …but the block keeps no owner out: from an address that has not failed on the account, the right password
+    # goes through at once (an outsider's bad attempt after each expiry no longer locks the account for ever).
+    assert _delay(key, clock) > 0
     assert attempt(client, user.login, PASSWORD, "10.4.0.1").status_code == 302
     db.session.expire_all()
     assert db.session.get(LoginThrottle, key) is None
+
+
+def test_a_blocked_account_lets_each_fresh_address_try_once(app, make_app, world, clock):
+    """An address that never failed on the blocked account gets an attempt; a wrong one blocks that address too."""
+    user = world.users["primary_chair"]
+    free = app.config["LOGIN_FREE_ATTEMPTS"]
+    attacker = make_app().test_client()
+    for i in range(free):
+        attempt(attacker, user.login, f"guess-{i}", "10.6.6.6")
+    assert attempt(attacker, user.login, PASSWORD, "10.6.6.6").status_code == 429
+    other = make_app().test_client()
+    assert attempt(other, user.login, "typo", "10.6.7.7").status_code == 200
+    assert attempt(other, user.login, PASSWORD, "10.6.7.7").status_code == 429
 
 
 def test_failures_per_address_slow_down_that_address_only(app, make_app, client, world, clock):
@@ -199,11 +214,30 @@ def test_failures_per_address_slow_down_that_address_only(app, make_app, client,
     assert r.status_code == 429 and "Повторите через" in r.get_data(as_text=True)
     # The account itself is not blocked: its owner logs in from their own address.
     assert attempt(make_app().test_client(), victim.login, PASSWORD, "10.8.8.8").status_code == 302
-    # A correct password does not clear the address's counter (one known account would reset it between guesses).
+    # A correct password removes only its own account's failures from the address's counter (one known account
+    # must not reset the count of guesses at other accounts).
     clock.advance(seconds=3)
     assert attempt(client, world.users["primary_chair"].login, PASSWORD, "10.9.9.9").status_code == 302
     db.session.expire_all()
     assert db.session.get(LoginThrottle, "addr:10.9.9.9").failures == free
+
+
+def test_a_good_login_clears_the_addresses_count_of_its_own_typos(app, make_app, world):
+    """Everyone behind one NAT shares the address: a colleague's typos, followed by their login, block nobody."""
+    free = app.config["LOGIN_FREE_ATTEMPTS"]
+    chair, other = world.users["primary_chair"], world.users["territorial_chair"]
+    school = make_app().test_client()
+    for i in range(free - 1):
+        assert attempt(school, chair.login, f"typo-{i}", "10.7.7.7").status_code == 200
+    assert attempt(school, chair.login, PASSWORD, "10.7.7.7").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(LoginThrottle, "addr:10.7.7.7").failures == 0
+    assert db.session.get(LoginThrottle, f"pair:{chair.login}|10.7.7.7") is None
+    # The next colleague behind the same address has all the free attempts.
+    colleague = make_app().test_client()
+    for i in range(free - 1):
+        assert attempt(colleague, other.login, f"typo-{i}", "10.7.7.7").status_code == 200
+    assert attempt(colleague, other.login, PASSWORD, "10.7.7.7").status_code == 302
 
 
 def test_old_failures_are_forgotten(app, client, world, clock):

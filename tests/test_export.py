@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.registry import operations as ops
 from portal.registry.exports import EXPORT_COLUMNS
 from portal.registry.imports import IN_THIS_ORG, import_file
-from portal.registry.models import Category, EventKind, Member
+from portal.registry.models import Category, EventKind, Member, MemberStatus, Organisation
 from tests.conftest import DATA, create_member, login
 
 HEADERS = [title for title, _ in EXPORT_COLUMNS]
@@ -149,12 +149,17 @@ def test_phone_with_plus_shows_as_typed_and_reads_back(client, world):
     assert again.refused == [] and again.duplicate_rows[0][2] == IN_THIS_ORG
 
 
-def test_export_is_audited_with_the_count(client, world):
+def test_export_is_audited_with_the_count_and_the_ids(client, world):
     login(client, world.users["territorial_chair"])
     export(client, world.terr_a, category="working")
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "member_export"))
     details = json.loads(entry.details)
     assert details["count"] == 2 and details["filters"] == {"status": "active", "category": "working"}
+    # The README promises the ids shown: every member in the file is named (issue 10, item 7).
+    expected = set(db.session.scalars(select(Member.id).join(Organisation).where(
+        Organisation.path.like(world.terr_a.path + "%"), Member.category == Category.WORKING,
+        Member.status == MemberStatus.ACTIVE)))
+    assert len(expected) == 2 and set(details["ids"]) == expected
     assert (entry.actor_login, entry.org_id) == ("terrchair", world.terr_a.id)
 
 

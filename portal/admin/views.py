@@ -241,30 +241,30 @@ class UserView(ScopedModelView):
     def update_model(self, form, model):
         if not policy.can_manage_account(current_user, model) and model.id != current_user.id:
             return self.refuse(gettext("Недостаточно прав для изменения этой учётной записи."))
-        changed = []
+        changed = {}  # {field: [old, new]} for the audit (a password only as "changed", never a value)
         role = Role(form.role.data)
         if role != model.role:
             if model.id == current_user.id:
                 return self.refuse(gettext("Свою роль изменить нельзя."))
             if not self._role_allowed(model.org, role):
                 return self.refuse(gettext("Эту роль нельзя дать учётной записи этой организации."))
+            changed["role"] = [model.role.value, role.value]
             model.role = role
-            changed.append("role")
         for name in ("full_name", "email"):
             value = (form[name].data or "").strip()
             if value != getattr(model, name):
+                changed[name] = [getattr(model, name), value]
                 setattr(model, name, value)
-                changed.append(name)
         enabled = bool(form.is_enabled.data)
         if enabled != model.is_enabled:
             if model.id == current_user.id:
                 return self.refuse(gettext("Нельзя отключить собственную учётную запись."))
+            changed["is_enabled"] = [model.is_enabled, enabled]
             model.is_enabled = enabled
-            changed.append("is_enabled")
         if form.new_password.data:
             model.set_password(form.new_password.data)
             model.must_change_password = True
-            changed.append("password")
+            changed["password"] = True  # the audit blanks any key naming a password anyway
         if "password" in changed or "role" in changed or ("is_enabled" in changed and not enabled):
             model.end_sessions()  # a new password, a new role or disabling ends every session at once
         if changed:

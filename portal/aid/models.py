@@ -10,7 +10,7 @@ of the version it was filed under, so its form reads the same later, after the c
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -199,6 +199,17 @@ class AidPetition(db.Model):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     filed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The inputs the amount was computed from, as they stood at filing, and when and by whom each was last changed
+    # (issue 10: the filing chair also keeps the joining date and the staff count; reviewers must see that).
+    input_tenure_start: Mapped[date | None] = mapped_column(Date)
+    input_tenure_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    input_tenure_changed_by: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    input_tenure_changed_from: Mapped[date | None] = mapped_column(Date)
+    input_staff_count: Mapped[int | None] = mapped_column(Integer)  # staff, or students for a students' primary
+    input_members_count: Mapped[int | None] = mapped_column(Integer)
+    input_staff_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    input_staff_changed_by: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    input_staff_changed_from: Mapped[int | None] = mapped_column(Integer)
     # The presidium's decision (approved or rejected).
     decision_date: Mapped[date | None] = mapped_column(Date)
     decision_number: Mapped[str] = mapped_column(String(40), default="")
@@ -226,6 +237,16 @@ class AidPetition(db.Model):
         return f"<AidPetition {self.id} member={self.member_id} {self.state.value}>"
 
     @property
+    def tenure_input_flagged(self) -> bool:
+        """The joining date was corrected within a year before filing."""
+        return _recent(self.input_tenure_changed_at, self.filed_on)
+
+    @property
+    def staff_input_flagged(self) -> bool:
+        """The staff (student) count was changed within a year before filing."""
+        return _recent(self.input_staff_changed_at, self.filed_on)
+
+    @property
     def number(self) -> str:
         return f"МП-{self.filed_on.year}-{self.id:06d}"
 
@@ -241,6 +262,17 @@ class AidPetition(db.Model):
             voucher_source=self.voucher_source, payer=self.payer, patient=self.patient,
             member_active=self.member.status == MemberStatus.ACTIVE, pays_dues=self.pays_dues,
             filed_on=self.filed_on, previous_approved_starts=previous_approved_starts)
+
+
+def _recent(changed_at: datetime | None, filed_on: date) -> bool:
+    """Changed within a year (365 days) before the filing date, or after it."""
+    if changed_at is None:
+        return False
+    return changed_at.date() >= filed_on - timedelta(days=INPUT_FLAG_DAYS)
+
+
+# A change of an amount's input this close before filing is flagged to the reviewers and the presidium.
+INPUT_FLAG_DAYS = 365
 
 
 class PetitionAttachment(db.Model):

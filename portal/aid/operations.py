@@ -213,6 +213,30 @@ def quote_for(member: Member, treatment: TreatmentFacts, on: date | None = None)
     return Quote(amount, problems, tenure, level, regulation)
 
 
+def amount_inputs(member: Member) -> dict:
+    """The inputs of the amount as they stand now (the petition keeps them): the tenure start, the staff (student)
+    count and the active members over it, and when, by whom and from what each input was last changed."""
+    from portal.registry.operations import last_count_change, last_joined_correction
+
+    org = member.org
+    field = "student_count" if org.is_student_org else "staff_count"
+    members = db.session.scalar(select(func.count()).select_from(Member).where(
+        Member.org_id == org.id, Member.status == MemberStatus.ACTIVE)) or 0
+    joined = last_joined_correction(member.id)
+    count = last_count_change(org.id, field)
+    return {
+        "input_tenure_start": member.tenure_start,
+        "input_tenure_changed_at": joined.at if joined else None,
+        "input_tenure_changed_by": joined.actor_login if joined else "",
+        "input_tenure_changed_from": joined.old_value if joined else None,
+        "input_staff_count": org.potential_members,
+        "input_members_count": members,
+        "input_staff_changed_at": count.at if count else None,
+        "input_staff_changed_by": count.actor_login if count else "",
+        "input_staff_changed_from": count.old_value if count else None,
+    }
+
+
 def open_petition(member_id: int) -> AidPetition | None:
     return db.session.scalar(select(AidPetition).where(AidPetition.member_id == member_id,
                                                        AidPetition.state.in_(OPEN_STATES)))
@@ -314,7 +338,7 @@ def file_petition(actor, member: Member, treatment: TreatmentFacts, profcom_deci
         treatment_end=treatment.treatment_end, voucher_source=treatment.voucher_source, payer=treatment.payer,
         profcom_decision_date=profcom_decision_date, profcom_decision_number=profcom_decision_number.strip(),
         account_number=account_number, bik=bik, bank_name=bank_name.strip(), computed_amount=q.amount,
-        amount=q.amount, filed_by_id=getattr(actor, "id", None))
+        amount=q.amount, filed_by_id=getattr(actor, "id", None), **amount_inputs(member))
     db.session.add(petition)
     try:
         db.session.flush()
@@ -326,7 +350,8 @@ def file_petition(actor, member: Member, treatment: TreatmentFacts, profcom_deci
         from_state="filed", to_state="filed", actor_id=getattr(actor, "id", None),
         actor_login=getattr(actor, "login", "") or "", comment=f"Сумма по Положению: {q.amount} руб."))
     audit.record("aid_petition_filed", object_type="aid_petitions", object_id=petition.id, org_id=member.org_id,
-                 actor=actor, member_id=member.id, amount=str(q.amount))
+                 actor=actor, member_id=member.id, amount=str(q.amount), tenure_start=petition.input_tenure_start,
+                 staff_count=petition.input_staff_count, members_count=petition.input_members_count)
     return petition
 
 

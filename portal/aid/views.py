@@ -74,6 +74,7 @@ def _overdue_condition(on: date):
 
 
 @bp.route("/aid")
+@policy.requires(policy.Permission.VIEW_AID)
 def index():
     """Where a role starts: the presidium at its queue, the accountant at payments, others at the list."""
     _require(Permission.VIEW_AID)
@@ -85,6 +86,7 @@ def index():
 
 
 @bp.route("/aid/petitions")
+@policy.requires(policy.Permission.VIEW_AID)
 def petitions():
     """Petitions in the user's scope, filtered by state or overdue (the regional office's list)."""
     _require(Permission.VIEW_AID)
@@ -187,6 +189,7 @@ def _quote_json(member: Member | None, form: PetitionForm) -> dict:
 
 
 @bp.route("/aid/petitions/new", methods=["GET", "POST"])
+@policy.requires(policy.Permission.FILE_AID)
 def petition_new():
     """The chair's petition: filled from the registry, with the amount and every problem shown before filing."""
     if not _can_file():
@@ -233,6 +236,7 @@ def petition_new():
 
 
 @bp.route("/aid/quote", methods=["POST"])
+@policy.requires(policy.Permission.FILE_AID)
 def quote():
     """The live amount and problems for the chair's form (JSON; CSRF-checked like every POST)."""
     if not _can_file():
@@ -251,6 +255,7 @@ def _petition(petition_id) -> AidPetition:
 
 
 @bp.route("/aid/petitions/<petition_id>")
+@policy.requires(policy.Permission.VIEW_AID)
 def petition(petition_id):
     """A petition: facts, amount (override marked), problems, documents, history, the user's possible actions."""
     p = _petition(petition_id)
@@ -266,7 +271,14 @@ def petition(petition_id):
         override_form=OverrideForm(version=p.version, amount=str(p.amount)),
         payment_form=PaymentForm(version=p.version, paid_on=today()), action_form=ActionForm(version=p.version),
         attachment_form=AttachmentForm(), can_attach=_can_attach(p), sources=rules.VOUCHER_SOURCES,
-        payers=rules.PAYERS, patients=rules.PATIENTS)
+        payers=rules.PAYERS, patients=rules.PATIENTS, show_inputs=_shows_inputs())
+
+
+def _shows_inputs() -> bool:
+    """The inputs of the amount and their last changes are for those who check and decide: the regional office,
+    the presidium and the regional chairman (the filer kept those inputs themself)."""
+    return any(policy.has_permission(current_user, perm) for perm in (
+        Permission.REVIEW_AID, Permission.DECIDE_AID, Permission.OVERRIDE_AID))
 
 
 def _override_details(p: AidPetition) -> dict:
@@ -320,6 +332,7 @@ def _error_text(form) -> str:
 
 
 @bp.route("/aid/petitions/<petition_id>/<action>", methods=["POST"])
+@policy.requires(policy.Permission.VIEW_AID)
 def petition_action(petition_id, action):
     """Fire a transition: 409 for a (state, action) pair the workflow does not allow, or when someone was first."""
     p = _petition(petition_id)
@@ -348,6 +361,7 @@ def petition_action(petition_id, action):
 
 
 @bp.route("/aid/petitions/<petition_id>/attachments", methods=["POST"])
+@policy.requires(policy.Permission.VIEW_AID)
 def attachment_add(petition_id):
     """Attach a document (PDF, JPEG or PNG by content, size-limited)."""
     p = _petition(petition_id)
@@ -369,6 +383,7 @@ def attachment_add(petition_id):
 
 
 @bp.route("/aid/petitions/<petition_id>/attachments/<attachment_id>")
+@policy.requires(policy.Permission.VIEW_AID)
 def attachment(petition_id, attachment_id):
     """Download an attached document (as an attachment, nosniff), only within the petition's scope."""
     p = _petition(petition_id)
@@ -378,6 +393,8 @@ def attachment(petition_id, attachment_id):
         if att is not None:
             owner = db.session.get(AidPetition, att.petition_id)
             policy.deny_if_foreign(current_user, PetitionAttachment.__tablename__, att.id, owner.org if owner else None)
+        if att_id is not None:  # missing or under another petition: audited alike, so answered in the same time
+            policy.abort_not_found(PetitionAttachment.__tablename__, att_id, user=current_user, missing=True)
         abort(404)
     audit.record("aid_attachment_download", object_type="aid_petitions", object_id=p.id, org_id=p.org_id,
                  attachment_id=att.id)
@@ -399,18 +416,21 @@ def _document(p: AidPetition, fmt: str):
 
 
 @bp.route("/aid/petitions/<petition_id>/petition.docx")
+@policy.requires(policy.Permission.VIEW_AID)
 def petition_docx(petition_id):
     """Form No. 1 (the petition) as DOCX."""
     return _document(_petition(petition_id), "docx")
 
 
 @bp.route("/aid/petitions/<petition_id>/petition.pdf")
+@policy.requires(policy.Permission.VIEW_AID)
 def petition_pdf(petition_id):
     """Form No. 1 (the petition) as PDF."""
     return _document(_petition(petition_id), "pdf")
 
 
 @bp.route("/aid/petitions/<petition_id>/card-copy.pdf")
+@policy.requires(policy.Permission.VIEW_AID)
 def card_copy(petition_id):
     """The member card copy (генерируется из реестра) for the petition's documents."""
     from portal.documents.member_card import member_card_pdf
@@ -426,6 +446,7 @@ def card_copy(petition_id):
 
 
 @bp.route("/aid/queue")
+@policy.requires(policy.Permission.DECIDE_AID)
 def queue():
     """Reviewed petitions of the region with their amounts and problems, to decide one or many at once."""
     _require(Permission.DECIDE_AID)
@@ -483,6 +504,7 @@ def _many(action: str, params: dict, comment: str, back: str):
 
 
 @bp.route("/aid/queue", methods=["POST"])
+@policy.requires(policy.Permission.DECIDE_AID)
 def queue_decide():
     """Decide the ticked petitions at one meeting: each decision recorded per petition with the date and number."""
     _require(Permission.DECIDE_AID)
@@ -500,6 +522,7 @@ def queue_decide():
 
 
 @bp.route("/aid/payments")
+@policy.requires(policy.Permission.PAY_AID)
 def payments():
     """Approved petitions waiting for payment; the register to export; marking them paid."""
     _require(Permission.PAY_AID)
@@ -517,6 +540,7 @@ def _approved() -> list[AidPetition]:
 
 
 @bp.route("/aid/payments/register.xlsx")
+@policy.requires(policy.Permission.PAY_AID)
 def payment_register():
     """The payment register of approved petitions (XLSX)."""
     from portal.documents.aid import payment_register_xlsx
@@ -526,12 +550,13 @@ def payment_register():
     region = _user_region()
     data = payment_register_xlsx(ops.register_rows(rows), region.name if region else "Все регионы", today())
     audit.record("aid_register_export", object_type="aid_petitions", org_id=current_user.org_id,
-                 ids=[p.id for p in rows])
+                 ids=[p.id for p in rows], member_ids=[p.member_id for p in rows])
     db.session.commit()
     return send_bytes(data, "xlsx", f"reestr-{today():%Y%m%d}.xlsx")
 
 
 @bp.route("/aid/payments", methods=["POST"])
+@policy.requires(policy.Permission.PAY_AID)
 def payments_mark():
     """Mark the ticked petitions paid with the payment date and reference."""
     _require(Permission.PAY_AID)
@@ -566,6 +591,7 @@ def _regions() -> list[Organisation]:
 
 
 @bp.route("/aid/regulation")
+@policy.requires(policy.Permission.VIEW_AID)
 def regulation():
     """The regulation in force in the region, as a table, with its earlier versions."""
     _require(Permission.VIEW_AID)
@@ -577,12 +603,15 @@ def regulation():
 
 
 @bp.route("/aid/regulations/<regulation_id>")
+@policy.requires(policy.Permission.VIEW_AID)
 def regulation_version(regulation_id):
     """One version of a region's regulation."""
     _require(Permission.VIEW_AID)
     reg_id = policy.parse_id(regulation_id)
     reg = db.session.get(AidRegulation, reg_id) if reg_id else None
     if reg is None:
+        if reg_id is not None:
+            policy.abort_not_found("aid_regulations", reg_id, user=current_user, missing=True)
         abort(404)
     if not (policy.is_central(current_user) or ops.region_of(current_user.org) == reg.org):
         policy.abort_not_found("aid_regulations", reg.id, user=current_user)
@@ -602,6 +631,7 @@ def _render_regulation(region, reg):
 
 
 @bp.route("/aid/regulation/edit", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_AID_REGULATION)
 def regulation_edit():
     """A new version of the region's regulation (a used version is never edited in place)."""
     region = _regulation_region()

@@ -85,64 +85,98 @@ def load_user(user_id: str):
 
 
 # ---- throttling ------------------------------------------------------------------------------------------------
+#
+# Three counters per attempt: the account ("login:…"), the account from this address ("pair:…") and the address
+# ("addr:…"). An attempt is reserved BEFORE the password is checked, in one short transaction that locks the rows
+# (an upsert takes the row lock on PostgreSQL and the write lock on SQLite): it is refused while blocked, otherwise
+# counted as a failure at once. Forty parallel guesses therefore get exactly the free attempts, not as many as
+# raced past a separate check. A right password then undoes what it was counted for.
+#
+# A per-account block stops the addresses that failed on the account, not its owner elsewhere: an address with no
+# failure on the account within the window still gets its attempt (one, then its own counter blocks it), so an
+# outsider who keeps an account blocked does not keep its owner out. The address counter is separate (one address
+# guessing many accounts); a good login removes that account's failures from it (a school behind one NAT does not
+# share a typo's lockout), never the failures on other accounts.
 
 
 def _throttle_keys(login: str) -> list[str]:
-    return [f"login:{fold(login)[:150]}", f"addr:{request.remote_addr or '-'}"]
+    account = fold(login)[:150]
+    address = (request.remote_addr or "-")[:45]
+    return [f"login:{account}", f"pair:{account}|{address}", f"addr:{address}"]
 
 
-def _blocked_for(keys: list[str]) -> int:
-    """Seconds until any of the keys may try again (0 = free)."""
-    rows = db.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))).all()
-    moment = now()
-    wait = 0
-    for row in rows:
-        if row.blocked_until:
-            until = row.blocked_until if row.blocked_until.tzinfo else row.blocked_until.replace(tzinfo=UTC)
-            if until > moment:
-                wait = max(wait, int((until - moment).total_seconds()) + 1)
-    return wait
-
-
-def _count_failure(key: str, moment: datetime) -> int:
-    """Add one failure to a key in one statement (no lost updates under parallel guessing); return the count.
-
-    Failures older than the window are forgotten, so an address shared by a whole school is not slowed down
-    for ever by typos spread over weeks.
-    """
-    window = timedelta(seconds=current_app.config.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
-    table = LoginThrottle.__table__
+def _upsert():
     if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(key=key, failures=1, updated_at=moment)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.key],
-        set_={"failures": case((table.c.updated_at < moment - window, 1), else_=table.c.failures + 1),
-              "updated_at": moment},
-    ).returning(table.c.failures)
-    return db.session.execute(stmt).scalar_one()
+    return insert
 
 
-def _record_failure(keys: list[str]) -> None:
-    """Count a failed attempt per account and per address; from LOGIN_FREE_ATTEMPTS on, wait 2, 4, 8 … seconds
-    (capped), never a permanent lockout."""
-    free = current_app.config["LOGIN_FREE_ATTEMPTS"]
-    cap = current_app.config["LOGIN_MAX_DELAY_SECONDS"]
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _reserve_attempt(keys: list[str]) -> int:
+    """Atomically decide and record one attempt for the keys (account, account×address, address).
+
+    Returns the seconds to wait (the attempt is refused and nothing is counted), or 0: the attempt is counted as a
+    failure on every key and may check its password (`_attempt_succeeded` undoes it). Commits, so the row locks are
+    held only for this step, never during the password hash.
+    """
+    cfg = current_app.config
+    free = cfg["LOGIN_FREE_ATTEMPTS"]
+    free_by_key = {keys[0]: free, keys[1]: free, keys[2]: cfg.get("LOGIN_ADDRESS_FREE_ATTEMPTS", free)}
+    cap = cfg["LOGIN_MAX_DELAY_SECONDS"]
+    window = timedelta(seconds=cfg.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
     moment = now()
+    table = LoginThrottle.__table__
+    insert = _upsert()
+    state = {}
+    for key in sorted(keys):  # one lock order for everyone: no deadlock between two attempts
+        stale = table.c.updated_at < moment - window
+        stmt = insert(table).values(key=key, failures=0, updated_at=moment).on_conflict_do_update(
+            index_elements=[table.c.key],
+            # Old failures are forgotten (a school's typos spread over weeks); the row is locked either way.
+            set_={"failures": case((stale, 0), else_=table.c.failures),
+                  "blocked_until": case((stale, None), else_=table.c.blocked_until)},
+        ).returning(table.c.failures, table.c.blocked_until)
+        failures, blocked_until = db.session.execute(stmt).one()
+        state[key] = (failures, _aware(blocked_until))
+    account, pair, address = keys
+
+    def wait_of(key: str) -> int:
+        until = state[key][1]
+        return int((until - moment).total_seconds()) + 1 if until and until > moment else 0
+
+    wait = max(wait_of(pair), wait_of(address))
+    if not wait and wait_of(account) and state[pair][0] > 0:
+        wait = wait_of(account)  # this address is one of those failing on the blocked account
+    if wait:
+        db.session.commit()
+        return wait
     for key in keys:
-        failures = _count_failure(key, moment)
-        if failures >= free:
-            delay = min(2 ** min(failures - free + 1, 30), cap)
-            db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key)
-                               .values(blocked_until=moment + timedelta(seconds=delay)))
+        failures = state[key][0] + 1
+        values = {"failures": failures, "updated_at": moment}
+        if failures >= free_by_key[key]:
+            delay = min(2 ** min(failures - free_by_key[key] + 1, 30), cap)
+            values["blocked_until"] = max(moment + timedelta(seconds=delay), state[key][1] or moment)
+        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(**values))
+    db.session.commit()
+    return 0
 
 
-def _clear_failures(login_key: str) -> None:
-    """A correct password clears the account's counter only: knowing one password says nothing about the
-    address, which keeps its count (else an attacker with one account could reset it between guesses)."""
-    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == login_key))
+def _attempt_succeeded(keys: list[str]) -> None:
+    """A right password: the account's and this address's counters for it are cleared, and the address counter
+    loses the failures of this account from this address (including the attempt just reserved)."""
+    account, pair, address = keys
+    mine = db.session.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == pair)) or 0
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([account, pair])))
+    if mine:
+        free = current_app.config.get("LOGIN_ADDRESS_FREE_ATTEMPTS", current_app.config["LOGIN_FREE_ATTEMPTS"])
+        left = case((LoginThrottle.failures > mine, LoginThrottle.failures - mine), else_=0)
+        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == address).values(
+            failures=left, blocked_until=case((left < free, None), else_=LoginThrottle.blocked_until)))
 
 
 # ---- views -----------------------------------------------------------------------------------------------------
@@ -156,7 +190,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         keys = _throttle_keys(form.login.data)
-        wait = _blocked_for(keys)
+        wait = _reserve_attempt(keys)
         if wait:
             return render_template("auth/login.html", form=form,
                                    error=gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.",
@@ -167,8 +201,7 @@ def login():
             ok = False
         else:
             ok = user.check_password(form.password.data) and user.is_enabled
-        if not ok:
-            _record_failure(keys)
+        if not ok:  # already counted by _reserve_attempt
             # The typed login is kept only when it names an account: an unknown "login" is often a password
             # typed into the wrong field, and the audit log never holds passwords.
             if user is not None:
@@ -177,7 +210,7 @@ def login():
                 audit.record("login", object_type="users", outcome="denied", reason="unknown_login")
             db.session.commit()
             return render_template("auth/login.html", form=form, error=gettext("Неверный логин или пароль.")), 200
-        _clear_failures(keys[0])
+        _attempt_succeeded(keys)
         user.last_login_at = now()
         audit.record("login", user, actor=user)
         db.session.commit()
@@ -213,6 +246,7 @@ def logout():
 
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
+@policy.requires(policy.LOGGED_IN)
 def change_password():
     """Change one's own password; every other session ends.
 
@@ -223,23 +257,24 @@ def change_password():
     if form.validate_on_submit():
         user = db.session.get(User, current_user.id)
         keys = _throttle_keys(user.login)
-        wait = _blocked_for(keys)
+        wait = _reserve_attempt(keys)
         if wait:
             form.current.errors.append(gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.",
                                                wait=wait))
             return render_template("auth/password.html", form=form), 429
-        if not user.check_password(form.current.data):
-            _record_failure(keys)
+        if not user.check_password(form.current.data):  # already counted by _reserve_attempt
             audit.record("password_change", user, actor=user, outcome="denied", reason="wrong_current_password")
             db.session.commit()
             form.current.errors.append(gettext("Текущий пароль введён неверно."))
         elif form.new.data == form.current.data:
+            _attempt_succeeded(keys)
+            db.session.commit()
             form.new.errors.append(gettext("Новый пароль должен отличаться от текущего."))
         else:
             user.set_password(form.new.data)
             user.must_change_password = False
             user.end_sessions()
-            _clear_failures(keys[0])
+            _attempt_succeeded(keys)
             audit.record("password_change", user, actor=user)
             db.session.commit()
             login_user(user)
@@ -258,6 +293,7 @@ def _generate_password() -> str:
 
 @bp.route("/accounts")
 @login_required
+@policy.requires(policy.Permission.MANAGE_ACCOUNTS)
 def accounts():
     """Accounts of the chairs of organisations below the user's own."""
     if not policy.has_permission(current_user, Permission.MANAGE_ACCOUNTS):
@@ -277,6 +313,7 @@ def _account_org_choices():
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
 @login_required
+@policy.requires(policy.Permission.MANAGE_ACCOUNTS)
 def new_account():
     """Create a chair's account for an organisation below; the one-time password is shown once to hand over."""
     if not policy.has_permission(current_user, Permission.MANAGE_ACCOUNTS):
@@ -314,6 +351,7 @@ def new_account():
 
 @bp.route("/accounts/<int:user_id>/<action>", methods=["POST"])
 @login_required
+@policy.requires(policy.Permission.MANAGE_ACCOUNTS)
 def account_action(user_id: int, action: str):
     """Reset the password (a new one shown once), disable or enable an account; every change ends its sessions."""
     target = policy.get_user(current_user, user_id)

@@ -41,6 +41,7 @@ def _request(req_id) -> CardRequest:
 
 
 @bp.route("/orgs/<org_id>/card-requests")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def requests_list(org_id):
     """Card requests of the organisation and those below it; the regional office sees which are overdue."""
     org = policy.get_org(current_user, org_id)
@@ -67,6 +68,7 @@ def requests_list(org_id):
 
 
 @bp.route("/orgs/<org_id>/card-requests", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def request_new(org_id):
     """Open a draft request for a primary (or return to the open one)."""
     org = policy.get_org(current_user, org_id)
@@ -80,6 +82,7 @@ def request_new(org_id):
 
 
 @bp.route("/orgs/<org_id>/card-requests/add", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def add_to_request(org_id):
     """Add the members ticked in the member list to the organisation's draft request."""
     org = policy.get_org(current_user, org_id)
@@ -108,6 +111,7 @@ def _report_added(added: int, refused: list[str]) -> None:
 
 
 @bp.route("/card-requests/<req_id>")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def request_page(req_id):
     """A card request: its members and cards, state, history, and what the user may do now."""
     req = _request(req_id)
@@ -137,6 +141,7 @@ def _overdue_ids(reqs) -> set[int]:
 
 
 @bp.route("/card-requests/<req_id>/items", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def request_add(req_id):
     """Add members (ticked on the request page) to a draft."""
     req = _request(req_id)
@@ -154,6 +159,7 @@ def request_add(req_id):
 
 
 @bp.route("/card-requests/<req_id>/items/<int:member_id>/remove", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def request_remove(req_id, member_id: int):
     """Take a member out of a draft."""
     req = _request(req_id)
@@ -166,6 +172,7 @@ def request_remove(req_id, member_id: int):
 
 
 @bp.route("/card-requests/<req_id>/<action>", methods=["POST"])
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def request_action(req_id, action):
     """Fire a request transition (submit, cancel, ship); anything not allowed answers 409 and changes nothing."""
     req = _request(req_id)
@@ -190,6 +197,7 @@ def request_action(req_id, action):
 
 
 @bp.route("/cards/<card_id>/<action>", methods=["POST"])
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def card_action(card_id, action):
     """Hand a card over (ВЫДАН), mark it lost, block it, or reissue it."""
     card = policy.get_scoped(current_user, Card, card_id, lambda c: c.member.org)
@@ -219,6 +227,7 @@ def card_action(card_id, action):
 
 
 @bp.route("/card-batches")
+@policy.requires(policy.Permission.BACK_OFFICE)
 def batches():
     """Production batches (each 1st and 15th) with the producer's manifests — central office only."""
     if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
@@ -228,19 +237,24 @@ def batches():
 
 
 @bp.route("/card-batches/<int:batch_id>/manifest.<fmt>")
+@policy.requires(policy.Permission.BACK_OFFICE)
 def manifest(batch_id: int, fmt: str):
     if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
         abort(404)
     batch = db.session.get(ProductionBatch, batch_id)
     if batch is None or fmt not in ("xlsx", "csv"):
         abort(404)
-    audit.record("manifest_download", object_type="production_batches", object_id=batch.id, fmt=fmt)
+    # The manifest names every member of the batch: the download is audited with their ids.
+    member_ids = sorted(db.session.scalars(select(Card.member_id).join(CardRequest, Card.request_id == CardRequest.id)
+                                           .where(CardRequest.batch_id == batch.id)))
+    audit.record("manifest_download", object_type="production_batches", object_id=batch.id, fmt=fmt, ids=member_ids)
     db.session.commit()
     name = batch.manifest_xlsx if fmt == "xlsx" else batch.manifest_csv
     return send_stored(ops.MANIFEST_AREA, name, name)
 
 
 @bp.route("/members/<member_id>/card-copy.pdf")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def member_card_copy(member_id):
     """The member card copy (профсоюзная карточка) as PDF."""
     from portal import documents

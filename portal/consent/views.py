@@ -46,6 +46,7 @@ def _editable_member(member_id) -> Member:
 
 
 @bp.route("/members/<member_id>/consent")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def consent(member_id):
     """The member's consent: state, legal records, workflow history, and the actions the user may take."""
     m = policy.get_member(current_user, member_id)
@@ -62,6 +63,7 @@ def consent(member_id):
 
 
 @bp.route("/members/<member_id>/consent/print", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def print_form(member_id):
     """Generate the consent form (PDF or DOCX) from the member card; the first print moves the state to «printed»."""
     from portal import documents
@@ -83,6 +85,7 @@ def print_form(member_id):
 
 
 @bp.route("/members/<member_id>/consent/sign", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def sign(member_id):
     """Record the signed consent (the 152-FZ tick) with its date and an optional scan."""
     m = _editable_member(member_id)
@@ -114,6 +117,7 @@ def sign(member_id):
 
 
 @bp.route("/members/<member_id>/consent/withdraw", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def withdraw(member_id):
     """Record a withdrawal: transfers stop at once, the programme is told in the next daily run."""
     m = _editable_member(member_id)
@@ -132,6 +136,7 @@ def withdraw(member_id):
 
 
 @bp.route("/members/<member_id>/consent/scan/<int:record_id>")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def scan(member_id, record_id: int):
     """Download the scan of a signed consent (an attachment, never shown inline)."""
     m = policy.get_member(current_user, member_id)
@@ -150,6 +155,7 @@ def scan(member_id, record_id: int):
 
 
 @bp.route("/orgs/<org_id>/consents/print", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def batch_start(org_id):
     """Print the consent forms of the selected members as one PDF, in the background, with progress."""
     org = policy.get_org(current_user, org_id)
@@ -236,12 +242,14 @@ def _batch(job_id: int) -> BatchPrint:
 
 
 @bp.route("/consent-batches/<int:job_id>")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def batch(job_id: int):
     """Progress of a batch print, then its download link."""
     return render_template("consent/batch.html", job=_batch(job_id))
 
 
 @bp.route("/consent-batches/<int:job_id>/status")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def batch_status(job_id: int):
     job = _batch(job_id)
     return jsonify({"done": job.done, "total": job.total, "status": job.status,
@@ -250,6 +258,7 @@ def batch_status(job_id: int):
 
 
 @bp.route("/consent-batches/<int:job_id>/download")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def batch_download(job_id: int):
     job = _batch(job_id)
     if job.status != "done":
@@ -265,6 +274,7 @@ def batch_download(job_id: int):
 
 
 @bp.route("/consent-exports")
+@policy.requires(policy.Permission.BACK_OFFICE)
 def exports():
     """The daily transfers to PROFCARDS (central office only)."""
     if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
@@ -274,6 +284,7 @@ def exports():
 
 
 @bp.route("/consent-exports/<int:export_id>/<fmt>")
+@policy.requires(policy.Permission.BACK_OFFICE)
 def export_file(export_id: int, fmt: str):
     if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
         abort(404)

@@ -53,6 +53,7 @@ def _msk(value):
 
 
 @bp.route("/mail/outbox")
+@policy.requires(policy.Permission.BACK_OFFICE)
 def outbox():
     """The outbox, newest first, with a status filter and pages."""
     status = request.args.get("status", "")
@@ -78,6 +79,7 @@ def outbox():
 
 
 @bp.route("/mail/outbox/<int:msg_id>")
+@policy.requires(policy.Permission.BACK_OFFICE)
 def outbox_message(msg_id: int):
     """One message as it was (or will be) sent."""
     msg = db.session.get(OutboxMessage, msg_id)
@@ -92,6 +94,7 @@ def outbox_message(msg_id: int):
 
 
 @bp.route("/jobs")
+@policy.requires(policy.Permission.BACK_OFFICE)
 def jobs():
     """Registered jobs: schedule, last runs with their reports, and a button to run one now."""
     items = []
@@ -102,6 +105,7 @@ def jobs():
 
 
 @bp.route("/jobs/<name>/run", methods=["POST"])
+@policy.requires(policy.Permission.BACK_OFFICE)
 def run_job(name: str):
     """Run a job now (the form carries the CSRF token like every form of the portal)."""
     names = {job.name for job in all_jobs()}

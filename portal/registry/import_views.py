@@ -120,7 +120,7 @@ def _load_job(job_id: int) -> ImportJob:
     """The job if the user may import into its organisation; 404 otherwise (missing and foreign alike)."""
     job = db.session.get(ImportJob, job_id)
     if job is None:
-        abort(404)
+        policy.abort_not_found("import_jobs", job_id, user=current_user, missing=True)
     if not (_can_import() and policy.org_in_scope(current_user, job.org)):
         policy.abort_not_found("import_jobs", job_id, user=current_user)
     return job
@@ -160,6 +160,7 @@ def _history(org_id: int) -> list[ImportJob]:
 
 
 @bp.route("/orgs/<org_id>/import", methods=["GET", "POST"])
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def upload(org_id):
     """Upload a member list (XLSX or CSV); the file is checked by its content and kept under a random name."""
     org = policy.get_org(current_user, org_id)
@@ -233,6 +234,7 @@ def _store_upload(org, storage) -> ImportJob:
 
 
 @bp.route("/imports/<int:job_id>/mapping", methods=["GET", "POST"])
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def mapping(job_id: int):
     """Check which column feeds which field of the card, then start the dry run."""
     job = _load_job(job_id)
@@ -297,6 +299,7 @@ def _previous_done(job: ImportJob) -> ImportJob | None:
 
 
 @bp.route("/imports/<int:job_id>")
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def job(job_id: int):
     """The job's page: progress while it runs, then the dry-run report with the confirm button, or the outcome."""
     job = _load_job(job_id)
@@ -312,6 +315,7 @@ def job(job_id: int):
 
 
 @bp.route("/imports/<int:job_id>/status")
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def status(job_id: int):
     """The job's progress as JSON, polled by the progress bar."""
     job = _load_job(job_id)
@@ -323,6 +327,7 @@ def status(job_id: int):
 
 
 @bp.route("/imports/<int:job_id>/run", methods=["POST"])
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def run(job_id: int):
     """Confirm the checked list: the real import starts once, however many times the button is pressed."""
     job = _load_job(job_id)
@@ -343,6 +348,7 @@ def run(job_id: int):
 
 
 @bp.route("/imports/<int:job_id>/cancel", methods=["POST"])
+@policy.requires(policy.Permission.IMPORT_MEMBERS)
 def cancel(job_id: int):
     """Drop an unfinished upload and delete its file."""
     job = _load_job(job_id)
@@ -362,6 +368,7 @@ def cancel(job_id: int):
 
 
 @bp.route("/orgs/<org_id>/export.xlsx")
+@policy.requires(policy.Permission.EXPORT_MEMBERS)
 def export(org_id):
     """Download the members the user can see as XLSX."""
     org = policy.get_org(current_user, org_id)

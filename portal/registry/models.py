@@ -347,6 +347,47 @@ class MemberEvent(db.Model):
         return f"<MemberEvent {self.id} {self.kind.value} member={self.member_id}>"
 
 
+class MemberCorrection(db.Model):
+    """A recorded correction of a member's joining date (an input of aid amounts): old and new value, the reason,
+    who and when. Append-only; the card form cannot change the date (portal.registry.operations.correct_joined_on)."""
+
+    __tablename__ = "member_corrections"
+    __table_args__ = (Index("ix_member_corrections_member", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[date | None] = mapped_column(Date)
+    new_value: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_login: Mapped[str] = mapped_column(String(80), default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<MemberCorrection {self.id} member={self.member_id} {self.field}>"
+
+
+class OrgCountChange(db.Model):
+    """One change of an organisation's staff or student count (the denominator of the membership level, an input
+    of aid amounts): old → new, who and when. Written by every passport save that changes a count."""
+
+    __tablename__ = "org_count_changes"
+    __table_args__ = (Index("ix_org_count_changes_org", "org_id", "field", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    field: Mapped[str] = mapped_column(String(40))  # staff_count | student_count
+    old_value: Mapped[int | None] = mapped_column(Integer)
+    new_value: Mapped[int | None] = mapped_column(Integer)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_login: Mapped[str] = mapped_column(String(80), default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<OrgCountChange {self.id} org={self.org_id} {self.field} {self.old_value}->{self.new_value}>"
+
+
 class CorrectionStatus(TitledEnum):
     OPEN = "open", N_("на рассмотрении")
     DONE = "done", N_("исправлено")

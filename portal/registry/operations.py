@@ -19,9 +19,11 @@ from portal.registry.models import (
     CorrectionStatus,
     EventKind,
     Member,
+    MemberCorrection,
     MemberEvent,
     MemberStatus,
     Organisation,
+    OrgCountChange,
     OrgLevel,
     person_key,
 )
@@ -105,19 +107,78 @@ def update_member(actor, member: Member, data: dict) -> dict:
         field, message = next(iter(errors.items()))
         message = gettext(message)  # a msgid of the card rules
         raise RegistryError(message[0].upper() + message[1:] + ".", field=field)
+    if "joined_on" in data and data["joined_on"] != member.joined_on:
+        # The joining date is an input of aid amounts (tenure): it changes only as a recorded correction with a
+        # reason (correct_joined_on), never as a silent edit of the card.
+        raise RegistryError(gettext("Дата вступления меняется только исправлением с указанием причины "
+                                    "(«Исправить» рядом с датой на карточке)."), field="joined_on")
     merged = {f: data.get(f, getattr(member, f)) for f in MEMBER_FIELDS}
     _ensure_no_duplicate(merged, exclude_id=member.id)
     changed = _changes(member, data, MEMBER_FIELDS)
-    readmitted = any(e.kind == EventKind.READMITTED for e in member.events)
     for f in MEMBER_FIELDS:
         if f in data:
             setattr(member, f, data[f] if data[f] is not None else "")
-    if "joined_on" in changed and not readmitted:
-        member.tenure_start = member.joined_on
     member.refresh_keys()
     if changed:
-        audit.record("member_update", member, actor=actor, changed=sorted(changed))
+        audit.record("member_update", member, actor=actor, changed=changed)
     return changed
+
+
+def correct_joined_on(actor, member: Member, new_date: date | None, reason: str) -> MemberCorrection:
+    """Correct a member's joining date: a recorded correction with the old and new value, the reason, who and when
+    (the date decides the tenure, and so the amount of material aid). Tenure start follows the corrected date only
+    while the member was never re-admitted (after a re-admission tenure counts from that date)."""
+    reason = " ".join((reason or "").split())
+    if new_date is None:
+        raise RegistryError(gettext("Укажите исправленную дату вступления."), field="joined_on")
+    if len(reason) < 10:
+        raise RegistryError(gettext("Укажите причину исправления (откуда верная дата: заявление, протокол, "
+                                    "учётная карточка) — не короче 10 символов."), field="reason")
+    if new_date == member.joined_on:
+        raise RegistryError(gettext("Дата вступления уже такая — исправлять нечего."), field="joined_on")
+    errors = check_member({**{f: getattr(member, f) for f in MEMBER_FIELDS}, "joined_on": new_date})
+    if "joined_on" in errors:
+        message = gettext(errors["joined_on"])
+        raise RegistryError(message[0].upper() + message[1:] + ".", field="joined_on")
+    old = member.joined_on
+    readmitted = any(e.kind == EventKind.READMITTED for e in member.events)
+    member.joined_on = new_date
+    if not readmitted:
+        member.tenure_start = new_date
+    correction = MemberCorrection(member_id=member.id, field="joined_on", old_value=old, new_value=new_date,
+                                  reason=reason, actor_id=getattr(actor, "id", None),
+                                  actor_login=getattr(actor, "login", "") or "", at=now())
+    db.session.add(correction)
+    audit.record("member_correction", member, actor=actor, changed={"joined_on": [old, new_date]}, reason=reason)
+    return correction
+
+
+def last_joined_correction(member_id: int) -> MemberCorrection | None:
+    """The latest correction of the member's joining date (None: never corrected since registration)."""
+    return db.session.scalar(select(MemberCorrection).where(
+        MemberCorrection.member_id == member_id, MemberCorrection.field == "joined_on")
+        .order_by(MemberCorrection.id.desc()).limit(1))
+
+
+COUNT_FIELDS = ("staff_count", "student_count")
+
+
+def _record_count_changes(actor, org: Organisation, changed: dict) -> None:
+    """Keep the history of the staff and student counts (the denominator of the membership level)."""
+    moment = now()
+    for f in COUNT_FIELDS:
+        if f in changed:
+            old, new = changed[f]
+            db.session.add(OrgCountChange(org_id=org.id, field=f, old_value=old, new_value=new,
+                                          actor_id=getattr(actor, "id", None),
+                                          actor_login=getattr(actor, "login", "") or "", at=moment))
+
+
+def last_count_change(org_id: int, field: str) -> OrgCountChange | None:
+    """The latest change of an organisation's staff (student) count (None: never set through the portal)."""
+    return db.session.scalar(select(OrgCountChange).where(OrgCountChange.org_id == org_id,
+                                                          OrgCountChange.field == field)
+                             .order_by(OrgCountChange.id.desc()).limit(1))
 
 
 def transfer_member(actor, member: Member, to_org: Organisation, on_date: date, reason: str = "") -> MemberEvent:
@@ -209,8 +270,9 @@ def update_passport(actor, org: Organisation, data: dict) -> dict:
             setattr(org, f, value)
     if org.name_confirmed_at is None:
         org.name_confirmed_at = now()
+    _record_count_changes(actor, org, changed)
     if changed:
-        audit.record("passport_update", org, actor=actor, changed=sorted(changed))
+        audit.record("passport_update", org, actor=actor, changed=changed)
     return changed
 
 
@@ -273,5 +335,6 @@ def add_organisation(actor, parent: Organisation | None, level: OrgLevel, name: 
     db.session.add(org)
     db.session.flush()
     org.path = f"{parent.path if parent else '/'}{org.id}/"
+    _record_count_changes(actor, org, {f: [None, fields[f]] for f in COUNT_FIELDS if fields.get(f) is not None})
     audit.record("org_create", org, actor=actor)
     return org

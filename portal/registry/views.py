@@ -20,6 +20,7 @@ from forms.registry import (
     CorrectionAnswerForm,
     CorrectionForm,
     EventForm,
+    JoinedOnCorrectionForm,
     MemberForm,
     PassportForm,
     TransferForm,
@@ -37,6 +38,7 @@ from portal.registry.models import (
     DuesForm,
     EventKind,
     Member,
+    MemberCorrection,
     MemberStatus,
     Organisation,
     OrgLevel,
@@ -54,6 +56,7 @@ def _require(permission: str) -> None:
 
 
 @bp.route("/")
+@policy.requires(policy.LOGGED_IN)
 def home():
     """Start page: the user's own organisation with its checklist (material aid for the presidium and accountant)."""
     if not policy.has_permission(current_user, Permission.VIEW_REGISTRY) and policy.has_permission(
@@ -133,6 +136,7 @@ def membership_level(members: int, potential: int | None):
 
 
 @bp.route("/orgs/<org_id>")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def org(org_id):
     """The organisation's page: passport summary, checklist, organisations below."""
     org = policy.get_org(current_user, org_id)
@@ -156,6 +160,7 @@ def _breadcrumbs(org: Organisation) -> list[Organisation]:
 
 
 @bp.route("/orgs/<org_id>/passport", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_PASSPORT)
 def passport(org_id):
     """Fill in or correct the organisation's electronic passport."""
     org = policy.get_org(current_user, org_id)
@@ -177,6 +182,7 @@ def passport(org_id):
 
 
 @bp.route("/orgs/<org_id>/correction", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_PASSPORT)
 def correction(org_id):
     """Send a correction request to the organisation above (what the chair may not change themself)."""
     org = policy.get_org(current_user, org_id)
@@ -192,6 +198,7 @@ def correction(org_id):
 
 
 @bp.route("/corrections")
+@policy.requires(policy.Permission.RESOLVE_CORRECTIONS)
 def corrections():
     """The queue of correction requests sent to the organisations the user manages."""
     _require(Permission.RESOLVE_CORRECTIONS)
@@ -204,6 +211,7 @@ def corrections():
 
 
 @bp.route("/corrections/<int:req_id>", methods=["POST"])
+@policy.requires(policy.Permission.RESOLVE_CORRECTIONS)
 def resolve_correction(req_id: int):
     """Record the decision on a correction request."""
     _require(Permission.RESOLVE_CORRECTIONS)
@@ -223,6 +231,7 @@ def resolve_correction(req_id: int):
 
 
 @bp.route("/orgs/<org_id>/tree")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def tree(org_id):
     """Browse the organisations below, one level at a time, with member counts."""
     org = policy.get_org(current_user, org_id)
@@ -338,6 +347,7 @@ def member_page(org: Organisation, args) -> dict:
 
 
 @bp.route("/orgs/<org_id>/members")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def members(org_id):
     """The members of an organisation (and the organisations below it): search, filters, sorting, pages."""
     org = policy.get_org(current_user, org_id)
@@ -363,6 +373,7 @@ def search_rows(text: str) -> list[MemberRow]:
 
 
 @bp.route("/search")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def search():
     """Find a member anywhere in the user's scope by surname prefix (with a name) or card number."""
     _require(Permission.VIEW_REGISTRY)
@@ -382,6 +393,7 @@ def search():
 
 
 @bp.route("/orgs/<org_id>/members/new", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def member_new(org_id):
     """Register a new member in a primary organisation."""
     org = policy.get_org(current_user, org_id)
@@ -405,6 +417,7 @@ def member_new(org_id):
 
 
 @bp.route("/members/<member_id>")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def member(member_id):
     """A member's registration card with history; the read is audited."""
     from portal.aid.operations import member_aid
@@ -420,12 +433,15 @@ def member(member_id):
 
 
 @bp.route("/members/<member_id>/edit", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def member_edit(member_id):
     """Edit a member's card."""
     m = policy.get_member(current_user, member_id)
     if not policy.can_edit_member(current_user, m):
         abort(404)
     form = MemberForm(obj=m)
+    # The joining date is corrected through its own form with a reason (member_correct_joined), not here.
+    form.joined_on.render_kw = {"readonly": True}
     if request.method == "GET":
         for name in MemberForm.ENUMS:
             form[name].data = getattr(m, name).value
@@ -446,7 +462,37 @@ def member_edit(member_id):
     return html
 
 
+@bp.route("/members/<member_id>/joined-on", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
+def member_correct_joined(member_id):
+    """Correct a member's joining date: a recorded correction (old, new, reason, who, when), since the date
+    decides tenure and so the amount of material aid. The card form cannot change it."""
+    m = policy.get_member(current_user, member_id)
+    if not policy.can_edit_member(current_user, m):
+        abort(404)
+    form = JoinedOnCorrectionForm()
+    if request.method == "GET":
+        form.joined_on.data = m.joined_on
+    if form.validate_on_submit():
+        try:
+            ops.correct_joined_on(current_user, m, form.joined_on.data, form.reason.data or "")
+        except ops.RegistryError as e:
+            form[e.field if e.field in ("joined_on", "reason") else "joined_on"].errors.append(e.message)
+        else:
+            db.session.commit()
+            flash(gettext("Дата вступления исправлена; исправление записано."), "success")
+            return redirect(url_for("registry.member", member_id=m.id))
+    corrections = db.session.scalars(select(MemberCorrection).where(MemberCorrection.member_id == m.id)
+                                     .order_by(MemberCorrection.id.desc())).all()
+    html = render_template("registry/member_correction.html", m=m, form=form, corrections=corrections)
+    if request.method == "GET":
+        audit.write("member_read", m, via="joined_on_correction")
+        audit.commit_read()
+    return html
+
+
 @bp.route("/members/<member_id>/<action>", methods=["GET", "POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def member_event(member_id, action):
     """Membership events: transfer, leave, exclude, re-admit."""
     if action not in ("transfer", "leave", "exclude", "readmit"):
