@@ -254,6 +254,9 @@ def batch_download(job_id: int):
     job = _batch(job_id)
     if job.status != "done":
         abort(409, gettext("Файл ещё не готов."))
+    if not job.stored_name:  # deleted at the end of its retention (portal.jobs.retention)
+        abort(410, gettext("Файл удалён: пакеты согласий хранятся %(n)s дней. Сформируйте пакет заново.",
+                           n=current_app.config.get("CONSENT_BATCH_RETENTION_DAYS") or 30))
     # The file holds the personal data of every member in the batch: the download is audited with their ids.
     audit.record("consent_batch_download", object_type="batch_prints", object_id=job.id, org_id=job.org_id,
                  ids=json.loads(job.member_ids or "[]"))
@@ -280,7 +283,26 @@ def export_file(export_id: int, fmt: str):
     export = db.session.get(BonusExport, export_id)
     if export is None or fmt not in ("csv", "json"):
         abort(404)
+    if export.purged_at is not None:  # deleted at the end of its retention (portal.jobs.retention)
+        abort(410, gettext("Файлы этой выгрузки удалены по истечении срока хранения; остались число строк и "
+                           "контрольная сумма."))
     audit.record("bonus_export_download", object_type="bonus_exports", object_id=export.id, fmt=fmt)
     db.session.commit()
     return send_stored(ops.EXPORT_AREA, export.csv_name if fmt == "csv" else export.json_name,
                        export.csv_name if fmt == "csv" else export.json_name)
+
+
+@bp.route("/consent/destructions")
+def destructions():
+    """Destruction records (152-FZ art. 21): whose data, which categories, which files, when, by which job —
+    central office only; the list names members, so it is audited with their ids."""
+    from portal.consent.models import DataDestruction
+
+    if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
+        abort(404)
+    rows = db.session.execute(select(DataDestruction, Member).join(Member, Member.id == DataDestruction.member_id)
+                              .order_by(DataDestruction.id.desc()).limit(500)).all()
+    entries = [(d, m, json.loads(d.files or "[]")) for d, m in rows]
+    audit.record("data_destructions_list", object_type="data_destructions", ids=[m.id for _, m in rows])
+    db.session.commit()
+    return render_template("consent/destructions.html", entries=entries)
