@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from portal.cards import operations as card_ops
 from portal.cards.models import CardRequest, ProductionBatch
+from portal.clock import add_years
 from portal.consent import operations as consent_ops
 from portal.consent.models import BatchPrint, BonusExport, DataDestruction
 from portal.extensions import db
@@ -126,7 +127,8 @@ def test_files_past_their_retention_are_deleted_and_the_rows_stay(client, world,
     new = BatchPrint(org_id=world.school_a.id, member_ids="[]", status="done", stored_name="new.pdf")
     db.session.add_all([old, new])
     db.session.commit()
-    assert retention.purge_expired_files() == {"bonus_exports": 0, "consent_batches": 1, "imports": 0}
+    assert retention.purge_expired_files() == {"bonus_exports": 0, "consent_batches": 1, "imports": 0,
+                                               "consent_scans": 0}
     assert not (batch_dir / "old.pdf").exists() and (batch_dir / "new.pdf").exists()
     assert client.get(f"/consent-batches/{old.id}/download").status_code == 410
     db.session.execute(BonusExport.__table__.update().values(run_at=datetime.now(UTC) - timedelta(days=91)))
@@ -140,3 +142,30 @@ def test_files_past_their_retention_are_deleted_and_the_rows_stay(client, world,
     login(admin, "central")
     assert admin.get(f"/consent-exports/{export.id}/csv").status_code == 410
     assert "файлы удалены" in admin.get("/consent-exports").get_data(as_text=True)
+
+
+def test_a_consent_scan_outlives_the_withdrawal_by_three_years(client, world, app):
+    from portal.consent.models import ConsentRecord
+
+    login(client, world.users["primary_chair"])
+    m = create_member(world.school_a)
+    client.post(f"/members/{m.id}/consent/print", data={"fmt": "pdf"})
+    r = client.post(f"/members/{m.id}/consent/sign", content_type="multipart/form-data",
+                    data={"on_date": date.today().isoformat(), "consent152": "yes",
+                          "scan": (io.BytesIO(b"%PDF-1.4 signed form"), "scan.pdf")})
+    assert r.status_code == 302
+    client.post(f"/members/{m.id}/consent/withdraw", data={"on_date": date.today().isoformat(), "reason": "отзыв"})
+    signed = db.session.scalar(select(ConsentRecord).where(ConsentRecord.kind == "signed"))
+    scan = Path(app.config["UPLOAD_DIR"]) / consent_ops.SCAN_AREA / signed.scan_name
+    assert scan.exists()
+    assert retention.purge_expired_files()["consent_scans"] == 0  # withdrawn today: kept
+    withdrawal = db.session.scalar(select(ConsentRecord).where(ConsentRecord.kind == "withdrawn"))
+    db.session.execute(ConsentRecord.__table__.update().where(ConsentRecord.id == withdrawal.id)
+                       .values(on_date=add_years(date.today(), -3)))
+    db.session.commit()
+    assert retention.purge_expired_files()["consent_scans"] == 1
+    assert not scan.exists()
+    assert retention.purge_expired_files()["consent_scans"] == 0  # recorded once
+    (rec,) = db.session.scalars(select(DataDestruction).where(DataDestruction.withdrawal_id.is_(None))).all()
+    assert rec.member_id == m.id and "скан" in rec.categories
+    assert client.get(f"/members/{m.id}/consent/scan/{signed.id}").status_code == 410

@@ -24,6 +24,8 @@ from portal.registry.models import ConsentStatus, Member, MemberStatus, Organisa
 from workflows import CONSENT, fire
 
 EXPORT_AREA = "exports/bonus"
+SCAN_AREA = "consent-scans"  # scans of signed consents (kept as portal.jobs.retention says)
+BATCH_AREA = "consent-batches"  # batch-printed consent PDFs
 EXPORT_COLUMNS = ["action", "member_id", "last_name", "first_name", "patronymic", "birth_date", "phone", "email",
                   "region", "organisation", "card_number", "consent_date"]
 

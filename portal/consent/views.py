@@ -16,14 +16,14 @@ from portal.clock import now, today
 from portal.consent import operations as ops
 from portal.consent.models import BatchPrint, BonusExport, ConsentRecord
 from portal.extensions import db
-from portal.files import FileRejected, remove_stored, send_bytes, send_stored, store_bytes, store_upload
+from portal.files import FileRejected, remove_stored, send_bytes, send_stored, store_bytes, store_upload, stored_path
 from portal.policy import Permission
 from portal.registry.models import ConsentStatus, Member, MemberStatus
 from workflows import CONSENT, WorkflowError, available, history, may
 
 bp = Blueprint("consent", __name__)
-SCAN_AREA = "consent-scans"
-BATCH_AREA = "consent-batches"
+SCAN_AREA = ops.SCAN_AREA
+BATCH_AREA = ops.BATCH_AREA
 BATCH_LIMIT = 1000
 
 
@@ -141,6 +141,10 @@ def scan(member_id, record_id: int):
             owner = db.session.get(Member, rec.member_id)
             policy.deny_if_foreign(current_user, ConsentRecord.__tablename__, rec.id, owner.org if owner else None)
         abort(404)
+    try:
+        stored_path(SCAN_AREA, rec.scan_name)
+    except FileNotFoundError:  # deleted at the end of its retention (portal.jobs.retention)
+        abort(410, gettext("Скан удалён: после отзыва согласия сканы хранятся 3 года."))
     audit.record("consent_scan_read", m, record=rec.id)
     db.session.commit()
     return send_stored(SCAN_AREA, rec.scan_name, f"soglasie-{m.id}.{rec.scan_type}")

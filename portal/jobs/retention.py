@@ -14,7 +14,7 @@ Files and how long each is kept (also in the README):
 |---|---|---|
 | PROFCARDS transfer CSV + JSON (`exports/bonus`) | name, birth date, phone, email, organisation, card № | rows of a member who withdrew: stripped the next night; whole files: deleted after `BONUS_EXPORT_RETENTION_DAYS` (90) — enough to resend a lost file or settle a dispute; the row in `bonus_exports` (counts, checksum) stays |
 | card manifests XLSX + CSV (`manifests`) | name, card №, region, organisation | rows of a member who withdrew: stripped the next night; the rest as long as the batch's cards are in use (the record of what was ordered) |
-| consent scans (`consent-scans`) | the signed form | as long as the consent record: it is the proof that processing was lawful; after a withdrawal 3 years (limitation period), then deleted by hand from the admin |
+| consent scans (`consent-scans`) | the signed form | as long as the consent is in force: it proves that processing was lawful; after a withdrawal `CONSENT_SCAN_RETENTION_YEARS` (3, the limitation period), then deleted with a destruction record |
 | batch-printed consent PDFs (`consent-batches`) | the forms of many members | `CONSENT_BATCH_RETENTION_DAYS` (30): a batch is printed and signed within days; the row (who, when, which members) stays |
 | aid attachments (`aid`) | voucher stubs, proof of treatment | with the petition (accounting documents: 5 years, 402-FZ art. 29) |
 | import uploads (`imports`) | the chair's list | deleted when the import finishes or is cancelled; an upload left unfinished: deleted after `IMPORT_UPLOAD_RETENTION_DAYS` (7) |
@@ -38,7 +38,7 @@ import json
 from datetime import UTC, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal import audit
 from portal.clock import now
@@ -243,10 +243,10 @@ def _merge(places: list[dict]) -> list[dict]:
 def purge_expired_files() -> dict[str, int]:
     """Delete transfer files, batch-printed consents and abandoned import uploads past their retention."""
     from portal.consent.models import BatchPrint, BonusExport
-    from portal.consent.operations import EXPORT_AREA
+    from portal.consent.operations import BATCH_AREA, EXPORT_AREA
 
     moment = now()
-    counts = {"bonus_exports": 0, "consent_batches": 0, "imports": 0}
+    counts = {"bonus_exports": 0, "consent_batches": 0, "imports": 0, "consent_scans": 0}
     old = moment - timedelta(days=_days("BONUS_EXPORT_RETENTION_DAYS"))
     for export in db.session.scalars(select(BonusExport).where(BonusExport.purged_at.is_(None),
                                                                BonusExport.run_at < old)):
@@ -256,10 +256,11 @@ def purge_expired_files() -> dict[str, int]:
         counts["bonus_exports"] += 1
     old = moment - timedelta(days=_days("CONSENT_BATCH_RETENTION_DAYS"))
     for job in db.session.scalars(select(BatchPrint).where(BatchPrint.stored_name != "", BatchPrint.created_at < old)):
-        remove_stored("consent-batches", job.stored_name)
+        remove_stored(BATCH_AREA, job.stored_name)
         job.stored_name = ""  # the row (who printed whose forms, when) stays; the download answers 410
         counts["consent_batches"] += 1
     counts["imports"] = _purge_abandoned_imports(moment - timedelta(days=_days("IMPORT_UPLOAD_RETENTION_DAYS")))
+    counts["consent_scans"] = _purge_old_scans(moment)
     if any(counts.values()):
         audit.record("files_purged", object_type="job_runs", **counts)
     db.session.commit()
@@ -280,6 +281,41 @@ def _purge_abandoned_imports(before) -> int:
     return n
 
 
+def _purge_old_scans(moment) -> int:
+    """Scans of signed consents of members whose consent has stood withdrawn for CONSENT_SCAN_RETENTION_YEARS (3).
+
+    The scan proves that processing before the withdrawal was lawful, so it outlives the withdrawal by the
+    limitation period, then goes. Consent records are immutable, so the record keeps the scan's name; the file is
+    deleted and a destruction record says so (once: a file already gone is not recorded again).
+    """
+    from portal.clock import add_years
+    from portal.consent.models import ConsentRecord, DataDestruction
+    from portal.consent.operations import SCAN_AREA
+    from portal.registry.models import ConsentStatus, Member
+
+    years = int(current_app.config.get("CONSENT_SCAN_RETENTION_YEARS") or 3)
+    latest = (select(ConsentRecord.member_id, func.max(ConsentRecord.id).label("wid"))
+              .where(ConsentRecord.kind == "withdrawn").group_by(ConsentRecord.member_id).subquery())
+    rows = db.session.execute(
+        select(ConsentRecord, latest.c.wid).join(latest, latest.c.member_id == ConsentRecord.member_id)
+        .join(Member, Member.id == ConsentRecord.member_id)
+        .where(Member.consent_status == ConsentStatus.WITHDRAWN, ConsentRecord.kind == "signed",
+               ConsentRecord.scan_name != "", ConsentRecord.id < latest.c.wid)).all()
+    n = 0
+    for rec, withdrawal_id in rows:
+        withdrawal = db.session.get(ConsentRecord, withdrawal_id)
+        if add_years(withdrawal.on_date, years) > moment.date() or _read(SCAN_AREA, rec.scan_name) is None:
+            continue
+        remove_stored(SCAN_AREA, rec.scan_name)
+        db.session.add(DataDestruction(
+            member_id=rec.member_id, job=JOB_NAME, destroyed_at=moment, rows_removed=0,
+            reason=f"Истёк срок хранения ({years} г.) скана согласия после его отзыва {withdrawal.on_date:%d.%m.%Y}",
+            categories="скан подписанного согласия (фамилия, имя, отчество, подпись и иные данные формы)",
+            files=json.dumps([{"area": SCAN_AREA, "files": [rec.scan_name], "rows": 0, "record_id": rec.id}])))
+        n += 1
+    return n
+
+
 def daily_retention(slot) -> str:
     """The nightly run: destruction after withdrawals, then files past their retention."""
     records = destroy_after_withdrawals()
@@ -287,7 +323,8 @@ def daily_retention(slot) -> str:
     rows = sum(r.rows_removed for r in records)
     return (f"Отзывов согласия обработано: {len(records)}, строк удалено из файлов: {rows}. "
             f"Удалено по сроку хранения: выгрузок в ПРОФКАРДС {counts['bonus_exports']}, пакетов согласий "
-            f"{counts['consent_batches']}, незавершённых загрузок списков {counts['imports']}.")
+            f"{counts['consent_batches']}, незавершённых загрузок списков {counts['imports']}, сканов согласий "
+            f"{counts['consent_scans']}.")
 
 
 register(JOB_NAME, Daily(hour=3, minute=0), daily_retention,
