@@ -169,3 +169,26 @@ def test_a_consent_scan_outlives_the_withdrawal_by_three_years(client, world, ap
     (rec,) = db.session.scalars(select(DataDestruction).where(DataDestruction.withdrawal_id.is_(None))).all()
     assert rec.member_id == m.id and "скан" in rec.categories
     assert client.get(f"/members/{m.id}/consent/scan/{signed.id}").status_code == 410
+
+
+def test_a_manifest_downloaded_before_the_night_already_lacks_the_withdrawn_member(client, world, make_app):
+    login(client, world.users["primary_chair"])
+    stays = create_member(world.school_a, last_name="Остающаяся")
+    goes = create_member(world.school_a, last_name="Отозвавшая")
+    for m in (stays, goes):
+        _sign(client, m)
+    client.post(f"/orgs/{world.school_a.id}/card-requests/add", data={"member_ids": [stays.id, goes.id]})
+    req = db.session.scalar(select(CardRequest))
+    client.post(f"/card-requests/{req.id}/submit")
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+    batch = card_ops.process_due_requests(cutoff, cutoff.date())
+    client.post(f"/members/{goes.id}/consent/withdraw", data={"on_date": date.today().isoformat(), "reason": "отзыв"})
+    admin = make_app().test_client()
+    login(admin, "central")
+    body = admin.get(f"/card-batches/{batch.id}/manifest.csv").get_data().decode("utf-8-sig")
+    assert "Остающаяся" in body and "Отозвавшая" not in body
+    xlsx = admin.get(f"/card-batches/{batch.id}/manifest.xlsx").get_data()
+    names = [r[2] for r in load_workbook(io.BytesIO(xlsx)).active.iter_rows(values_only=True)][1:]
+    assert names == ["Остающаяся"]
+    (rec,) = db.session.scalars(select(DataDestruction)).all()
+    assert rec.member_id == goes.id and rec.job == retention.DOWNLOAD_JOB_NAME and rec.rows_removed == 1

@@ -229,11 +229,15 @@ def batches():
 
 @bp.route("/card-batches/<int:batch_id>/manifest.<fmt>")
 def manifest(batch_id: int, fmt: str):
+    """The producer's manifest of a batch, without anyone who has withdrawn consent since — central office only."""
     if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
         abort(404)
     batch = db.session.get(ProductionBatch, batch_id)
     if batch is None or fmt not in ("xlsx", "csv"):
         abort(404)
+    from portal.jobs.retention import strip_before_download
+
+    strip_before_download()  # a withdrawal since the last night leaves the manifest before it is served
     audit.record("manifest_download", object_type="production_batches", object_id=batch.id, fmt=fmt)
     db.session.commit()
     name = batch.manifest_xlsx if fmt == "xlsx" else batch.manifest_csv

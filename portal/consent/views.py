@@ -282,6 +282,7 @@ def exports():
 
 @bp.route("/consent-exports/<int:export_id>/<fmt>")
 def export_file(export_id: int, fmt: str):
+    """One transfer's CSV or JSON, without anyone who has withdrawn consent since — central office only."""
     if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
         abort(404)
     export = db.session.get(BonusExport, export_id)
@@ -290,6 +291,9 @@ def export_file(export_id: int, fmt: str):
     if export.purged_at is not None:  # deleted at the end of its retention (portal.jobs.retention)
         abort(410, gettext("Файлы этой выгрузки удалены по истечении срока хранения; остались число строк и "
                            "контрольная сумма."))
+    from portal.jobs.retention import strip_before_download
+
+    strip_before_download()  # a withdrawal since the last night leaves the file before it is served
     audit.record("bonus_export_download", object_type="bonus_exports", object_id=export.id, fmt=fmt)
     db.session.commit()
     return send_stored(ops.EXPORT_AREA, export.csv_name if fmt == "csv" else export.json_name,

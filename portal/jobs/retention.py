@@ -6,7 +6,9 @@ files (name, birth date, phone, email, organisation, card number, consent date) 
 (name, card number, organisation) — then writes one `DataDestruction` per member: which categories of data, which
 files and how many rows, the checksums before and after, when, by which job. Central administrators read them at
 /consent/destructions. The law allows 30 days; the portal does it in the next daily run (03:00 Moscow), so a
-withdrawal recorded today is destroyed in the kept files tonight.
+withdrawal recorded today is destroyed in the kept files tonight — or earlier, when a central administrator
+downloads one of those files before then (`strip_before_download`): nothing of the member leaves the portal after
+the withdrawal.
 
 Files and how long each is kept (also in the README):
 
@@ -48,6 +50,7 @@ from portal.i18n import N_
 from portal.jobs.schedule import Daily, register
 
 JOB_NAME = "pd_retention"
+DOWNLOAD_JOB_NAME = "pd_retention (перед скачиванием)"
 BONUS_CATEGORIES = "фамилия, имя, отчество; дата рождения; телефон; адрес электронной почты; региональная и " \
                    "первичная организация; номер карты; дата согласия"
 MANIFEST_CATEGORIES = "фамилия, имя, отчество; номер карты; региональная и первичная организация"
@@ -223,6 +226,23 @@ def destroy_after_withdrawals(job: str = JOB_NAME) -> list:
         db.session.rollback()
         raise
     return records
+
+
+def strip_before_download() -> None:
+    """Before a kept transfer file or manifest is served, strip whoever withdrew since the last nightly run.
+
+    Without this a manifest downloaded the morning after a withdrawal would still carry the member's name to the
+    producer. If the nightly job (or another download) handles the same withdrawal at the same moment, the unique
+    withdrawal id lets one of them record it; the other finds the rows already gone.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    if not pending_withdrawals(limit=1):
+        return
+    try:
+        destroy_after_withdrawals(job=DOWNLOAD_JOB_NAME)
+    except IntegrityError:
+        db.session.rollback()
 
 
 def _merge(places: list[dict]) -> list[dict]:
