@@ -110,7 +110,7 @@ class RegulationForm(BaseForm):
     min_tenure_years = IntegerField(lazy_gettext("Минимальный стаж, лет"), validators=[InputRequired(REQUIRED), NumberRange(0, 50)])
     min_stay_days = IntegerField(lazy_gettext("Минимальный срок пребывания, дней"),
                                  validators=[InputRequired(REQUIRED), NumberRange(1, 365)])
-    repeat_interval_days = IntegerField(lazy_gettext("Интервал между началами лечения, дней"),
+    repeat_interval_days = IntegerField(lazy_gettext("Интервал между началами лечения, дней (730 = 2 календарных года)"),
                                         validators=[InputRequired(REQUIRED), NumberRange(0, 3650)])
     excluded_sources = StringField(lazy_gettext("Исключённые источники путёвок"))  # filled from checkboxes
     allowed_payers = StringField(lazy_gettext("Допустимые плательщики"))

@@ -4,7 +4,7 @@ from portal.aid.models import AidPetition, AidRegulation, AidRegulationBand, Pet
 from portal.audit import AuditEntry  # noqa: F401
 from portal.auth.models import LoginThrottle, User  # noqa: F401
 from portal.cards.models import Card, CardRequest, CardRequestItem, Counter, ProductionBatch  # noqa: F401
-from portal.consent.models import BatchPrint, BonusExport, ConsentRecord  # noqa: F401
+from portal.consent.models import BatchPrint, BonusExport, ConsentRecord, DataDestruction  # noqa: F401
 from portal.flows import WorkflowHistory  # noqa: F401
 from portal.jobs.models import JobRun  # noqa: F401
 from portal.mail.models import OutboxMessage  # noqa: F401

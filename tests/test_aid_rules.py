@@ -8,7 +8,17 @@ from decimal import Decimal
 
 import pytest
 
-from workflows.aid import PetitionFacts, Problem, check, column, is_eligible, quote, seed_regulation, stay_days
+from workflows.aid import (
+    PetitionFacts,
+    Problem,
+    check,
+    column,
+    is_eligible,
+    quote,
+    repeat_allowed_from,
+    seed_regulation,
+    stay_days,
+)
 
 REG = seed_regulation()
 D = Decimal
@@ -94,9 +104,6 @@ RULES = [
     ({"payer": "member"}, None),
     ({"payer": "union_programme"}, None),
     *[({"payer": p}, "payer") for p in ("employer", "social_fund", "other", "")],
-    ({"previous_approved_starts": (START - timedelta(days=729),)}, "repeat_interval"),
-    ({"previous_approved_starts": (START - timedelta(days=730),)}, None),
-    ({"previous_approved_starts": (START - timedelta(days=731),)}, None),
     ({"previous_approved_starts": (START + timedelta(days=100),)}, "repeat_interval"),
     ({"previous_approved_starts": (START - timedelta(days=2000), START - timedelta(days=30))}, "repeat_interval"),
 ]
@@ -154,3 +161,60 @@ def test_readmission_restarts_tenure(app, world):
     facts = replace(GOOD, tenure_years=m.tenure_years(on))
     assert rules(facts) == {"min_tenure"}
     assert quote(REG, m.tenure_years(date(2026, 3, 1)), D("85")) == D("3900.00")
+
+
+# «Не чаще 1 раза в 2 года» (seed 004 п. 3.3) is a calendar rule: the day before the second anniversary of the previous
+# treatment's start is refused, the anniversary itself and the day after are allowed — in spans of 730 days (no
+# 29 February inside) and of 731 days (one inside), and from a 29 February (anniversary: 1 March of a common year).
+# (previous start, the anniversary, the day counts of day-before/on/after in that span)
+ANNIVERSARIES = [
+    (date(2024, 6, 1), date(2026, 6, 1), (729, 730, 731)),  # no 29 February in between
+    (date(2023, 6, 1), date(2025, 6, 1), (730, 731, 732)),  # 29.02.2024 in between: 730 days is one day early
+    (date(2023, 3, 1), date(2025, 3, 1), (730, 731, 732)),
+    (date(2022, 3, 1), date(2024, 3, 1), (730, 731, 732)),  # the day before is 29.02.2024
+    (date(2024, 2, 29), date(2026, 3, 1), (730, 731, 732)),  # from a leap day into a common year: 1 March
+    (date(2026, 2, 28), date(2028, 2, 28), (729, 730, 731)),  # the day after is 29.02.2028
+    (date(2026, 3, 1), date(2028, 3, 1), (730, 731, 732)),  # the day before is 29.02.2028
+    (date(2028, 2, 29), date(2030, 3, 1), (730, 731, 732)),
+    (date(2025, 12, 31), date(2027, 12, 31), (729, 730, 731)),
+]
+ANNIVERSARY_CASES = [(prev, anniv + timedelta(days=shift), days[shift + 1], shift >= 0)
+                     for prev, anniv, days in ANNIVERSARIES for shift in (-1, 0, 1)]
+
+
+@pytest.mark.parametrize(("previous", "start", "days", "allowed"), ANNIVERSARY_CASES,
+                         ids=[f"{p}->{s}({d}d)-{'ok' if a else 'refused'}" for p, s, d, a in ANNIVERSARY_CASES])
+def test_repeat_interval_is_two_calendar_years(previous, start, days, allowed):
+    assert (start - previous).days == days  # the table says which day counts it covers
+    facts = replace(GOOD, treatment_start=start, treatment_end=start + timedelta(days=13),
+                    filed_on=start + timedelta(days=20), previous_approved_starts=(previous,))
+    assert rules(facts) == (set() if allowed else {"repeat_interval"})
+    # the same pair the other way round: an approved trip *after* this one blocks it just the same
+    earlier = replace(GOOD, treatment_start=previous, treatment_end=previous + timedelta(days=13),
+                      filed_on=previous + timedelta(days=20), previous_approved_starts=(start,))
+    assert rules(earlier) == (set() if allowed else {"repeat_interval"})
+
+
+@pytest.mark.parametrize(("previous", "first_allowed"), [
+    (date(2024, 2, 29), date(2026, 3, 1)), (date(2024, 2, 28), date(2026, 2, 28)), (date(2023, 6, 1), date(2025, 6, 1)),
+    (date(2027, 2, 28), date(2029, 2, 28)), (date(2026, 2, 28), date(2028, 2, 28)),
+])
+def test_repeat_allowed_from(previous, first_allowed):
+    assert repeat_allowed_from(REG, previous) == first_allowed
+
+
+def test_repeat_interval_message_names_the_first_allowed_day():
+    facts = replace(GOOD, treatment_start=date(2026, 2, 28), treatment_end=date(2026, 3, 13),
+                    filed_on=date(2026, 3, 20), previous_approved_starts=(date(2024, 2, 29),))
+    (found,) = check(REG, facts)
+    assert found.rule == "repeat_interval" and "29.02.2024" in found.message and "01.03.2026" in found.message
+    assert "2 г." in found.message
+
+
+def test_an_interval_not_in_whole_years_counts_days():
+    """A regulation of another region may count plain days (here 100): no calendar reading then."""
+    other = replace(REG, repeat_interval_days=100)
+    assert repeat_allowed_from(other, date(2024, 2, 1)) == date(2024, 5, 11)
+    facts = replace(GOOD, previous_approved_starts=(START - timedelta(days=99),))
+    assert {p.rule for p in check(other, facts)} == {"repeat_interval"}
+    assert check(other, replace(GOOD, previous_approved_starts=(START - timedelta(days=100),))) == []

@@ -260,3 +260,87 @@ def test_workflow_diagram_page_and_svg(client, world):
     svg = client.get("/workflows/card_request.svg")
     assert svg.mimetype == "image/svg+xml" and b"<svg" in svg.data and "отправлена".encode() in svg.data
     assert client.get("/workflows/nonsense").status_code == 404
+
+
+# ---- consent withdrawn while a request waits for the 1st/15th (SPEC §4–§5) ------------------------------------------
+
+
+def _manifest_rows(app, batch):
+    folder = Path(app.config["UPLOAD_DIR"]) / ops.MANIFEST_AREA
+    xlsx = list(load_workbook(folder / batch.manifest_xlsx).active.iter_rows(values_only=True))
+    csv_rows = list(csv.reader(io.StringIO((folder / batch.manifest_csv).read_text("utf-8-sig")), delimiter=";"))
+    return xlsx, csv_rows
+
+
+def test_member_who_withdrew_after_submission_gets_no_card_and_is_not_in_the_manifest(client, world, app, make_app):
+    from portal.mail.models import OutboxMessage
+
+    world.school_a.chair_email = "chair17@example.ru"
+    db.session.commit()
+    login(client, world.users["primary_chair"])
+    stays, withdraws, leaves = consenting(world.school_a, 3)
+    withdraws.last_name, leaves.last_name = "Отозвавшая", "Выбывшая"
+    db.session.commit()
+    req = _draft_with(client, world.school_a, [stays, withdraws, leaves])
+    assert client.post(f"/card-requests/{req.id}/submit").status_code == 302
+    r = client.post(f"/members/{withdraws.id}/consent/withdraw",
+                    data={"on_date": date.today().isoformat(), "reason": "Письменный отзыв"})
+    assert r.status_code == 302
+    from portal.registry import operations as registry_ops
+    from portal.registry.models import EventKind
+
+    registry_ops.end_membership(world.users["primary_chair"], db.session.get(type(leaves), leaves.id), EventKind.LEFT,
+                                date.today(), "по заявлению")
+    db.session.commit()
+
+    batch = _process()
+    db.session.expire_all()
+    req = db.session.get(CardRequest, req.id)
+    assert req.state == RequestState.PROCESSED
+    by_member = {i.member_id: i for i in req.items}
+    assert by_member[stays.id].card is not None and by_member[stays.id].excluded_reason == ""
+    assert by_member[withdraws.id].card is None and by_member[withdraws.id].excluded_reason == "consent_withdrawn"
+    assert by_member[withdraws.id].excluded_on == batch.cutoff.date()
+    assert by_member[leaves.id].card is None and by_member[leaves.id].excluded_reason == "not_member"
+    withdrawn = db.session.get(type(withdraws), withdraws.id)
+    assert withdrawn.card_number is None and withdrawn.card_status == CardStatus.NOT_ORDERED
+    assert db.session.scalar(select(Card.id).where(Card.member_id == withdraws.id)) is None
+    # The producer's manifest, read back: only the member whose consent is in force.
+    xlsx, csv_rows = _manifest_rows(app, batch)
+    assert [r[2] for r in xlsx[1:]] == [stays.last_name] and batch.cards == 1
+    assert len(csv_rows) == 2 and "Отозвавшая" not in (Path(app.config["UPLOAD_DIR"]) / ops.MANIFEST_AREA
+                                                    / batch.manifest_csv).read_text("utf-8-sig")
+    assert "Отозвавшая" not in str(xlsx)
+    # The chair sees who was left out and why, on the request page and in its history.
+    page = client.get(f"/card-requests/{req.id}").get_data(as_text=True)
+    assert "Не включён в партию" in page and "согласие на обработку персональных данных отозвано" in page
+    (entry,) = [h for h in history(CARD_REQUEST, req) if h.action == "process"]
+    assert "отозвано — 1" in entry.comment and "не состоит на учёте в Профсоюзе — 1" in entry.comment
+    mail = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "card_request_processed"))
+    assert "карт — 1" in mail.body and "Не включены" in mail.body and "Отозвавшая" not in mail.body
+    # Shipping and handing over the one card issues the request: those left out do not hold it back.
+    regional = make_app().test_client()
+    login(regional, world.users["regional_staff"])
+    r = regional.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "RA1", "on_date": date.today().isoformat()})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    db.session.expire_all()
+    r = client.post(f"/cards/{by_member[stays.id].card_id}/hand_over")
+    assert r.status_code == 302, r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(CardRequest, req.id).state == RequestState.ISSUED
+
+
+def test_request_with_nobody_left_is_cancelled_not_processed(client, world, app):
+    login(client, world.users["primary_chair"])
+    (only,) = consenting(world.school_a, 1)
+    req = _draft_with(client, world.school_a, [only])
+    client.post(f"/card-requests/{req.id}/submit")
+    client.post(f"/members/{only.id}/consent/withdraw", data={"on_date": date.today().isoformat(), "reason": "отзыв"})
+    batch = _process()
+    db.session.expire_all()
+    req = db.session.get(CardRequest, req.id)
+    assert req.state == RequestState.CANCELLED and batch.requests == 0 and batch.cards == 0
+    assert req.items[0].excluded_reason == "consent_withdrawn"
+    xlsx, csv_rows = _manifest_rows(app, batch)
+    assert len(xlsx) == 1 and len(csv_rows) == 1  # the header only
+    assert [h.action for h in history(CARD_REQUEST, req)] == ["submit", "cancel"]

@@ -19,7 +19,7 @@ from portal.extensions import db
 from portal.jobs import schedule
 from portal.jobs.schedule import Daily, register
 from portal.mail.models import OutboxMessage
-from portal.mail.outbox import backoff, queue_mail, send_pending
+from portal.mail.outbox import backoff, queue_mail, retry_deadline, send_pending
 from tests.conftest import login
 
 
@@ -162,21 +162,165 @@ def test_smtp_down_keeps_messages_and_delivers_them_once_later(make_app, monkeyp
         db.session.remove()
 
 
-def test_backoff_grows_to_an_hour_and_gives_up_after_max_attempts(make_app, monkeypatch):
-    assert [backoff(n) for n in (1, 2, 3, 4, 6, 7, 8, 50)] == [
-        timedelta(minutes=m) for m in (1, 2, 4, 8, 32, 60, 60, 60)]
-    monkeypatch.delenv("MAIL_SERVER", raising=False)
-    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_MAX_ATTEMPTS=3)
-    with app.app_context():
-        queue_mail("c@example.ru", "Тема", "Текст")
-        db.session.commit()
-        now = datetime.now(UTC)
-        for _ in range(5):
-            send_pending(now=now)
-            now += timedelta(hours=1)
+def test_backoff_grows_to_thirty_minutes():
+    assert [backoff(n) for n in (1, 2, 3, 4, 5, 6, 7, 50)] == [
+        timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 30, 30, 30)]
+    assert backoff(7, timedelta(minutes=10)) == timedelta(minutes=10)
+
+
+def _drive(now: datetime, until: datetime) -> list[datetime]:
+    """Run the sender at each moment the message is due, until `until`; returns the attempt times."""
+    times = []
+    while now <= until:
+        send_pending(now=now)
+        times.append(now)
         (row,) = outbox_rows()
-        assert row.status == "failed" and row.attempts == 3 and row.last_error  # kept, never deleted
+        if row.status != "pending":
+            break
+        now = row.next_attempt_at.replace(tzinfo=UTC) + timedelta(seconds=1)
+    return times
+
+
+def test_an_outage_of_a_day_loses_nothing_and_the_letter_goes_once(make_app, monkeypatch):
+    """Server down for 26 hours: retries every ≤ 30 min, still pending; the server comes up; sent once."""
+    monkeypatch.delenv("MAIL_SERVER", raising=False)
+    port = free_port()
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_FROM="noreply@profportal.ru", MAIL_TIMEOUT=5)
+    with app.app_context():
+        queue_mail("a@example.ru", "Заявка обработана", "Текст")
+        db.session.commit()
+        t0 = datetime.now(UTC)
+        times = _drive(t0, t0 + timedelta(hours=26))
+        (row,) = outbox_rows()
+        assert row.status == "pending" and row.failed_at is None and row.attempts == len(times) > 50
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert max(gaps) <= timedelta(minutes=30, seconds=1) and gaps[0] < timedelta(minutes=2)
+        server = SMTPServer(port)
+        server.start()
+        try:
+            later = row.next_attempt_at.replace(tzinfo=UTC)
+            assert send_pending(now=later) == (1, 0)
+            assert send_pending(now=later + timedelta(hours=5)) == (0, 0)
+            assert [e.rcpt_tos for e in server.handler.envelopes] == [["a@example.ru"]]
+            (row,) = outbox_rows()
+            assert row.status == "sent" and row.last_error == ""
+        finally:
+            server.stop()
         db.session.remove()
+
+
+def test_after_the_retry_period_the_message_fails_and_an_admin_resends_it_once(make_app, world, monkeypatch):
+    """MAIL_RETRY_HOURS of refusals (three days by default; 8 hours here to keep the test short) → «failed», shown
+    to central admins; a resend (POST, CSRF, audited) is taken once of two clicks, and two workers deliver it once."""
+    from portal.audit import AuditEntry
+
+    monkeypatch.delenv("MAIL_SERVER", raising=False)
+    port = free_port()
+    config = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port, "MAIL_FROM": "noreply@profportal.ru", "MAIL_TIMEOUT": 5,
+              "MAIL_RETRY_HOURS": 8}
+    with make_app(MAIL_SERVER="127.0.0.1").app_context():  # the default period
+        m = queue_mail("x@example.ru", "Тема", "Текст")
+        assert retry_deadline(m) - m.created_at == timedelta(days=3)
+        db.session.rollback()
+    app = make_app(**config)
+    with app.app_context():
+        m = queue_mail("late@example.ru", "Решение по заявке", "Текст")
+        db.session.commit()
+        msg_id = m.id
+        t0 = datetime.now(UTC)
+        times = _drive(t0, t0 + timedelta(days=1))
+        (row,) = outbox_rows()
+        assert row.status == "failed" and row.failed_at is not None
+        start = row.retry_since.replace(tzinfo=UTC)
+        assert times[-1] >= start + timedelta(hours=8) > times[-2]  # retried to the end of the period, not longer
+        assert send_pending(now=t0 + timedelta(days=5)) == (0, 0)  # failed is not retried by itself
+        db.session.remove()
+
+    admin = make_app(**config).test_client()
+    login(admin, "central")
+    page = admin.get("/mail/outbox").get_data(as_text=True)
+    assert 'data-testid="failed-mail"' in page and "Отправить снова все неотправленные" in page
+    one = admin.get(f"/mail/outbox/{msg_id}").get_data(as_text=True)
+    assert 'data-testid="resend"' in one
+    chair = make_app(**config).test_client()
+    login(chair, "regchair")
+    assert chair.post(f"/mail/outbox/{msg_id}/resend", data={"version": 0}).status_code == 404
+    assert chair.post("/mail/outbox/resend-failed").status_code == 404
+    # Two clicks with the version the page showed: the first resends, the second is told it is already done.
+    assert admin.post(f"/mail/outbox/{msg_id}/resend", data={"version": 0}).status_code == 302
+    second = admin.post(f"/mail/outbox/{msg_id}/resend", data={"version": 0}, follow_redirects=True)
+    assert "уже поставлено в очередь" in second.get_data(as_text=True)
+    with app.app_context():
+        (row,) = outbox_rows()
+        assert (row.status, row.version, row.failed_at) == ("pending", 1, None)
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)
+                                 .where(AuditEntry.action == "outbox_resend")) == 1
+        server = SMTPServer(port)
+        server.start()
+        barrier = threading.Barrier(2)
+        results = []
+
+        def worker():
+            with app.app_context():
+                barrier.wait()
+                results.append(send_pending())
+                db.session.remove()
+
+        try:
+            threads = [threading.Thread(target=worker) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert sorted(r.sent for r in results) == [0, 1]
+            assert [e.rcpt_tos for e in server.handler.envelopes] == [["late@example.ru"]]
+        finally:
+            server.stop()
+        (row,) = outbox_rows()
+        assert row.status == "sent"
+        db.session.remove()
+
+
+def test_resend_all_failed_is_csrf_protected_and_audited(make_app, world, monkeypatch):
+    from portal.audit import AuditEntry
+
+    monkeypatch.delenv("MAIL_SERVER", raising=False)
+    for i in range(3):
+        db.session.add(OutboxMessage(message_id=f"<f{i}@profportal.ru>", to_addr=f"f{i}@example.ru", subject="x",
+                                     body="b", status="failed" if i < 2 else "sent", attempts=5, last_error="down"))
+    db.session.commit()
+    from tests.conftest import PASSWORD
+    from tests.security_helpers import csrf_token, login_with_csrf
+
+    admin = make_app(WTF_CSRF_ENABLED=True).test_client()
+    login_with_csrf(admin, "central", PASSWORD)
+    assert admin.post("/mail/outbox/resend-failed").status_code in (400, 403)
+    assert {r.status for r in outbox_rows()} == {"failed", "sent"}
+    token = csrf_token(admin.get("/mail/outbox").get_data(as_text=True))
+    assert admin.post("/mail/outbox/resend-failed", data={"csrf_token": token}).status_code == 302
+    assert [r.status for r in outbox_rows()] == ["pending", "pending", "sent"]
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "outbox_resend_failed"))
+    assert entry is not None
+
+
+@pytest.mark.parametrize(("config", "domain"), [
+    ({"MAIL_MESSAGE_ID_DOMAIN": "mail.eseur.ru", "MAIL_FROM": "noreply@profportal.ru"}, "mail.eseur.ru"),
+    ({"MAIL_FROM": "Профпортал <noreply@profportal.ru>"}, "profportal.ru"),
+    ({}, "profportal.local"),
+])
+def test_message_id_domain_comes_from_configuration_not_the_host(make_app, monkeypatch, config, domain):
+    monkeypatch.delenv("MAIL_FROM", raising=False)
+    monkeypatch.delenv("MAIL_MESSAGE_ID_DOMAIN", raising=False)
+    ids = []
+    for host in ("web-1.internal", "worker-7.internal"):
+        monkeypatch.setattr(socket, "gethostname", lambda h=host: h)
+        monkeypatch.setattr(socket, "getfqdn", lambda name="", h=host: h)
+        app = make_app(**config)
+        with app.app_context():
+            ids.append(queue_mail("x@example.ru", "Тема", "Текст").message_id)
+            db.session.rollback()
+            db.session.remove()
+    assert all(i.endswith(f"@{domain}>") for i in ids) and ids[0] != ids[1]
 
 
 def test_two_workers_never_send_the_same_message(mail_app, smtp):

@@ -11,9 +11,14 @@ Decisions SPEC leaves open (written here and in the README):
   data problem (`Problem.blocking is False`), so the chair sees it but may still file.
 - The level is the primary's active members ÷ staff (students for a students' primary) on the filing date, in per
   cent truncated (not rounded) to two decimals, so 99.996 % never becomes 100 %. An unknown staff count blocks filing.
-- The repeat interval compares treatment starts: an approved (or paid) aid whose treatment started fewer than
-  730 days before this one's start blocks it; 730 or more days apart is allowed. Starts after this one count too
-  (the distance is taken either way), so filing an older trip late cannot sidestep the rule.
+- The repeat interval («не чаще 1 раза в 2 года», seed 004 п. 3.3) is a calendar rule on treatment starts: after
+  an approved (or paid) aid whose treatment started on day D, the next treatment may start on the same calendar day
+  two years later or after it (`repeat_allowed_from`); a day earlier is refused. A start on 29 February is followed
+  by 1 March two years later when that year has no 29 February (the full two years end with 28 February; the same
+  reading as re-admission and tenure). The regulation stores the interval in days as before; a whole number of
+  years of 365 days (730 = 2 years, the seed's value) is read as that many calendar years, any other number as
+  plain days. Starts after this one count too (the later start is checked against the earlier one's
+  anniversary), so filing an older trip late cannot sidestep the rule.
 - The stay counts both the first and the last day (10 June – 19 June is 10 days).
 - Seed 004 п.4.1: the petition is filed after the return, so a treatment ending after the filing date is a problem.
 - A tenure below the first band (0 years) quotes 0.00; the eligibility rule on minimum tenure says why.
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
+from workflows.dates import add_years
 from workflows.i18n import N_
 
 # Where a voucher came from (seed 004 п.3.1, п.3.5.2). Codes are stored; titles are shown.
@@ -230,12 +236,33 @@ def check(regulation: Regulation, petition: PetitionFacts) -> list[Problem]:
         found.append(problem("payer", N_("Путёвка должна быть приобретена и оплачена самим членом Профсоюза или по "
                                          "профсоюзной программе ООО «Саратовкурорт» (п. 3.1).")))
     for previous in p.previous_approved_starts:
-        if abs((p.treatment_start - previous).days) < r.repeat_interval_days:
-            found.append(problem("repeat_interval", N_("Помощь уже оказана на лечение, начавшееся %(on)s: между "
-                                                       "началами лечения нужно не менее %(days)s дней (п. 3.3)."),
-                                 on=f"{previous:%d.%m.%Y}", days=r.repeat_interval_days))
+        earlier, later = sorted((previous, p.treatment_start))
+        allowed = repeat_allowed_from(r, earlier)
+        if later < allowed:
+            if r.repeat_interval_days % 365 == 0 and r.repeat_interval_days:
+                found.append(problem("repeat_interval", N_("Помощь уже оказана на лечение, начавшееся %(on)s: "
+                                                           "следующее лечение можно начать не раньше %(allowed)s "
+                                                           "(не чаще 1 раза в %(years)s г., п. 3.3)."),
+                                     on=f"{previous:%d.%m.%Y}", allowed=f"{allowed:%d.%m.%Y}",
+                                     years=r.repeat_interval_days // 365))
+            else:
+                found.append(problem("repeat_interval", N_("Помощь уже оказана на лечение, начавшееся %(on)s: между "
+                                                           "началами лечения нужно не менее %(days)s дней (п. 3.3)."),
+                                     on=f"{previous:%d.%m.%Y}", days=r.repeat_interval_days))
             break
     return found
+
+
+def repeat_allowed_from(regulation: Regulation, previous_start: date) -> date:
+    """The first day a treatment may start after aid for a treatment that started on `previous_start`.
+
+    An interval of N·365 days means N calendar years (seed 004: «не чаще 1 раза в 2 года» is stored as 730): the
+    same calendar day N years later, 29 February → 1 March of a common year. Any other interval is plain days.
+    """
+    days = regulation.repeat_interval_days
+    if days and days % 365 == 0:
+        return add_years(previous_start, days // 365)
+    return date.fromordinal(previous_start.toordinal() + days)
 
 
 def is_eligible(problems: list[Problem]) -> bool:

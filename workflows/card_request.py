@@ -23,7 +23,9 @@ DEFINITION = {
         {"name": "submit", "title": N_("Отправить заявку"), "source": "draft", "dest": "submitted", "roles": CHAIRS,
          "guards": ["request_has_items", "request_members_eligible"], "effects": ["request_submitted"]},
         {"name": "cancel", "title": N_("Отменить заявку"), "source": ["draft", "submitted"], "dest": "cancelled",
-         "roles": CHAIRS, "effects": ["request_cancelled"]},
+         "roles": CHAIRS + SYSTEM, "effects": ["request_cancelled"],
+         "description": N_("Председатель отменяет заявку до обработки; задание 1 и 15 числа отменяет заявку, в "
+                           "которой не осталось никого с действующим согласием.")},
         {"name": "process", "title": N_("Обработать"), "source": "submitted", "dest": "processed", "roles": SYSTEM,
          "effects": ["request_processed"], "description": N_("Присвоить номера карт (выполняет задание 1 и 15 числа).")},
         {"name": "ship", "title": N_("Отметить отправку карт"), "source": "processed", "dest": "shipped",

@@ -55,7 +55,8 @@ def tracking_is_given(req, actor, params):
 
 @guard("all_cards_issued")
 def all_cards_issued(req, actor, params):
-    if any(item.card is None or item.card.state != CardState.ISSUED for item in req.items):
+    # Members left out at processing (consent withdrawn…) have no card and do not hold the request back.
+    if any(item.card is None or item.card.state != CardState.ISSUED for item in req.items if not item.excluded_reason):
         return gettext("Выданы ещё не все карты заявки.")
     return None
 
@@ -92,9 +93,13 @@ def notify_chair(req, subject: str, body: str, kind: str) -> None:
 
 @effect("request_processed")
 def request_processed(req, actor, params):
-    allocate_cards(req, batch_id=params.get("batch_id"), on=params.get("on_date") or today())
+    cards = allocate_cards(req, batch_id=params.get("batch_id"), on=params.get("on_date") or today())
+    left_out = sum(1 for item in req.items if item.excluded_reason)
+    # Counts only: the names of those left out (and why) are on the request page, not in a letter.
+    note = (f" Не включены (нет действующего согласия на обработку персональных данных или не состоят на учёте): "
+            f"{left_out}; подробности — на странице заявки.") if left_out else ""
     notify_chair(req, f"Заявка № {req.id} на выпуск ЭПБ обработана",
-                 f"Заявка № {req.id} ({req.org.name}) обработана: карт — {len(req.items)}. "
+                 f"Заявка № {req.id} ({req.org.name}) обработана: карт — {len(cards)}.{note} "
                  "Карты будут отправлены в региональную организацию в течение 14 календарных дней.",
                  "card_request_processed")
 

@@ -57,8 +57,17 @@ class CardRequest(db.Model):
         return f"<CardRequest {self.id} org={self.org_id} {self.state.value}>"
 
 
+# Why a member of a submitted request was left out when it was processed (SPEC §4–§5): the code is stored, the
+# title shown (translated on pages). A member left out gets no card number and is not in the producer's manifest.
+EXCLUSION_TITLES = {
+    "consent_withdrawn": N_("согласие на обработку персональных данных отозвано"),
+    "no_consent": N_("нет действующего согласия на обработку персональных данных"),
+    "not_member": N_("не состоит на учёте в Профсоюзе"),
+}
+
+
 class CardRequestItem(db.Model):
-    """A member in a card request, and the card made for them."""
+    """A member in a card request, and the card made for them — or why they were left out at processing."""
 
     __tablename__ = "card_request_items"
     __table_args__ = (UniqueConstraint("request_id", "member_id", name="uq_card_request_items_member"),
@@ -68,6 +77,8 @@ class CardRequestItem(db.Model):
     request_id: Mapped[int] = mapped_column(ForeignKey("card_requests.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    excluded_reason: Mapped[str] = mapped_column(String(24), default="")  # a key of EXCLUSION_TITLES, "" if included
+    excluded_on: Mapped[date | None] = mapped_column(Date)
 
     request: Mapped[CardRequest] = relationship(back_populates="items")
     member: Mapped[Member] = relationship()
@@ -75,6 +86,14 @@ class CardRequestItem(db.Model):
 
     def __repr__(self) -> str:
         return f"<CardRequestItem {self.id} request={self.request_id} member={self.member_id}>"
+
+    @property
+    def excluded(self) -> bool:
+        return bool(self.excluded_reason)
+
+    @property
+    def excluded_title(self) -> str:
+        return EXCLUSION_TITLES.get(self.excluded_reason, self.excluded_reason)
 
 
 class Card(db.Model):
@@ -116,6 +135,10 @@ class ProductionBatch(db.Model):
     manifest_xlsx: Mapped[str] = mapped_column(String(255), default="")
     manifest_csv: Mapped[str] = mapped_column(String(255), default="")
     note: Mapped[str] = mapped_column(Text, default="")
+    # Rows of members who later withdrew consent, removed from the kept manifests (`cards` stays the number of cards
+    # allocated); stripped_at: when the files were last rewritten.
+    rows_stripped: Mapped[int] = mapped_column(Integer, default=0)
+    stripped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def __repr__(self) -> str:
         return f"<ProductionBatch {self.id} {self.cutoff:%Y-%m-%d}>"

@@ -52,7 +52,7 @@ def next_sequence(count: int, name: str = "card") -> list[int]:
 
 def allocate_cards(req: CardRequest, batch_id: int | None, on: date) -> list[Card]:
     """Give every member of a processed request a card with a fresh number."""
-    members = [item for item in req.items if item.card_id is None]
+    members = [item for item in req.items if item.card_id is None and not item.excluded_reason]
     seqs = next_sequence(len(members))
     cards = []
     for item, seq in zip(members, seqs, strict=True):
@@ -167,18 +167,77 @@ def remove_member(req: CardRequest, member_id: int) -> bool:
     return True
 
 
+def exclusion_reason(member) -> str:
+    """Why a member of a submitted request may not get a card now ("" if they may): a key of EXCLUSION_TITLES.
+
+    Checked at processing time, not only at submission: consent may be withdrawn (or the member leave) while the
+    request waits for the 1st or the 15th, and then no card number is given and nothing of theirs goes to the
+    producer (SPEC §4: withdrawal takes effect at once).
+    """
+    from portal.registry.models import ConsentStatus, MemberStatus
+
+    if member.status != MemberStatus.ACTIVE:
+        return "not_member"
+    if member.consent_status == ConsentStatus.WITHDRAWN:
+        return "consent_withdrawn"
+    if member.consent_status not in (ConsentStatus.SIGNED, ConsentStatus.TRANSFERRED):
+        return "no_consent"
+    return ""
+
+
+def leave_out_ineligible(req: CardRequest, on: date) -> list:
+    """Mark the items whose member may not get a card now (reason and date kept on the item); returns them.
+
+    The member's card status goes back from «заказан» to «не заказан», so they can be put into a later request
+    once a consent is signed again. The exclusion is audited per member (the chair sees it on the request page).
+    """
+    from portal import audit
+
+    left_out = []
+    for item in req.items:
+        if item.card_id is not None or item.excluded_reason:
+            continue
+        reason = exclusion_reason(item.member)
+        if not reason:
+            continue
+        item.excluded_reason = reason
+        item.excluded_on = on
+        if item.member.card_status == CardStatus.ORDERED:
+            item.member.card_status = CardStatus.NOT_ORDERED
+        audit.record("card_request_member_left_out", object_type="card_requests", object_id=req.id,
+                     org_id=req.org_id, member_id=item.member_id, reason=reason)
+        left_out.append(item)
+    if left_out:
+        db.session.flush()
+    return left_out
+
+
+def left_out_comment(left_out) -> str:
+    """The history comment of a processing that left members out (counts by reason; names stay on the page)."""
+    from collections import Counter as Count
+
+    from portal.cards.models import EXCLUSION_TITLES
+
+    counts = Count(item.excluded_reason for item in left_out)
+    return "Не включены в партию: " + "; ".join(f"{EXCLUSION_TITLES[k]} — {n}" for k, n in sorted(counts.items()))
+
+
 def process_due_requests(cutoff, on: date):
     """Process together every request submitted before the cut-off: numbers, then the manifest (XLSX + CSV).
 
     Runs once per cut-off (the batch's cutoff is unique); returns the batch, or None if nothing was waiting.
+    Members whose consent is not in force at this moment (withdrawn while the request waited, or who left the
+    union) are left out first: no card number, no row in the manifest, the reason kept on the request's item.
+    A request left with nobody is cancelled by the system (with the reason in its history), not processed.
     """
     import io
 
     from openpyxl import Workbook
 
-    from portal.cards.models import ProductionBatch, RequestState
+    from portal.cards.flow import notify_chair
+    from portal.cards.models import CardRequestItem, ProductionBatch, RequestState
     from portal.files import remove_stored, store_bytes
-    from portal.registry.models import Organisation
+    from portal.registry.models import Member, Organisation
     from portal.spreadsheets import append, csv_bytes
     from workflows import CARD_REQUEST, fire
 
@@ -188,19 +247,42 @@ def process_due_requests(cutoff, on: date):
     reqs = db.session.scalars(select(CardRequest).where(CardRequest.state == RequestState.SUBMITTED,
                                                         CardRequest.submitted_at < cutoff)
                               .order_by(CardRequest.id).with_for_update(skip_locked=True)).all()
-    batch = ProductionBatch(cutoff=cutoff, requests=len(reqs))
+    if reqs:
+        # The members' rows are locked (PostgreSQL) and re-read, so a withdrawal committed a moment ago is seen and
+        # one arriving now waits for this batch: its consent state is then checked against what was processed.
+        member_ids = select(CardRequestItem.member_id).where(CardRequestItem.request_id.in_([r.id for r in reqs]))
+        db.session.scalars(select(Member).where(Member.id.in_(member_ids)).with_for_update()
+                           .execution_options(populate_existing=True)).all()
+    batch = ProductionBatch(cutoff=cutoff)
     db.session.add(batch)
     db.session.flush()
     rows = []
+    processed = left_out_total = 0
     for req in reqs:
-        fire(CARD_REQUEST, req, "process", None, params={"batch_id": batch.id, "on_date": on})
+        left_out = leave_out_ineligible(req, on)
+        left_out_total += len(left_out)
+        comment = left_out_comment(left_out) if left_out else ""
+        if len(left_out) == len(req.items):
+            fire(CARD_REQUEST, req, "cancel", None, comment=comment)
+            notify_chair(req, f"Заявка № {req.id} на выпуск ЭПБ отменена",
+                         f"Заявка № {req.id} ({req.org.name}) не обработана и отменена: ни у кого из включённых в неё "
+                         "нет действующего согласия на обработку персональных данных (или они не состоят на учёте). "
+                         "Причины по каждому — на странице заявки.", "card_request_cancelled")
+            continue
+        fire(CARD_REQUEST, req, "process", None, comment=comment, params={"batch_id": batch.id, "on_date": on})
+        processed += 1
         region_id = req.org.ancestor_ids()[1] if len(req.org.ancestor_ids()) > 1 else req.org_id
         region = db.session.get(Organisation, region_id)
         for item in req.items:
+            if item.excluded_reason:
+                continue
             m = item.member
             rows.append([item.card.number, m.last_name, m.first_name, m.patronymic, str(region), req.org.name,
                          req.id])
+    batch.requests = processed
     batch.cards = len(rows)
+    if left_out_total:
+        batch.note = f"Не включено членов Профсоюза (нет действующего согласия или не состоят на учёте): {left_out_total}."
     stamp = on.strftime("%Y%m%d")
     batch.manifest_xlsx = f"manifest-{stamp}-{batch.id}.xlsx"
     batch.manifest_csv = f"manifest-{stamp}-{batch.id}.csv"

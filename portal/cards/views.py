@@ -239,11 +239,15 @@ def batches():
 @bp.route("/card-batches/<int:batch_id>/manifest.<fmt>")
 @policy.requires(policy.Permission.BACK_OFFICE)
 def manifest(batch_id: int, fmt: str):
+    """The producer's manifest of a batch, without anyone who has withdrawn consent since — central office only."""
     if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
         abort(404)
     batch = db.session.get(ProductionBatch, batch_id)
     if batch is None or fmt not in ("xlsx", "csv"):
         abort(404)
+    from portal.jobs.retention import strip_before_download
+
+    strip_before_download()  # a withdrawal since the last night leaves the manifest before it is served
     # The manifest names every member of the batch: the download is audited with their ids.
     member_ids = sorted(db.session.scalars(select(Card.member_id).join(CardRequest, Card.request_id == CardRequest.id)
                                            .where(CardRequest.batch_id == batch.id)))

@@ -49,7 +49,13 @@ class BonusExport(db.Model):
     rows_withdrawn: Mapped[int] = mapped_column(Integer, default=0)
     csv_name: Mapped[str] = mapped_column(String(255), default="")
     json_name: Mapped[str] = mapped_column(String(255), default="")
+    # Always the checksum of the CSV as it is on disk now: rewritten when rows are stripped (the checksum the file
+    # had before is kept in the destruction record). rows_added counts the «add» rows still in the file,
+    # rows_stripped those destroyed since: their sum is what was transferred.
     sha256: Mapped[str] = mapped_column(String(64), default="")
+    rows_stripped: Mapped[int] = mapped_column(Integer, default=0)
+    stripped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # files deleted at the end of retention
 
     def __repr__(self) -> str:
         return f"<BonusExport {self.id} +{self.rows_added} -{self.rows_withdrawn}>"
@@ -76,3 +82,28 @@ class BatchPrint(db.Model):
 
     def __repr__(self) -> str:
         return f"<BatchPrint {self.id} {self.done}/{self.total} {self.status}>"
+
+
+class DataDestruction(db.Model):
+    """152-FZ art. 21: one member's personal data destroyed after their consent was withdrawn (kept 3 years).
+
+    What (`categories`), where (`files`: JSON list of {area, name, rows, sha256_before, sha256_after}), why
+    (`reason`, the withdrawal it answers), when and by which job. Written by `portal.jobs.retention`; read by
+    central administrators at /consent/destructions. Never updated.
+    """
+
+    __tablename__ = "data_destructions"
+    __table_args__ = (Index("ix_data_destructions_member", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    withdrawal_id: Mapped[int | None] = mapped_column(ForeignKey("consent_records.id"), unique=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    categories: Mapped[str] = mapped_column(Text, default="")
+    files: Mapped[str] = mapped_column(Text, default="[]")
+    rows_removed: Mapped[int] = mapped_column(Integer, default=0)
+    job: Mapped[str] = mapped_column(String(60), default="")
+    destroyed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"<DataDestruction {self.id} member={self.member_id} rows={self.rows_removed}>"

@@ -3,6 +3,9 @@
 The transfer to PROFCARDS is a delta: members whose signed consent the programme has not been told of, and
 members who withdrew after the programme was told. `Member.consent_exported` remembers what the programme knows,
 so a second run the same day finds nothing; a member signed at any hour is in the next daily run (≤ 24 h).
+
+After a withdrawal, `portal.jobs.retention` strips the member from the kept transfer files and manifests (the next
+night, or before such a file is downloaded) and records the destruction; it also says how long each file is kept.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from portal.spreadsheets import csv_bytes as spreadsheet_csv
 from workflows import CONSENT, fire
 
 EXPORT_AREA = "exports/bonus"
+SCAN_AREA = "consent-scans"  # scans of signed consents (kept as portal.jobs.retention says)
+BATCH_AREA = "consent-batches"  # batch-printed consent PDFs
 EXPORT_COLUMNS = ["action", "member_id", "last_name", "first_name", "patronymic", "birth_date", "phone", "email",
                   "region", "organisation", "card_number", "consent_date"]
 

@@ -16,14 +16,14 @@ from portal.clock import now, today
 from portal.consent import operations as ops
 from portal.consent.models import BatchPrint, BonusExport, ConsentRecord
 from portal.extensions import db
-from portal.files import FileRejected, remove_stored, send_bytes, send_stored, store_bytes, store_upload
+from portal.files import FileRejected, remove_stored, send_bytes, send_stored, store_bytes, store_upload, stored_path
 from portal.policy import Permission
 from portal.registry.models import ConsentStatus, Member, MemberStatus
 from workflows import CONSENT, WorkflowError, available, history, may
 
 bp = Blueprint("consent", __name__)
-SCAN_AREA = "consent-scans"
-BATCH_AREA = "consent-batches"
+SCAN_AREA = ops.SCAN_AREA
+BATCH_AREA = ops.BATCH_AREA
 BATCH_LIMIT = 1000
 
 
@@ -146,6 +146,10 @@ def scan(member_id, record_id: int):
             owner = db.session.get(Member, rec.member_id)
             policy.deny_if_foreign(current_user, ConsentRecord.__tablename__, rec.id, owner.org if owner else None)
         abort(404)
+    try:
+        stored_path(SCAN_AREA, rec.scan_name)
+    except FileNotFoundError:  # deleted at the end of its retention (portal.jobs.retention)
+        abort(410, gettext("Скан удалён: после отзыва согласия сканы хранятся 3 года."))
     audit.record("consent_scan_read", m, record=rec.id)
     db.session.commit()
     return send_stored(SCAN_AREA, rec.scan_name, f"soglasie-{m.id}.{rec.scan_type}")
@@ -263,6 +267,9 @@ def batch_download(job_id: int):
     job = _batch(job_id)
     if job.status != "done":
         abort(409, gettext("Файл ещё не готов."))
+    if not job.stored_name:  # deleted at the end of its retention (portal.jobs.retention)
+        abort(410, gettext("Файл удалён: пакеты согласий хранятся %(n)s дней. Сформируйте пакет заново.",
+                           n=current_app.config.get("CONSENT_BATCH_RETENTION_DAYS") or 30))
     # The file holds the personal data of every member in the batch: the download is audited with their ids.
     audit.record("consent_batch_download", object_type="batch_prints", object_id=job.id, org_id=job.org_id,
                  ids=json.loads(job.member_ids or "[]"))
@@ -286,12 +293,35 @@ def exports():
 @bp.route("/consent-exports/<int:export_id>/<fmt>")
 @policy.requires(policy.Permission.BACK_OFFICE)
 def export_file(export_id: int, fmt: str):
+    """One transfer's CSV or JSON, without anyone who has withdrawn consent since — central office only."""
     if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
         abort(404)
     export = db.session.get(BonusExport, export_id)
     if export is None or fmt not in ("csv", "json"):
         abort(404)
+    if export.purged_at is not None:  # deleted at the end of its retention (portal.jobs.retention)
+        abort(410, gettext("Файлы этой выгрузки удалены по истечении срока хранения; остались число строк и "
+                           "контрольная сумма."))
+    from portal.jobs.retention import strip_before_download
+
+    strip_before_download()  # a withdrawal since the last night leaves the file before it is served
     audit.record("bonus_export_download", object_type="bonus_exports", object_id=export.id, fmt=fmt)
     db.session.commit()
     return send_stored(ops.EXPORT_AREA, export.csv_name if fmt == "csv" else export.json_name,
                        export.csv_name if fmt == "csv" else export.json_name)
+
+
+@bp.route("/consent/destructions")
+def destructions():
+    """Destruction records (152-FZ art. 21): whose data, which categories, which files, when, by which job —
+    central office only; the list names members, so it is audited with their ids."""
+    from portal.consent.models import DataDestruction
+
+    if not (policy.has_permission(current_user, Permission.BACK_OFFICE) and policy.is_central(current_user)):
+        abort(404)
+    rows = db.session.execute(select(DataDestruction, Member).join(Member, Member.id == DataDestruction.member_id)
+                              .order_by(DataDestruction.id.desc()).limit(500)).all()
+    entries = [(d, m, json.loads(d.files or "[]")) for d, m in rows]
+    audit.record("data_destructions_list", object_type="data_destructions", ids=[m.id for _, m in rows])
+    db.session.commit()
+    return render_template("consent/destructions.html", entries=entries)

@@ -32,6 +32,7 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 JOB_MODULES: list[str] = [
     "portal.consent.jobs",
     "portal.cards.jobs",
+    "portal.jobs.retention",
 ]
 
 CATCH_UP_MODES = ("latest", "each")

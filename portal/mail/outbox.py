@@ -7,8 +7,17 @@
   server's "250 OK" and our commit is recognisable as the same letter;
 * on PostgreSQL a message is taken with SELECT … FOR UPDATE SKIP LOCKED, so two workers never send the same one;
   elsewhere (SQLite) it is leased by an atomic UPDATE of next_attempt_at before sending;
-* an SMTP error leaves the message pending with attempts + 1, the error and the next attempt 1, 2, 4 … minutes later
-  (at most an hour); after MAIL_MAX_ATTEMPTS it is marked failed. Nothing is ever deleted.
+* an SMTP error leaves the message pending with attempts + 1, the error and the next attempt 1, 2, 4 … minutes later,
+  at most MAIL_MAX_BACKOFF_MINUTES (30) apart, for MAIL_RETRY_HOURS (72: an outage over a weekend loses nothing)
+  counted from when it was queued or last resent; the attempt at the end of that period that fails too marks it
+  «failed» (with failed_at). Nothing is ever deleted;
+* a central administrator sees failed messages at /mail/outbox and resends one (`resend`) or all (`resend_failed`):
+  the message goes back to «pending» with a fresh retry period, through a versioned UPDATE that only a «failed»
+  row passes, so of two clicks one resends; the worker's claim (row lock / lease) then sends it once.
+
+The Message-ID is fixed when the message is queued and its domain comes from configuration: MAIL_MESSAGE_ID_DOMAIN,
+else the domain of MAIL_FROM, else «profportal.local» — never the host name of the process that queued it, so the
+web process and the worker on different machines write the same kind of id.
 
 Without MAIL_SERVER (the default) nothing is sent: messages are marked "stored" and read on /mail/outbox.
 
@@ -25,7 +34,7 @@ import smtplib
 import ssl
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as _default_policy
 from email.utils import format_datetime, formataddr, parseaddr
@@ -41,8 +50,9 @@ from portal.mail.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_ATTEMPTS = 10
-MAX_BACKOFF = timedelta(hours=1)
+DEFAULT_RETRY_HOURS = 72  # MAIL_RETRY_HOURS: how long a message is retried before it is marked failed
+DEFAULT_MAX_BACKOFF_MINUTES = 30  # MAIL_MAX_BACKOFF_MINUTES: the longest wait between two attempts
+DEFAULT_ID_DOMAIN = "profportal.local"
 LEASE = timedelta(minutes=10)  # SQLite: how long a taken message is hidden from other workers
 SUBJECT_MAX = 300
 _POLICY = _default_policy.clone(cte_type="7bit")
@@ -84,11 +94,12 @@ def _message_id() -> str:
 
 
 def _id_domain() -> str:
+    """The Message-ID's domain: configured, else MAIL_FROM's domain, else a fixed one (never the host name)."""
     configured = _cfg("MAIL_MESSAGE_ID_DOMAIN")
-    if configured:
-        return str(configured)
+    if configured and not _CONTROL.search(str(configured)) and "@" not in str(configured):
+        return str(configured).strip().strip("<>")
     sender = parseaddr(str(_cfg("MAIL_FROM") or ""))[1]
-    return sender.rpartition("@")[2] or "profportal.local"
+    return sender.rpartition("@")[2] or DEFAULT_ID_DOMAIN
 
 
 def queue_mail(to: str, subject: str, body: str, *, kind: str = "") -> OutboxMessage:
@@ -105,6 +116,8 @@ def queue_mail(to: str, subject: str, body: str, *, kind: str = "") -> OutboxMes
         last_error="",
         created_at=now,
         next_attempt_at=now,
+        retry_since=now,
+        version=0,
     )
     db.session.add(msg)
     return msg
@@ -150,9 +163,27 @@ class _PermanentError(Exception):
     """The message can never be sent as it is (a bad address): failed at once, no retries."""
 
 
-def backoff(attempts: int) -> timedelta:
-    """Delay before the next attempt after `attempts` failed ones: 1, 2, 4 … minutes, at most an hour."""
-    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF) if attempts < 20 else MAX_BACKOFF
+def backoff(attempts: int, cap: timedelta = timedelta(minutes=DEFAULT_MAX_BACKOFF_MINUTES)) -> timedelta:
+    """Delay before the next attempt after `attempts` failed ones: 1, 2, 4 … minutes, at most `cap`."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), cap) if attempts < 20 else cap
+
+
+def retry_period() -> timedelta:
+    return timedelta(hours=float(_cfg("MAIL_RETRY_HOURS", DEFAULT_RETRY_HOURS)))
+
+
+def max_backoff() -> timedelta:
+    return timedelta(minutes=float(_cfg("MAIL_MAX_BACKOFF_MINUTES", DEFAULT_MAX_BACKOFF_MINUTES)))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite gives timestamps back without their zone; they were written in UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def retry_deadline(msg: OutboxMessage) -> datetime:
+    """Until when a message is retried: its retry period from when it was queued or last resent."""
+    return _aware(msg.retry_since or msg.created_at) + retry_period()
 
 
 def build_message(msg: OutboxMessage) -> tuple[EmailMessage, str, str]:
@@ -272,7 +303,7 @@ def send_pending(limit: int = 100, *, now: datetime | None = None,
                  should_stop: Callable[[], bool] | None = None) -> SendResult:
     """Send (or, without MAIL_SERVER, store) up to `limit` due messages; one commit per message."""
     moment = now or clock.now()
-    max_attempts = int(_cfg("MAIL_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+    cap = max_backoff()
     configured = mail_configured()
     conn = _Connection()
     sent = failed = 0
@@ -303,15 +334,19 @@ def send_pending(limit: int = 100, *, now: datetime | None = None,
             except _PermanentError as err:
                 msg.attempts += 1
                 msg.status = "failed"
+                msg.failed_at = clock.now()
                 msg.last_error = str(err)[:2000]
                 failed += 1
             except (smtplib.SMTPException, OSError, ValueError) as err:
                 msg.attempts += 1
                 msg.last_error = _describe(err)
-                if msg.attempts >= max_attempts:
+                deadline = retry_deadline(msg)
+                if moment >= deadline:
                     msg.status = "failed"
+                    msg.failed_at = clock.now()
                 else:
-                    msg.next_attempt_at = moment + backoff(msg.attempts)
+                    # The last attempt falls on the deadline itself, so the whole period is used.
+                    msg.next_attempt_at = min(moment + backoff(msg.attempts, cap), deadline)
                 failed += 1
                 log.warning("Письмо %s не отправлено (попытка %s): %s", msg.message_id, msg.attempts, msg.last_error)
             else:
@@ -324,3 +359,39 @@ def send_pending(limit: int = 100, *, now: datetime | None = None,
     finally:
         conn.drop()
     return SendResult(sent, failed)
+
+
+# ---- resending what failed (central administrators, /mail/outbox) ----------------------------------------------------
+
+
+def _resend_values(now: datetime) -> dict:
+    return {"status": "pending", "version": OutboxMessage.version + 1, "retry_since": now, "next_attempt_at": now,
+            "failed_at": None}
+
+
+def resend(msg_id: int, version: int) -> bool:
+    """Put one failed message back in the queue with a fresh retry period; False if it is not (any more) failed at
+    this version — someone resent it first. The caller audits and commits.
+
+    The UPDATE's WHERE is the claim: only a «failed» row at the version the administrator saw passes, so two
+    clicks (or two administrators) resend it once, and the worker's own claim sends it once.
+    """
+    done = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == msg_id, OutboxMessage.status == "failed", OutboxMessage.version == version)
+        .values(**_resend_values(clock.now()))
+        .execution_options(synchronize_session=False))
+    return done.rowcount == 1
+
+
+def resend_failed() -> list[int]:
+    """Put every failed message back in the queue; returns their ids (the caller audits and commits)."""
+    ids = list(db.session.scalars(select(OutboxMessage.id).where(OutboxMessage.status == "failed")
+                                  .order_by(OutboxMessage.id)))
+    resent = []
+    for i in range(0, len(ids), 1000):
+        chunk = ids[i:i + 1000]
+        stmt = (update(OutboxMessage).where(OutboxMessage.id.in_(chunk), OutboxMessage.status == "failed")
+                .values(**_resend_values(clock.now())).execution_options(synchronize_session=False))
+        resent += list(db.session.scalars(stmt.returning(OutboxMessage.id)))  # only the rows this UPDATE moved
+    return sorted(resent)

@@ -13,12 +13,16 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
+from wtforms import IntegerField
+from wtforms.validators import Optional
 
+from forms import BaseForm
 from portal import audit, policy
 from portal.extensions import db
 from portal.i18n import N_
 from portal.jobs import runner
 from portal.jobs.schedule import all_jobs
+from portal.mail import outbox as outbox_ops
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import mail_configured
 from portal.policy import Permission
@@ -75,7 +79,8 @@ def outbox():
         return urlencode({**({"status": status} if status else {}), "page": p})
 
     return render_template("mail/outbox.html", rows=rows, total=total, page=page, pages=pages, status=status,
-                           page_args=page_args, counts=counts, titles=STATUS_TITLES, configured=mail_configured())
+                           page_args=page_args, counts=counts, titles=STATUS_TITLES, configured=mail_configured(),
+                           form=ResendForm(), retry_hours=outbox_ops.retry_period().total_seconds() / 3600)
 
 
 @bp.route("/mail/outbox/<int:msg_id>")
@@ -87,7 +92,44 @@ def outbox_message(msg_id: int):
         abort(404)
     audit.record("outbox_read", object_type="outbox", object_id=msg.id)
     db.session.commit()
-    return render_template("mail/message.html", msg=msg, titles=STATUS_TITLES)
+    return render_template("mail/message.html", msg=msg, titles=STATUS_TITLES, form=ResendForm(version=msg.version))
+
+
+class ResendForm(BaseForm):
+    """A resend button: the CSRF token and the version of the message the administrator saw."""
+
+    version = IntegerField(validators=[Optional()])
+
+
+@bp.route("/mail/outbox/<int:msg_id>/resend", methods=["POST"])
+def outbox_resend(msg_id: int):
+    """Put one failed message back in the queue (audited); of two clicks one resends, the worker sends it once."""
+    msg = db.session.get(OutboxMessage, msg_id)
+    if msg is None:
+        abort(404)
+    form = ResendForm()
+    if not form.validate_on_submit() or form.version.data is None:
+        abort(400, gettext("Форма устарела. Обновите страницу."))
+    if outbox_ops.resend(msg.id, form.version.data):
+        audit.record("outbox_resend", object_type="outbox", object_id=msg.id)
+        db.session.commit()
+        flash(gettext("Письмо снова поставлено в очередь; оно будет отправлено один раз."), "success")
+    else:
+        db.session.rollback()
+        flash(gettext("Письмо уже поставлено в очередь повторно (или отправлено). Обновите страницу."), "info")
+    return redirect(url_for("service.outbox_message", msg_id=msg_id))
+
+
+@bp.route("/mail/outbox/resend-failed", methods=["POST"])
+def outbox_resend_failed():
+    """Put every failed message back in the queue (audited with their ids)."""
+    if not ResendForm().validate_on_submit():
+        abort(400, gettext("Форма устарела. Обновите страницу."))
+    ids = outbox_ops.resend_failed()
+    audit.record("outbox_resend_failed", object_type="outbox", ids=ids)
+    db.session.commit()
+    flash(gettext("Снова поставлено в очередь писем: %(n)s.", n=len(ids)), "success" if ids else "info")
+    return redirect(url_for("service.outbox", status="pending"))
 
 
 # ---- jobs -----------------------------------------------------------------------------------------------------------
