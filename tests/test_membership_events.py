@@ -167,5 +167,8 @@ def test_full_years(start, on, years):
 
 def test_correcting_the_joining_date_moves_tenure_only_if_never_readmitted(app, world):
     m = world.members["a"]
-    ops.update_member(None, m, {"joined_on": date(2005, 1, 10)})
+    # A joining date changes only by a recorded correction (issue 10): the card edit refuses it.
+    with pytest.raises(ops.RegistryError):
+        ops.update_member(None, m, {"joined_on": date(2005, 1, 10)})
+    ops.correct_joined_on(None, m, date(2005, 1, 10), "Заявление о вступлении из архива профкома")
     assert m.tenure_start == date(2005, 1, 10)
