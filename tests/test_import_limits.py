@@ -157,10 +157,25 @@ def test_a_million_lines_and_too_many_rows_are_refused(world, monkeypatch):
     assert "Разделите список" in message
     assert seconds < FAST
     monkeypatch.setattr(limits, "MAX_ROWS", 50)
-    monkeypatch.setattr("portal.registry.imports.reading.MAX_ROWS", 50)
     with pytest.raises(MemberImportError) as caught:
         import_file(world.school_a, csv_bytes([GOOD] * 60), "big.csv", None)
     assert "больше 50 строк" in caught.value.message
+    assert import_file(world.school_a, csv_bytes([GOOD] * 50), "fifty.csv", None, dry_run=True).rows == 50
+
+
+def test_a_row_numbered_a_billion_is_refused_before_openpyxl_fills_the_gap():
+    """openpyxl yields an empty row for every row number skipped: the scan refuses a row number past the bound."""
+    data = crafted_xlsx([HEADER, GOOD])
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(
+        b'<row r="2">', b'<row r="1000000000">').replace(b'r="A2"', b'r="A1000000000"')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in parts.items():
+            z.writestr(name, body)
+    message, seconds = refused(out.getvalue())
+    assert "Разделите список" in message and seconds < FAST
 
 
 def test_a_bomb_upload_is_refused_in_the_request_within_a_second(app, client, world):

@@ -11,6 +11,7 @@ from portal import audit
 from portal.bulk import BackgroundCopy, allocate_ids, is_postgres, responsive_threads
 from portal.clock import today
 from portal.i18n import N_
+from portal.registry.imports import limits
 from portal.registry.imports.mapping import missing_fields, resolve_mapping
 from portal.registry.imports.model import MemberImportError
 from portal.registry.imports.reading import open_sheet
@@ -81,6 +82,8 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
                 progress(written_through, sheet.total_estimate)
 
         for chunk in _chunks(sheet.rows, CHUNK_ROWS):
+            if result.rows + len(chunk) > limits.MAX_ROWS:  # the dry run says so before a real run writes anything
+                raise MemberImportError(limits.TOO_MANY_ROWS, limit=limits.MAX_ROWS)
             candidates: list[tuple[str, int, Staged]] = []
             for number, cells in chunk:
                 row = stage(cells)

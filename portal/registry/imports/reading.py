@@ -142,6 +142,8 @@ def _open_csv(data: bytes) -> Sheet:
     if best is None:
         raise MemberImportError(NO_HEADER_CSV)
     delimiter, index, _, header = best
+    if text.count(delimiter) + lines + 1 > MAX_CELLS:  # fields ≤ separators + lines: bounded before any row is read
+        raise MemberImportError(TOO_MANY_CELLS, limit=MAX_CELLS)
     header = [str(h).strip() for h in header]
     named = len(header)
     while named and not header[named - 1]:
@@ -158,7 +160,7 @@ def _open_csv(data: bytes) -> Sheet:
         except csv.Error:
             raise MemberImportError(f"Файл CSV повреждён около строки {number + 1}: проверьте кавычки.") from None
 
-    return Sheet("csv", header, index + 1, _bounded(rows(), count_cells=True),
+    return Sheet("csv", header, index + 1, rows(),
                  total_estimate=max(lines - index - 1, 0) or None)
 
 
@@ -200,7 +202,7 @@ def _open_xlsx(data: bytes) -> Sheet:
                     yield number, row
 
             total = (ws.max_row - index - 1) if isinstance(ws.max_row, int) and ws.max_row > index + 1 else None
-            return Sheet("xlsx", header, index + 1, _bounded(rows()), total_estimate=total, sheet_name=ws.title,
+            return Sheet("xlsx", header, index + 1, rows(), total_estimate=total, sheet_name=ws.title,
                          _close=wb.close)
     except MemberImportError:
         wb.close()
@@ -210,24 +212,6 @@ def _open_xlsx(data: bytes) -> Sheet:
         raise MemberImportError(XLSX_BROKEN) from None
     wb.close()
     raise MemberImportError(NO_HEADER)
-
-
-def _bounded(rows: Iterator[tuple[int, Sequence]], *, count_cells: bool = False) -> Iterator[tuple[int, Sequence]]:
-    """The rows of a list, refused once past the bounds: rows read at all, filled rows, and (CSV) cells."""
-    lines = filled = cells = 0
-    for number, row in rows:
-        lines += 1
-        if lines > MAX_LINES:
-            raise MemberImportError(TOO_MANY_ROWS, limit=MAX_ROWS)
-        if count_cells:
-            cells += len(row)
-            if cells > MAX_CELLS:
-                raise MemberImportError(TOO_MANY_CELLS, limit=MAX_CELLS)
-        if not _is_blank(row):
-            filled += 1
-            if filled > MAX_ROWS:
-                raise MemberImportError(TOO_MANY_ROWS, limit=MAX_ROWS)
-        yield number, row
 
 
 def open_sheet(source, filename: str = "") -> Sheet:
