@@ -437,7 +437,7 @@ def petition_doc(petition: AidPetition):
         member_full_name=petition.member.full_name, sanatorium=petition.sanatorium,
         treatment_start=petition.treatment_start, treatment_end=petition.treatment_end,
         tenure_years=petition.tenure_years, membership_level=petition.membership_level or Decimal("0.00"),
-        amount=petition.amount, chair_name=petition.org.chair_name or "", filed_on=petition.filed_on,
+        amount=petition.amount, chair_name=short_person_name(petition.org.chair_name or ""), filed_on=petition.filed_on,
         override_reason=petition.override_reason if petition.is_override else "", attachments=tuple(kinds),
         addressee=petition.regulation.addressee or "")
 
