@@ -48,6 +48,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.auth.views import init_login
     from portal.cards.views import bp as cards_bp
     from portal.consent.views import bp as consent_bp
+    from portal.flows import setup as setup_workflows
     from portal.i18n import bp as i18n_bp
     from portal.mail.views import bp as service_bp
     from portal.policy import IdConverter
@@ -56,6 +57,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.workflow_views import bp as workflow_bp
 
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds its rules
+    setup_workflows()  # the domain packages bind their workflows and register guards and effects with the engine
     init_login(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(registry_bp)

@@ -153,7 +153,8 @@ def export_members_command(org_id: int, out: str, filters: tuple[str, ...], logi
 
     from portal.extensions import db
     from portal.policy import Permission
-    from portal.registry.imports import MemberImportError, export_members
+    from portal.registry.exports import export_members
+    from portal.registry.imports import MemberImportError
 
     org = _cli_org(org_id)
     actor = _cli_actor(login, org, Permission.EXPORT_MEMBERS)

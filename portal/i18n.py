@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 from flask import Blueprint, g, has_request_context, redirect, request, session
 from flask_babel import get_translations, lazy_gettext, refresh
 
+from portal.urls import safe_next
+
 LANGUAGES = ("ru", "en")
 DEFAULT = "ru"
 
@@ -88,8 +90,6 @@ def current_path() -> str:
 @bp.get("/lang/<code>")
 def switch(code: str):
     """The footer switch: remember the language and go back to the page the user was on (only a portal path)."""
-    from portal.auth.views import _safe_next
-
     if code in LANGUAGES:
         session["lang"] = code
-    return redirect(_safe_next(request.args.get("next")))
+    return redirect(safe_next(request.args.get("next")))

@@ -5,6 +5,7 @@ from portal.audit import AuditEntry  # noqa: F401
 from portal.auth.models import LoginThrottle, User  # noqa: F401
 from portal.cards.models import Card, CardRequest, CardRequestItem, Counter, ProductionBatch  # noqa: F401
 from portal.consent.models import BatchPrint, BonusExport, ConsentRecord  # noqa: F401
+from portal.flows import WorkflowHistory  # noqa: F401
 from portal.jobs.models import JobRun  # noqa: F401
 from portal.mail.models import OutboxMessage  # noqa: F401
 from portal.registry.imports import ImportJob  # noqa: F401
@@ -14,4 +15,3 @@ from portal.registry.models import (  # noqa: F401
     MemberEvent,
     Organisation,
 )
-from workflows.engine import WorkflowHistory  # noqa: F401

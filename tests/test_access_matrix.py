@@ -59,7 +59,7 @@ PUBLIC = {
     "admin.static": "Flask-Admin's own static files",
     "auth.login": "the login form",
     "auth.logout": "ends the session (tests/test_auth.py covers it)",
-    "i18n.switch": "the language switch: no data, redirects only to portal paths (auth._safe_next)",
+    "i18n.switch": "the language switch: no data, redirects only to portal paths (portal.urls.safe_next)",
 }
 
 # Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).

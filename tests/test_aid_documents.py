@@ -368,11 +368,13 @@ def test_register_neutralises_formulas():
     data = payment_register_xlsx(ROWS, "=HYPERLINK(\"http://evil\")", date(2026, 3, 26))
     ws = _sheet(data)
     second = HEADER_ROW + 2
-    assert ws.cell(second, 3).value == "'=cmd|' /C calc'!A0"
-    assert ws.cell(second, 4).value == "'+7 ППО"
-    assert ws.cell(second, 9).value == "'@SUM(1+1)"
-    assert ws.cell(HEADER_ROW + 3, 4).value == "'-ППО больницы"
-    assert ws["A2"].value == "'=HYPERLINK(\"http://evil\")"
+    # Text cells holding the text as typed (no visible apostrophe), never formulas (portal/spreadsheets.py).
+    assert ws.cell(second, 3).value == "=cmd|' /C calc'!A0"
+    assert ws.cell(second, 4).value == "+7 ППО"
+    assert ws.cell(second, 9).value == "@SUM(1+1)"
+    assert ws.cell(HEADER_ROW + 3, 4).value == "-ППО больницы"
+    assert ws["A2"].value == "=HYPERLINK(\"http://evil\")"
+    assert all(ws.cell(r, c).data_type == "s" for r, c in ((second, 3), (second, 4), (second, 9), (2, 1)))
     xml = zipfile.ZipFile(BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
     assert "<f>" not in xml  # not a single formula in the file
 

@@ -506,8 +506,9 @@ def test_chair_web_flow_upload_map_check_confirm(app, client, world, path):
     r = upload(client, org, path.read_bytes(), path.name)
     assert r.status_code == 302, r.get_data(as_text=True)[:500]
     job_id = job_id_from(r)
-    stored = upload_files(app)
-    assert len(stored) == 1 and re.fullmatch(r"[0-9a-f]{32}\.(csv|xlsx)", stored[0].name)
+    stored = upload_files(app)  # the list, and the preview its one reading kept for the mapping page
+    assert len(stored) == 2 and re.fullmatch(r"[0-9a-f]{32}\.(csv|xlsx)", stored[0].name)
+    assert stored[1].name == stored[0].name + ".json"
     assert path.stem not in stored[0].name
 
     mapping_page = client.get(f"/imports/{job_id}/mapping")
@@ -654,7 +655,7 @@ def test_two_simultaneous_confirmations_start_one_run(world):
 def test_cancel_deletes_the_file(app, client, world):
     login(client, world.users["primary_chair"])
     job_id = job_id_from(upload(client, world.school_a, CSV_FILE.read_bytes(), "a.csv"))
-    assert len(upload_files(app)) == 1
+    assert len(upload_files(app)) == 2  # the list and its preview
     r = client.post(f"/imports/{job_id}/cancel")
     assert r.status_code == 302
     assert upload_files(app) == []
@@ -718,9 +719,9 @@ def test_cli_import_refuses_a_bad_file_and_a_non_primary(app, world, tmp_path):
 def test_an_import_in_many_chunks_reports_progress_after_each_and_the_same_outcome(world, monkeypatch):
     """Chunks of 7 rows: on PostgreSQL each is written in the background while the next is read; every chunk is
     written before progress is reported (the web job commits there), and the outcome is that of one chunk."""
-    from portal.registry import imports
+    from portal.registry.imports import importer
 
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 7)
     org = world.school_a2
     seen = []
 
@@ -847,9 +848,9 @@ def _people(count: int, start: int = 0) -> bytes:
 def test_a_chunk_meeting_registered_people_is_written_again_without_them(world, monkeypatch):
     """On PostgreSQL a chunk's COPY fails as a whole on a known person; its savepoint is rolled back and the chunk
     is written through the staging table, skipping exactly the known people, in the same transaction."""
-    from portal.registry import imports
+    from portal.registry.imports import importer
 
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 10)
     first = import_file(world.school_a, _people(15, 0), "a.csv", None)
     assert first.imported == 15
     here = world.school_a2.id

@@ -27,6 +27,7 @@ from portal.cards.models import Card, CardRequest, CardRequestItem, CardState, R
 from portal.clock import now, today
 from portal.consent.models import ConsentRecord
 from portal.extensions import db
+from portal.flows import WorkflowHistory
 from portal.registry.models import CardStatus, ConsentStatus, Member, Organisation, OrgLevel
 from tests.conftest import (
     BASE_CONFIG,
@@ -38,7 +39,6 @@ from tests.conftest import (
     ready_for_consent,
 )
 from workflows import CARD, CARD_REQUEST, CONSENT
-from workflows.engine import WorkflowHistory
 
 # ---- the expected table (hand-written) ---------------------------------------------------------------------------
 

@@ -2,39 +2,30 @@
 
 `CONSENT`, `CARD_REQUEST`, `CARD` and `AID_PETITION` are the built workflows; pages and jobs change their states
 only through `fire(workflow, obj, action, actor, ...)`.
+
+Nothing here imports the portal: the portal binds each workflow to its model and scope and each domain package
+registers its guards and effects (portal/flows.py, run by `create_app`).
 """
 
-from portal import policy
-from portal.aid.models import AidPetition
-from portal.cards.models import Card, CardRequest
-from portal.registry.models import Member
-from workflows import aid_guards as _aid_guards  # noqa: F401  (registers the aid guards and effects)
 from workflows import aid_petition, card, card_request, consent
-from workflows import guards as _guards  # noqa: F401  (registers guards and effects)
 from workflows.engine import (  # noqa: F401
     WorkflowConflict,
     WorkflowError,
     available,
+    bind,
     build,
     check_registered,
+    configure,
+    effect,
     fire,
+    guard,
     history,
     may,
     problems,
 )
 
-
-def _member_in_scope(actor, member) -> bool:
-    # A member of the actor's own organisation is in scope without loading the organisation (a query per transition).
-    return policy.has_permission(actor, policy.Permission.EDIT_MEMBERS) and (
-        member.org_id == actor.org_id or policy.org_in_scope(actor, member.org))
-
-
-CONSENT = build(consent.DEFINITION, Member, scope=_member_in_scope)
-CARD_REQUEST = build(card_request.DEFINITION, CardRequest,
-                     scope=lambda actor, req: policy.org_in_scope(actor, req.org))
-CARD = build(card.DEFINITION, Card, scope=lambda actor, c: _member_in_scope(actor, c.member))
-AID_PETITION = build(aid_petition.DEFINITION, AidPetition, scope=policy.petition_in_scope)
+CONSENT = build(consent.DEFINITION)
+CARD_REQUEST = build(card_request.DEFINITION)
+CARD = build(card.DEFINITION)
+AID_PETITION = build(aid_petition.DEFINITION)
 ALL = {wf.name: wf for wf in (CONSENT, CARD_REQUEST, CARD, AID_PETITION)}
-for _wf in ALL.values():
-    check_registered(_wf)

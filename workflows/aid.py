@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-from portal.i18n import N_
+from workflows.i18n import N_
 
 # Where a voucher came from (seed 004 п.3.1, п.3.5.2). Codes are stored; titles are shown.
 VOUCHER_SOURCES: dict[str, str] = {

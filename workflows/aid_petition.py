@@ -9,7 +9,7 @@ ineligible case is granted, and it is marked as an override wherever the petitio
 Central administrators see every petition but act on none: the aid is the regional organisation's money.
 """
 
-from portal.i18n import N_
+from workflows.i18n import N_
 from workflows.roles import ACCOUNTANTS, AID_REVIEWERS, PRESIDIUM, REGIONAL_CHAIRMAN
 
 DEFINITION = {

@@ -1,6 +1,6 @@
 """Workflow of one card (SPEC §5): ordered → produced → shipped → ВЫДАН; lost, blocked, reissued."""
 
-from portal.i18n import N_
+from workflows.i18n import N_
 from workflows.roles import CHAIRS, REGIONAL_OFFICE, SYSTEM
 
 DEFINITION = {

@@ -1,6 +1,6 @@
 """Workflow of a card request (заявка на выпуск ЭПБ, SPEC §5, seed 002 steps 8–10)."""
 
-from portal.i18n import N_
+from workflows.i18n import N_
 from workflows.roles import CHAIRS, REGIONAL_OFFICE, SYSTEM
 
 DEFINITION = {

@@ -1,6 +1,6 @@
 """Workflow of a member's consent to personal-data processing (152-FZ, SPEC §4, seed 002 steps 6–7)."""
 
-from portal.i18n import N_
+from workflows.i18n import N_
 from workflows.roles import CHAIRS, SYSTEM
 
 DEFINITION = {

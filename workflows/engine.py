@@ -17,33 +17,22 @@ INSERTs as data-modifying CTEs that insert only if the UPDATE moved the row (so 
 Elsewhere (SQLite) the same writes go as separate statements after the UPDATE's row count is checked.
 
 Pages and jobs change workflow states only through `fire`; nothing else sets a state attribute.
+
+This package depends on nothing of the portal above it (`import workflows` loads no `portal` module): the portal
+tells the engine where its session and history table are (`configure`), binds each workflow to its model and
+scope (`bind`), and each domain package registers the guards and effects its workflows name (`guard`, `effect`),
+when the application is created (portal/flows.py). `check_registered` then fails at start-up, not at run time,
+when a definition names a guard nobody registered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from flask_babel import gettext
-from sqlalchemy import (
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    bindparam,
-    func,
-    insert,
-    literal_column,
-    select,
-    update,
-)
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import bindparam, func, insert, literal_column, select, update
 from transitions import Machine
-
-from portal.extensions import db
 
 SYSTEM = "system"  # the role of scheduled jobs
 
@@ -88,14 +77,14 @@ class Workflow:
 
     name: str
     title: str
-    model: type
-    object_type: str
     state_attr: str
     version_attr: str
     initial: str
     states: dict[str, State]
     transitions: dict[str, Transition]
     description: str = ""
+    model: type | None = None  # bound by the portal (`bind`): the mapped class whose rows carry the state
+    object_type: str | None = None  # the model's table name, as history rows record it
     scope: Callable | None = None  # (actor, obj) -> bool: is the object inside the actor's scope
     machine: Machine = field(init=False, repr=False)
     moves: dict[tuple[str, str], str] = field(init=False, repr=False)
@@ -153,8 +142,8 @@ def effect(name: str, *, rows: bool = False):
     return deco
 
 
-def build(definition: dict, model: type, scope: Callable | None = None) -> Workflow:
-    """Turn a definition (plain data) into a Workflow; unknown guards or effects fail at import, not at run time."""
+def build(definition: dict, model: type | None = None, scope: Callable | None = None) -> Workflow:
+    """Turn a definition (plain data) into a Workflow; the model and scope may be given now or later by `bind`."""
     states = {name: State(name, s["title"], s.get("description", "")) for name, s in definition["states"].items()}
     transitions = {}
     for t in definition["transitions"]:
@@ -166,14 +155,59 @@ def build(definition: dict, model: type, scope: Callable | None = None) -> Workf
             name=t["name"], title=t["title"], source=source, dest=t["dest"], roles=frozenset(t["roles"]),
             guards=tuple(t.get("guards", ())), effects=tuple(t.get("effects", ())),
             description=t.get("description", ""), needs_comment=t.get("needs_comment", False))
-    return Workflow(name=definition["name"], title=definition["title"], model=model,
-                    object_type=model.__tablename__, state_attr=definition["state_attr"],
-                    version_attr=definition["version_attr"], initial=definition["initial"], states=states,
-                    transitions=transitions, description=definition.get("description", ""), scope=scope)
+    wf = Workflow(name=definition["name"], title=definition["title"], state_attr=definition["state_attr"],
+                  version_attr=definition["version_attr"], initial=definition["initial"], states=states,
+                  transitions=transitions, description=definition.get("description", ""))
+    if model is not None:
+        bind(wf, model, scope)
+    return wf
+
+
+def bind(wf: Workflow, model: type, scope: Callable | None = None) -> Workflow:
+    """Tie a workflow to the mapped class that holds its state and to the actor's scope (done by the portal)."""
+    wf.model = model
+    wf.object_type = model.__tablename__
+    wf.scope = scope
+    return wf
+
+
+@dataclass
+class _Backend:
+    session: Callable | None = None  # () -> the current SQLAlchemy session
+    history: type | None = None  # the mapped class of the history table (columns as HISTORY_COLUMNS)
+
+
+_BACKEND = _Backend()
+
+
+def configure(*, session: Callable, history: type) -> None:
+    """Where the engine writes: a function giving the current session, and the history model (the portal's)."""
+    _BACKEND.session = session
+    _BACKEND.history = history
+
+
+def _session():
+    if _BACKEND.session is None:
+        raise RuntimeError("workflows.engine is not configured: the portal calls configure() when the app is created")
+    return _BACKEND.session()
+
+
+def _history_table():
+    if _BACKEND.history is None:
+        raise RuntimeError("workflows.engine is not configured: the portal calls configure() when the app is created")
+    return _BACKEND.history.__table__
+
+
+def _bound(wf: Workflow) -> Workflow:
+    if wf.model is None:
+        raise RuntimeError(f"workflow {wf.name!r} is not bound to a model: the portal binds it when the app is created")
+    return wf
 
 
 def check_registered(wf: Workflow) -> None:
-    """Every guard and effect a definition names must exist (called once the guard modules are imported)."""
+    """Every guard and effect a definition names must exist and the workflow be bound (called once the domain
+    packages registered theirs)."""
+    _bound(wf)
     for t in wf.transitions.values():
         for g in t.guards:
             if g not in _GUARDS:
@@ -181,28 +215,6 @@ def check_registered(wf: Workflow) -> None:
         for e in t.effects:
             if e not in _EFFECTS:
                 raise ValueError(f"{wf.name}.{t.name}: effect {e!r} is not registered")
-
-
-class WorkflowHistory(db.Model):
-    """One fired transition: the workflow's memory of who did what, when, from which state to which, and why."""
-
-    __tablename__ = "workflow_history"
-    __table_args__ = (Index("ix_workflow_history_object", "object_type", "object_id", "id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    workflow: Mapped[str] = mapped_column(String(40))
-    object_type: Mapped[str] = mapped_column(String(40))
-    object_id: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(40))
-    from_state: Mapped[str] = mapped_column(String(24))
-    to_state: Mapped[str] = mapped_column(String(24))
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    actor_login: Mapped[str] = mapped_column(String(80), default="")
-    comment: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-    def __repr__(self) -> str:
-        return f"<WorkflowHistory {self.workflow} {self.object_id} {self.from_state}->{self.to_state}>"
 
 
 def _role(actor) -> str:
@@ -252,7 +264,7 @@ def fire(wf: Workflow, obj, action: str, actor, *, comment: str = "", params: di
     Raises WorkflowError (409) when the transition is not allowed, and WorkflowConflict (409) when someone else
     changed the object between reading and writing; nothing is changed in either case.
     """
-    t = wf.transitions.get(action)
+    t = _bound(wf).transitions.get(action)
     found = problems(wf, obj, action, actor, params)
     if found:
         raise WorkflowError(found[0], problems=found)
@@ -272,17 +284,17 @@ def fire(wf: Workflow, obj, action: str, actor, *, comment: str = "", params: di
     state_value = _typed(obj, wf, after)
     move = {"_id": obj.id, "_before": _typed(obj, wf, before), "_version": version, "_after": state_value,
             "_new_version": version + 1}
-    session = db.session
+    session = _session()
     if session.get_bind().dialect.name == "postgresql":
         values = {**move, **{f"h_{k}": v for k, v in entry.items()}}
         for i, (_table, row) in enumerate(rows):
             values.update({f"r{i}_{k}": v for k, v in row.items()})
-        shapes = tuple((table.name, tuple(row)) for table, row in rows)
+        shapes = tuple((table, tuple(row)) for table, row in rows)
         moved = session.execute(_one_statement(wf, shapes), values).scalar()
     else:
         moved = session.execute(_update_statement(wf), move).rowcount
         if moved == 1:
-            session.execute(insert(WorkflowHistory.__table__), entry)
+            session.execute(insert(_history_table()), entry)
             for table, row in rows:
                 session.execute(insert(table), row)
     if moved != 1:
@@ -322,15 +334,15 @@ def _build_update(wf: Workflow):
             .values({state_col: bindparam("_after", type_=state_col.type), version_col: bindparam("_new_version")}))
 
 
-def _one_statement(wf: Workflow, shapes: tuple[tuple[str, tuple[str, ...]], ...]):
+def _one_statement(wf: Workflow, shapes: tuple[tuple[object, tuple[str, ...]], ...]):
     return _cached(("one", wf.name, shapes), lambda: _build_one(wf, shapes))
 
 
-def _build_one(wf: Workflow, shapes: tuple[tuple[str, tuple[str, ...]], ...]):
+def _build_one(wf: Workflow, shapes: tuple[tuple[object, tuple[str, ...]], ...]):
     """PostgreSQL: UPDATE … RETURNING as a CTE, and every INSERT selecting from it; the result is the rows moved."""
     moved = _build_update(wf).returning(wf.model.__table__.c.id).cte("moved")
-    inserts = [(WorkflowHistory.__table__, HISTORY_COLUMNS, "h_")]
-    inserts += [(db.metadata.tables[name], columns, f"r{i}_") for i, (name, columns) in enumerate(shapes)]
+    inserts = [(_history_table(), HISTORY_COLUMNS, "h_")]
+    inserts += [(table, columns, f"r{i}_") for i, (table, columns) in enumerate(shapes)]
     ctes = []
     for n, (table, columns, prefix) in enumerate(inserts):
         source = select(*[bindparam(prefix + c, type_=table.c[c].type) for c in columns]).select_from(moved)
@@ -342,10 +354,13 @@ HISTORY_COLUMNS = ("workflow", "object_type", "object_id", "action", "from_state
                    "actor_login", "comment")
 
 
-def history(wf: Workflow, obj) -> list[WorkflowHistory]:
-    return list(db.session.scalars(select(WorkflowHistory).where(
-        WorkflowHistory.object_type == wf.object_type, WorkflowHistory.object_id == obj.id,
-        WorkflowHistory.workflow == wf.name).order_by(WorkflowHistory.id)))
+def history(wf: Workflow, obj) -> list:
+    """The object's fired transitions (history model instances), oldest first."""
+    model = _BACKEND.history
+    _history_table()
+    return list(_session().scalars(select(model).where(
+        model.object_type == _bound(wf).object_type, model.object_id == obj.id,
+        model.workflow == wf.name).order_by(model.id)))
 
 
 def _typed(obj, wf: Workflow, state: str):

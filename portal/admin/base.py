@@ -30,16 +30,13 @@ from forms import BaseForm
 from portal import audit, policy
 from portal.extensions import db
 from portal.policy import Permission
-
-# Characters a spreadsheet reads as the start of a formula (and the tab/CR tricks around them).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from portal.spreadsheets import csv_cell
 
 
 def neutralise_cell(value):
-    """A text cell a spreadsheet would run as a formula gets a leading apostrophe; other values pass unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe (the portal's one CSV rule,
+    portal/spreadsheets.py); other values pass unchanged."""
+    return csv_cell(value) if isinstance(value, str) else value
 
 
 def _user():

@@ -310,8 +310,8 @@ def file_petition(actor, member: Member, treatment: TreatmentFacts, profcom_deci
     """File an eligible petition (state `filed`) with the registry's facts of today; refuse an ineligible one."""
     from sqlalchemy import insert
 
+    from portal.flows import WorkflowHistory
     from workflows import AID_PETITION
-    from workflows.engine import WorkflowHistory
 
     if not can_file_for(actor, member):
         raise AidError(gettext("Ходатайство подаёт председатель первичной организации, в которой состоит член "

@@ -26,6 +26,7 @@ from forms.aid import (
 )
 from portal import audit, policy
 from portal.aid import operations as ops
+from portal.aid.flow import parse_amount
 from portal.aid.models import AidPetition, AidRegulation, AttachmentKind, PetitionAttachment, PetitionState
 from portal.clock import today
 from portal.extensions import db
@@ -37,7 +38,6 @@ from portal.text import percent as format_percent
 from portal.text import years as format_years
 from workflows import AID_PETITION, WorkflowError, available, history
 from workflows import aid as rules
-from workflows.aid_guards import parse_amount
 
 bp = Blueprint("aid", __name__)
 

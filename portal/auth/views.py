@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import string
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
@@ -20,6 +19,7 @@ from portal.extensions import db, login_manager
 from portal.i18n import LANGUAGES
 from portal.policy import Permission
 from portal.text import fold
+from portal.urls import safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -190,25 +190,8 @@ def login():
         if user.must_change_password:
             flash(gettext("Это первый вход с паролем, выданным вышестоящей организацией. Задайте свой пароль."), "info")
             return redirect(url_for("auth.change_password"))
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form, error=None)
-
-
-def _safe_next(target: str | None) -> str:
-    """Redirect only to the portal's own paths.
-
-    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so "/\t/evil.example" and
-    "/\\evil.example" would leave the portal: any control character, space or backslash is refused.
-    """
-    home = url_for("registry.home")
-    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//"):
-        return home
-    if "\\" in target or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in target):
-        return home
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return home
-    return target
 
 
 @bp.route("/logout", methods=["POST"])

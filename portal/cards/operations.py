@@ -7,9 +7,9 @@ from datetime import date
 from flask_babel import gettext
 from sqlalchemy import select, text, update
 
-from portal.cards.models import Card, CardRequest, CardState, Counter
+from portal.cards.models import Card, CardRequest, CardRequestItem, CardState, Counter, RequestState
 from portal.extensions import db
-from portal.registry.models import CardStatus
+from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus
 
 CARD_PREFIX = "2202"  # the programme's issuer prefix; 11 digits of sequence and a Luhn check digit follow
 
@@ -94,10 +94,40 @@ def draft_for(org, actor) -> CardRequest:
     return req
 
 
+def busy_members(member_ids, request_id: int | None = None) -> set[int]:
+    """Of these members, the ones already in another open (draft or submitted) request: one query for all."""
+    ids = list(member_ids)
+    if not ids:
+        return set()
+    return set(db.session.scalars(
+        select(CardRequestItem.member_id).join(CardRequest)
+        .where(CardRequestItem.member_id.in_(ids), CardRequest.id != (request_id or 0),
+               CardRequest.state.in_([RequestState.DRAFT, RequestState.SUBMITTED]))))
+
+
+def member_card_problem(member: Member, request_id: int | None = None, busy: set[int] | None = None) -> str | None:
+    """Why a member can't be put in a card request (None: they can); `busy` is `busy_members` asked once for many."""
+    if member.status != MemberStatus.ACTIVE:
+        return gettext("%(name)s: не состоит на учёте.", name=member.short_name)
+    if member.consent_status not in (ConsentStatus.SIGNED, ConsentStatus.TRANSFERRED):
+        return gettext("%(name)s: нет подписанного согласия на обработку персональных данных.", name=member.short_name)
+    if member.card_status not in (CardStatus.NOT_ORDERED, CardStatus.REISSUED):
+        return gettext("%(name)s: билет уже %(state)s.", name=member.short_name, state=member.card_status.label)
+    if member.id in (busy if busy is not None else busy_members([member.id], request_id)):
+        return gettext("%(name)s: уже включён(а) в другую заявку.", name=member.short_name)
+    return None
+
+
+def request_members(req) -> list[Member]:
+    """The members of a request in its order, in one query (the items then find them in the session)."""
+    return list(db.session.scalars(
+        select(Member).join(CardRequestItem, CardRequestItem.member_id == Member.id)
+        .where(CardRequestItem.request_id == req.id).order_by(CardRequestItem.id)))
+
+
 def add_members(req: CardRequest, members) -> tuple[int, list[str]]:
     """Put eligible members into a draft; returns (added, reasons for the ones refused)."""
     from portal.cards.models import CardRequestItem, RequestState
-    from workflows.guards import busy_members, member_card_problem
 
     if req.state != RequestState.DRAFT:
         return 0, [gettext("В отправленную заявку добавлять нельзя.")]
@@ -142,15 +172,14 @@ def process_due_requests(cutoff, on: date):
 
     Runs once per cut-off (the batch's cutoff is unique); returns the batch, or None if nothing was waiting.
     """
-    import csv
     import io
 
     from openpyxl import Workbook
 
     from portal.cards.models import ProductionBatch, RequestState
     from portal.files import remove_stored, store_bytes
-    from portal.registry.imports import safe_cell
     from portal.registry.models import Organisation
+    from portal.spreadsheets import append, csv_bytes
     from workflows import CARD_REQUEST, fire
 
     existing = db.session.scalar(select(ProductionBatch).where(ProductionBatch.cutoff == cutoff))
@@ -178,18 +207,14 @@ def process_due_requests(cutoff, on: date):
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Реестр карт")
     ws.append(MANIFEST_COLUMNS)
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=";", lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    for i, row in enumerate(rows, 1):
-        safe = [i, *[safe_cell(v) if isinstance(v, str) else v for v in row]]
-        ws.append(safe)
-        writer.writerow(safe)
+    numbered = [[i, *row] for i, row in enumerate(rows, 1)]
+    for row in numbered:
+        append(ws, row)  # text stays text: an organisation's name from its passport is never a formula
     out = io.BytesIO()
     wb.save(out)
     try:
         store_bytes(MANIFEST_AREA, batch.manifest_xlsx, out.getvalue())
-        store_bytes(MANIFEST_AREA, batch.manifest_csv, buf.getvalue().encode("utf-8-sig"))
+        store_bytes(MANIFEST_AREA, batch.manifest_csv, csv_bytes(MANIFEST_COLUMNS, numbered, encoding="utf-8-sig"))
         db.session.commit()
     except BaseException:
         db.session.rollback()

@@ -7,9 +7,7 @@ so a second run the same day finds nothing; a member signed at any hour is in th
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from datetime import date
 
@@ -21,6 +19,7 @@ from portal.consent.models import BonusExport, ConsentRecord
 from portal.extensions import db
 from portal.files import remove_stored, store_bytes
 from portal.registry.models import ConsentStatus, Member, MemberStatus, Organisation
+from portal.spreadsheets import csv_bytes as spreadsheet_csv
 from workflows import CONSENT, fire
 
 EXPORT_AREA = "exports/bonus"
@@ -98,11 +97,8 @@ def export_to_bonus_programme() -> BonusExport | None:
                          "card_number": m.card_number or "", "consent_date": str(signed_on.get(m.id) or "")})
         else:
             rows.append({"action": "delete", "member_id": m.id, **{k: "" for k in EXPORT_COLUMNS[2:]}})
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, delimiter=";", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    csv_bytes = buf.getvalue().encode("utf-8")
+    # The CSV is for people (formulas neutralised by the one writer); the JSON twin keeps the values raw.
+    csv_bytes = spreadsheet_csv(EXPORT_COLUMNS, rows)
     json_bytes = json.dumps({"generated_at": now().isoformat(), "rows": rows}, ensure_ascii=False,
                             indent=1).encode("utf-8")
     export = BonusExport(rows_added=sum(r["action"] == "add" for r in rows),

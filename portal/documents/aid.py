@@ -286,7 +286,7 @@ def payment_register_xlsx(rows: list[RegisterRow], region_name: str, made_on: da
     from openpyxl.styles import Alignment, Border, Font, Side
     from openpyxl.utils import get_column_letter
 
-    from portal.registry.imports import safe_cell
+    from portal.spreadsheets import save_xlsx
 
     amounts = [kopecks(r.amount) for r in rows]  # refuses a bad amount before anything is written
     # Summed as Decimal and written as a value: a float SUM() formula could be off by a kopeck and shows
@@ -306,7 +306,7 @@ def payment_register_xlsx(rows: list[RegisterRow], region_name: str, made_on: da
     grid = Border(left=thin, right=thin, top=thin, bottom=thin)
 
     ws.append([REGISTER_TITLE])
-    ws.append([safe_cell(text(region_name))])
+    ws.append([text(region_name)])
     ws.append([f"Дата составления: {ru_date(made_on)}"])
     for r in (1, 2, 3):
         ws.merge_cells(f"A{r}:{last}{r}")
@@ -320,9 +320,8 @@ def payment_register_xlsx(rows: list[RegisterRow], region_name: str, made_on: da
         cell.font, cell.alignment, cell.border = bold, wrap, grid
 
     for n, (row, amount) in enumerate(zip(rows, amounts, strict=True), start=1):
-        ws.append([n, safe_cell(text(row.number)), safe_cell(text(row.member_full_name)),
-                   safe_cell(text(row.primary_name)), amount, register_basis(row),
-                   safe_cell(text(row.account_number)), safe_cell(text(row.bik)), safe_cell(text(row.bank_name))])
+        ws.append([n, text(row.number), text(row.member_full_name), text(row.primary_name), amount,
+                   register_basis(row), text(row.account_number), text(row.bik), text(row.bank_name)])
         cells = ws[ws.max_row]
         for cell in cells:
             cell.border, cell.alignment = grid, wrap
@@ -348,6 +347,4 @@ def payment_register_xlsx(rows: list[RegisterRow], region_name: str, made_on: da
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     wb.properties.title = REGISTER_TITLE
     wb.properties.creator = "Профпортал"
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return save_xlsx(wb)  # text typed by people is written as text cells, never as a formula

@@ -39,6 +39,7 @@ from portal.clock import today
 from portal.extensions import db
 from portal.i18n import N_, lazy
 from portal.policy import Permission
+from portal.registry.exports import export_members
 from portal.registry.imports import (
     ENUMS,
     FIELDS,
@@ -48,12 +49,12 @@ from portal.registry.imports import (
     check_mapping,
     claim_job,
     detect_kind,
-    export_members,
     job_file,
     missing_fields,
-    preview,
+    read_job,
     remove_job_file,
     run_job,
+    stored_preview,
     upload_dir,
 )
 from portal.registry.models import OrgLevel
@@ -63,6 +64,7 @@ bp = Blueprint("imports", __name__)
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_EXPORT_MAX_ROWS = 500_000
+READ_WAIT_SECONDS = 3.0  # how long the upload request waits for the background reading before showing progress
 
 
 @bp.before_request
@@ -124,21 +126,32 @@ def _load_job(job_id: int) -> ImportJob:
     return job
 
 
-def _start(job: ImportJob, *, dry_run: bool) -> None:
+def _start(job: ImportJob, *, dry_run: bool) -> threading.Thread:
     """Run the job in a background thread with its own app context (and so its own session)."""
+    address = request.remote_addr or ""
+    return _in_background(job, lambda app, job_id: run_job(job_id, dry_run=dry_run, app_config=app.config,
+                                                           client_address=address))
+
+
+def _start_reading(job: ImportJob) -> threading.Thread:
+    """Read the uploaded file once in the background (header, mapping, sample rows kept for the mapping page)."""
+    return _in_background(job, lambda app, job_id: read_job(job_id, app_config=app.config))
+
+
+def _in_background(job: ImportJob, work_on) -> threading.Thread:
     app = current_app._get_current_object()
     job_id = job.id
-    address = request.remote_addr or ""
 
     def work():
         with app.app_context():
             try:
-                run_job(job_id, dry_run=dry_run, app_config=app.config, client_address=address)
+                work_on(app, job_id)
             finally:
                 db.session.remove()
 
     thread = threading.Thread(target=work, name=f"import-job-{job_id}", daemon=True)
     thread.start()
+    return thread
 
 
 def _history(org_id: int) -> list[ImportJob]:
@@ -164,9 +177,11 @@ def upload(org_id):
             try:
                 job = _store_upload(org, form.file.data)
             except MemberImportError as e:
-                error, status = gettext(e.message), 400
+                error, status = e.translated(), 400
             else:
-                return redirect(url_for("imports.mapping", job_id=job.id))
+                if job.status == ImportStatus.UPLOADED:
+                    return redirect(url_for("imports.mapping", job_id=job.id))
+                return redirect(url_for("imports.job", job_id=job.id))  # still reading: the progress page
         else:
             error = "; ".join(str(e) for e in form.file.errors) or gettext("Форма устарела. Обновите страницу и выберите файл снова.")
             status = 400
@@ -175,14 +190,19 @@ def upload(org_id):
 
 
 def _store_upload(org, storage) -> ImportJob:
-    """Read, check and store an uploaded list; nothing is left on disk if anything fails."""
+    """Check and store an uploaded list, then read it once in the background; nothing is left if it fails.
+
+    The request itself only looks at the bytes' kind and, for a book, its zip directory (sizes, no unpacking).
+    The reading — bounded in rows, columns, cells and unpacked sizes — runs in a background thread; the request
+    waits for it a few seconds, so an ordinary list goes straight to the mapping and an unreadable one is
+    refused here with its reason (the job and the file deleted); a long one shows its progress page meanwhile.
+    """
     limit = current_app.config.get("IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES)
     data = storage.read(limit + 1)
     if len(data) > limit:
         raise MemberImportError(gettext("Файл больше %(mb)s МБ. Разделите список на несколько файлов.",
                                         mb=limit // (1024 * 1024)))
     kind = detect_kind(data)
-    info = preview(data)  # a list we can't read is refused now, not after the chair has set up the mapping
     folder = upload_dir(current_app.config)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     stored = f"{secrets.token_hex(16)}.{kind}"
@@ -193,14 +213,22 @@ def _store_upload(org, storage) -> ImportJob:
             out.write(data)
         job = ImportJob(org_id=org.id, user_id=current_user.id, filename=(storage.filename or "")[:255],
                         stored_name=stored, file_kind=kind, file_sha256=hashlib.sha256(data).hexdigest(),
-                        mapping=json.dumps(info["auto"]), status=ImportStatus.UPLOADED,
-                        total_rows=info["total_estimate"] or 0)
+                        mapping="", status=ImportStatus.UPLOADED, total_rows=0)
         db.session.add(job)
         db.session.commit()
     except Exception:
         db.session.rollback()
         path.unlink(missing_ok=True)
         raise
+    claim_job(job, [ImportStatus.UPLOADED], "read")
+    _start_reading(job).join(current_app.config.get("IMPORT_READ_WAIT", READ_WAIT_SECONDS))
+    db.session.refresh(job)
+    if job.status == ImportStatus.FAILED:  # refused while the chair waits: nothing is kept
+        error = MemberImportError(job.error)
+        remove_job_file(job, current_app.config)
+        db.session.delete(job)
+        db.session.commit()
+        raise error
     return job
 
 
@@ -210,11 +238,21 @@ def mapping(job_id: int):
     job = _load_job(job_id)
     if job.status == ImportStatus.DONE or (job.status == ImportStatus.RUNNING and not job.seems_stalled()):
         return redirect(url_for("imports.job", job_id=job.id))
-    try:
-        info = preview(job_file(job, current_app.config))
-    except (MemberImportError, OSError):
-        flash(gettext("Файл этой загрузки больше недоступен. Загрузите список заново."), "warning")
-        return redirect(url_for("imports.upload", org_id=job.org_id))
+    info = stored_preview(job, current_app.config)  # read once in the background; never parsed by a page
+    if info is None:
+        try:
+            present = job_file(job, current_app.config).is_file()
+        except MemberImportError:
+            present = False
+        if not present:
+            flash(gettext("Файл этой загрузки больше недоступен. Загрузите список заново."), "warning")
+            return redirect(url_for("imports.upload", org_id=job.org_id))
+        allowed = [ImportStatus.UPLOADED, ImportStatus.CHECKED, ImportStatus.FAILED]
+        if job.seems_stalled():
+            allowed.append(ImportStatus.RUNNING)
+        if claim_job(job, allowed, "read"):  # uploaded before previews were kept, or the preview was lost
+            _start_reading(job)
+        return redirect(url_for("imports.job", job_id=job.id))
     headers = info["headers"]
     samples = {}
     for _, cells in info["sample"]:
@@ -233,7 +271,7 @@ def mapping(job_id: int):
         try:
             check_mapping(headers, chosen)
         except MemberImportError as e:
-            error, status = gettext(e.message), 400
+            error, status = e.translated(), 400
         else:
             job.mapping = json.dumps(chosen)
             db.session.commit()
@@ -333,11 +371,11 @@ def export(org_id):
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
     try:
         export_members(org, current_user, request.args, out,
-                               max_rows=current_app.config.get("EXPORT_MAX_ROWS", DEFAULT_EXPORT_MAX_ROWS))
+                       max_rows=current_app.config.get("EXPORT_MAX_ROWS", DEFAULT_EXPORT_MAX_ROWS))
     except MemberImportError as e:
         out.close()
         db.session.rollback()
-        abort(400, gettext(e.message))
+        abort(400, e.translated())
     db.session.commit()
     out.seek(0)
     name = f"Члены Профсоюза — {org.short_name or org.name} — {today():%d.%m.%Y}.xlsx".replace("/", "-")

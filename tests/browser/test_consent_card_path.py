@@ -25,10 +25,10 @@ from portal.cards.models import CardRequest, RequestState
 from portal.consent import operations as consent_ops
 from portal.consent.models import ConsentRecord
 from portal.extensions import db
+from portal.flows import WorkflowHistory
 from portal.registry.models import CardStatus, ConsentStatus, Member, Organisation
 from tests.browser.conftest import browser_login, fresh_session
 from tests.conftest import create_member
-from workflows.engine import WorkflowHistory
 
 pytestmark = pytest.mark.browser
 

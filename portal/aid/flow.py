@@ -1,4 +1,5 @@
-"""Guards and effects of the material-aid petition workflow (workflows/aid_petition.py)."""
+"""The material-aid petition workflow (workflows/aid_petition.py) wired to the engine: bound to `AidPetition`, its
+guards and effects, and the parsing of a typed amount they share with the pages."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext
 
+from portal import policy
+from portal.aid.models import AidPetition, AttachmentKind
+from portal.aid.operations import petition_problems
 from portal.clock import today
 from portal.text import fold
-from workflows.engine import effect, guard
+from workflows import AID_PETITION, bind, effect, guard
+
+bind(AID_PETITION, AidPetition, scope=policy.petition_in_scope)
 
 MAX_AMOUNT = Decimal("1000000.00")  # an override above a million roubles is a typing error, not a decision
 
@@ -51,8 +57,6 @@ def is_not_own_petition(petition, actor, params):
 
 @guard("documents_complete")
 def documents_complete(petition, actor, params):
-    from portal.aid.models import AttachmentKind
-
     if not any(a.kind == AttachmentKind.PROOF for a in petition.attachments):
         return gettext("Не приложена копия отрывного талона или документ о прохождении лечения (п. 4.2).")
     return None
@@ -61,8 +65,6 @@ def documents_complete(petition, actor, params):
 @guard("is_eligible")
 def is_eligible(petition, actor, params):
     """The regulation's conditions still hold (another aid approved meanwhile, the member left): else no approval."""
-    from portal.aid.operations import petition_problems
-
     blocking = [p.label for p in petition_problems(petition) if p.blocking]
     if blocking:
         return gettext("Условия Положения не выполнены: %(problems)s", problems=" ".join(blocking))
