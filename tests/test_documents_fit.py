@@ -266,3 +266,68 @@ def test_a_region_creates_its_own_regulation_from_the_template_and_its_form_no_1
         assert "Член Профсоюза (фамилия, имя, отчество): Семёнова Алёна Петровна" in text
         assert f"Первичная профсоюзная организация: {UNION}" in text
         assert "в санатории Санаторий" not in text and "члену Профсоюза Семёнова" not in text
+
+
+# ---- item 9: the import maps the consent's fields --------------------------------------------------------------
+
+ID_HEADER = ["Фамилия", "Имя", "Отчество", "Дата рождения", "Пол", "Должность", "Образование", "Форма уплаты взносов",
+             "Дата вступления в Профсоюз", "Категория", "Адрес проживания", "Документ, удостоверяющий личность",
+             "Серия и номер паспорта", "Дата выдачи", "Кем выдан"]
+ID_GOOD = ["Петрова", "Анна", "Игоревна", "12.03.1980", "Ж", "учитель химии", "высшее", "безналичная", "01.09.2005",
+           "работающий", "г. Липецк, ул. Мира, д. 1", "паспорт гражданина Российской Федерации", "42 05 123456",
+           "20.04.2005", "ОВД Советского округа г. Липецка \\ отдел 2"]
+
+
+def _id_row(**changes) -> list[str]:
+    values = dict(zip(ID_HEADER, ID_GOOD, strict=True))
+    values.update(changes)
+    return [values[h] for h in ID_HEADER]
+
+
+def test_the_import_maps_address_and_identity_document_columns(world):
+    from portal.registry.imports import import_file, resolve_mapping
+    from portal.registry.models import Member
+
+    mapping = resolve_mapping(ID_HEADER)
+    assert [mapping[f] for f in ("address", "id_doc_type", "id_doc_number", "id_doc_issued_on", "id_doc_issuer")] \
+        == [10, 11, 12, 13, 14]
+    rows = [_id_row(), _id_row(**{"Фамилия": "Будущева", "Дата выдачи": (today() + timedelta(days=3))
+                                  .strftime("%d.%m.%Y")}),
+            _id_row(**{"Фамилия": "Безпаспортова", "Документ, удостоверяющий личность": "", "Серия и номер паспорта": "",
+                       "Дата выдачи": "", "Кем выдан": ""}),
+            _id_row(**{"Фамилия": "Кривдатова", "Дата выдачи": "31.02.2005"})]
+    data = ("\r\n".join(";".join(r) for r in [ID_HEADER, *rows]) + "\r\n").encode("cp1251")
+    result = import_file(world.school_a2, data, "spisok.csv", None)
+    db.session.commit()
+    assert result.imported == 2
+    reasons = " ".join(str(r) for r in result.refused)
+    assert "дата выдачи документа в будущем" in reasons and "несуществующая дата выдачи документа" in reasons
+    petrova = db.session.query(Member).filter_by(org_id=world.school_a2.id, last_name="Петрова").one()
+    assert (petrova.address, petrova.id_doc_type, petrova.id_doc_number, petrova.id_doc_issued_on,
+            petrova.id_doc_issuer) == ("г. Липецк, ул. Мира, д. 1", "паспорт гражданина Российской Федерации",
+                                       "42 05 123456", date(2005, 4, 20), "ОВД Советского округа г. Липецка \\ отдел 2")
+    bare = db.session.query(Member).filter_by(org_id=world.school_a2.id, last_name="Безпаспортова").one()
+    assert (bare.id_doc_type, bare.id_doc_number, bare.id_doc_issued_on, bare.id_doc_issuer) == ("", "", None, "")
+    assert petrova.org.address and petrova.consent_missing() in ([], ["workplace"])
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"Дата выдачи": ""}, {"Дата выдачи": "01.01.1970"}, {"Дата выдачи": "2005-04-20"}, {"Дата выдачи": "весной"},
+    {"Серия и номер паспорта": "42/05"}, {"Кем выдан": "х" * 301}, {"Документ, удостоверяющий личность": "  паспорт  "},
+    {"Кем выдан": "отдел \\N"}, {"Серия и номер паспорта": "", "Кем выдан": ""},
+])
+def test_the_fast_path_and_the_full_check_agree_on_identity_documents(changes):
+    from portal.registry.imports import RowReader, _chunk_payload, resolve_mapping
+
+    on = date(2026, 12, 1)
+    fast, full = RowReader(resolve_mapping(ID_HEADER), on), RowReader(resolve_mapping(ID_HEADER), on)
+    cells = _id_row(**changes)
+    staged = fast.stage(cells)
+    data, _name, errors = full.read(cells)
+    if staged is not None:
+        assert not errors and staged == full.staged(data)
+    if not errors:
+        line = _chunk_payload([(full.staged(data).person_key, 2, full.staged(data))], 7, None).staged.decode()
+        values = line[:-1].split("\t")
+        issued = values[list(type(full.staged(data))._fields).index("id_doc_issued_on")]
+        assert issued == (data["id_doc_issued_on"].isoformat() if data["id_doc_issued_on"] else "\\N")
