@@ -331,3 +331,12 @@ def test_the_fast_path_and_the_full_check_agree_on_identity_documents(changes):
         values = line[:-1].split("\t")
         issued = values[list(type(full.staged(data))._fields).index("id_doc_issued_on")]
         assert issued == (data["id_doc_issued_on"].isoformat() if data["id_doc_issued_on"] else "\\N")
+
+
+def test_the_card_copy_keeps_the_signatory_on_one_line(world):
+    _school(world)
+    world.school_a.chair_name = "Константинопольская-Благовещенская Евгения Викторовна"
+    db.session.commit()
+    raw = PdfReader(BytesIO(member_card_pdf(_member(world)))).pages[0].extract_text()
+    line = next(x for x in raw.splitlines() if "Константинопольская" in x)
+    assert "/ Константинопольская-Благовещенская Евгения Викторовна /" in " ".join(line.split())

@@ -3,7 +3,10 @@ eligibility rules as pure functions anyone can call without a database.
 
 - `quote(regulation, tenure_years, membership_level)` — the amount in roubles (Decimal);
 - `check(regulation, petition)` — every eligibility problem, each naming its rule and saying in Russian what is wrong;
-- `seed_regulation()` — seed 004's regulation exactly as SPEC §6 fixes it.
+- `seed_regulation()` — seed 004's regulation exactly as SPEC §6 fixes it: the *Saratov* organisation's (its
+  addressee, its programme «ООО «Саратовкурорт»»);
+- `template_regulation(addressee, programme_name)` — what another region starts its own from: seed 004's table and
+  conditions with that region's addressee and programme (a region is never given another's).
 
 Decisions SPEC leaves open (written here and in the README):
 - Level columns: up to and including 80 % is the base column; above 80 % and below 100 % is +30 %; 100 % is +60 %.
