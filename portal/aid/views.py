@@ -198,7 +198,10 @@ def _name_programme(form: PetitionForm, regulation: AidRegulation | None) -> Non
 
 @bp.route("/aid/petitions/new", methods=["GET", "POST"])
 def petition_new():
-    """The chair's petition: filled from the registry, with the amount and every problem shown before filing."""
+    """The chair's petition: filled from the registry, with the amount and every problem shown before filing.
+
+    While the member's region has no regulation in force, the page says so (which region, who fixes it) and filing
+    is refused on the form itself (200, everything typed kept): a missing regulation is not the chair's mistake."""
     if not _can_file():
         abort(404)
     form = PetitionForm()
