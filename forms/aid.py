@@ -101,7 +101,9 @@ class RegulationForm(BaseForm):
     title = StringField(lazy_gettext("Название"), validators=[DataRequired(REQUIRED), Length(max=300)])
     approved_by = StringField(lazy_gettext("Утверждено (решение Президиума)"), validators=[Optional(), Length(max=300)])
     addressee = TextAreaField(lazy_gettext("Кому адресуется ходатайство (форма № 1: в дательном падеже, по строкам, как на бланке)"),
-                              validators=[Optional(), Length(max=1000)], render_kw={"rows": 6})
+                              validators=[DataRequired(REQUIRED), Length(max=1000)], render_kw={"rows": 6})
+    programme_name = StringField(lazy_gettext("Профсоюзная программа оздоровления (п. 3.1: организация или название; пусто — нет)"),
+                                 validators=[Optional(), Length(max=300)])
     valid_from = DateField(lazy_gettext("Действует с"), validators=[DataRequired(BAD_DATE)])
     valid_to = DateField(lazy_gettext("по (пусто — бессрочно)"), validators=[Optional()])
     level_base_max = StringField(lazy_gettext("Порог уровня членства, % (до него включительно — базовая сумма)"),

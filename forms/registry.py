@@ -27,7 +27,16 @@ class PassportForm(BaseForm):
     name = StringField(lazy_gettext("Полное наименование"),
                        validators=[DataRequired(lazy_gettext("Укажите полное наименование.")), Length(max=500)])
     short_name = StringField(lazy_gettext("Краткое наименование"), validators=[Optional(), Length(max=200)])
-    inn = StringField(lazy_gettext("ИНН учреждения"), validators=[
+    inn = StringField(lazy_gettext("ИНН профсоюзной организации"), validators=[
+        Optional(), Regexp(r"^(\d{10}|\d{12})$", message=lazy_gettext("ИНН — 10 или 12 цифр."))],
+        description=lazy_gettext("Собственный ИНН организации Профсоюза (оператора персональных данных в согласии), "
+                                 "не учреждения."))
+    # The employer: members' «место работы (учёбы)» on the card, the consent and the export.
+    institution_name = StringField(lazy_gettext("Учреждение (работодатель): полное наименование"),
+                                   validators=[Optional(), Length(max=500)],
+                                   description=lazy_gettext("Например: МБОУ «Средняя общеобразовательная школа № 5» "
+                                                            "г. Липецка. Печатается как место работы (учёбы) членов."))
+    institution_inn = StringField(lazy_gettext("ИНН учреждения"), validators=[
         Optional(), Regexp(r"^(\d{10}|\d{12})$", message=lazy_gettext("ИНН — 10 или 12 цифр."))])
     kind = SelectField(lazy_gettext("Вид учреждения"), choices=_choices(InstitutionKind),
                        coerce=_enum_or_none(InstitutionKind),
@@ -87,14 +96,22 @@ class MemberForm(BaseForm):
     address = StringField(lazy_gettext("Адрес проживания"), validators=[Optional(), Length(max=500)])
     phone = StringField(lazy_gettext("Телефон"), validators=[Optional(), Length(max=40)])
     email = StringField("E-mail", validators=[Optional(), Length(max=200)])
+    # 152-FZ art. 9 part 4: optional on the card, required to print the consent.
+    id_doc_type = StringField(lazy_gettext("Документ, удостоверяющий личность"), validators=[Optional(), Length(max=100)],
+                              description=lazy_gettext("Например: паспорт гражданина Российской Федерации."))
+    id_doc_number = StringField(lazy_gettext("Серия и номер документа"), validators=[Optional(), Length(max=40)])
+    id_doc_issued_on = DateField(lazy_gettext("Дата выдачи документа"), validators=[Optional()],
+                                 render_kw={"max": "2100-01-01"})
+    id_doc_issuer = StringField(lazy_gettext("Кем выдан документ"), validators=[Optional(), Length(max=300)])
 
     ENUMS = {"gender": Gender, "category": Category, "education": Education, "dues_form": DuesForm}
 
     def typed_data(self) -> dict:
         data = {name: self[name].data for name in (
             "last_name", "first_name", "patronymic", "birth_date", "department", "position", "joined_on",
-            "address", "phone", "email")}
-        for key in ("last_name", "first_name", "patronymic", "department", "position", "address", "phone", "email"):
+            "address", "phone", "email", "id_doc_type", "id_doc_number", "id_doc_issued_on", "id_doc_issuer")}
+        for key in ("last_name", "first_name", "patronymic", "department", "position", "address", "phone", "email",
+                    "id_doc_type", "id_doc_number", "id_doc_issuer"):
             data[key] = " ".join((data[key] or "").split())
         for name, enum_cls in self.ENUMS.items():
             value = self[name].data

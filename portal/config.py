@@ -51,4 +51,8 @@ def build_config(instance_path: Path) -> dict:
         # Login throttling: after this many failures per account or per address, a growing delay.
         "LOGIN_FREE_ATTEMPTS": 5,
         "LOGIN_MAX_DELAY_SECONDS": 15 * 60,
+        # The third party the consent form names (152-FZ art. 9 part 4): the PROFCARDS programme's operator and
+        # its address. Unset address: the form prints a blank line for it.
+        "PROFCARDS_OPERATOR": os.environ.get("PROFCARDS_OPERATOR") or "ООО «ФИНФОРТ»",
+        "PROFCARDS_OPERATOR_ADDRESS": os.environ.get("PROFCARDS_OPERATOR_ADDRESS", ""),
     }

@@ -106,9 +106,14 @@ def build_tree(rng: random.Random, fake: Faker, regions: int = 18, territorials:
                 students = rng.randint(2000, 8000) if kind == InstitutionKind.STUDENTS else None
                 chair_gender = rng.choice([Gender.FEMALE] * 4 + [Gender.MALE])
                 chair = _person_name(fake, chair_gender)
+                # The employer is the institution; a students' primary's members study at the university.
+                institution = (f"ФГБОУ ВО «Государственный педагогический университет» г. {town}"
+                               if kind == InstitutionKind.STUDENTS else name)
                 prim = _org(parent, OrgLevel.PRIMARY, f"Первичная профсоюзная организация {name}", short,
-                            kind=kind, staff_count=staff, student_count=students, address=f"г. {town}",
-                            inn=str(rng.randint(10**9, 10**10 - 1)), chair_name=" ".join(chair),
+                            kind=kind, staff_count=staff, student_count=students,
+                            address=f"г. {town}, ул. {fake.street_name()}, д. {rng.randint(1, 120)}",
+                            inn=str(rng.randint(10**9, 10**10 - 1)), institution_name=institution,
+                            institution_inn=str(rng.randint(10**9, 10**10 - 1)), chair_name=" ".join(chair),
                             chair_gender=chair_gender, chair_phone=fake.phone_number(),
                             chair_email=f"ppo{rng.randint(1000, 99999)}@example.ru",
                             committee_size=rng.randint(3, 9), audit_commission_size=rng.randint(1, 3))
@@ -158,7 +163,12 @@ def member_rows(rng: random.Random, fake: Faker, primaries: list[Organisation], 
             "last_name_folded": fold(last), "person_key": key, "birth_date": birth, "gender": gender,
             "department": "", "position": position, "education": education,
             "dues_form": rng.choice([DuesForm.CASHLESS] * 4 + [DuesForm.CASH]), "joined_on": joined,
-            "tenure_start": joined, "category": category, "address": "",
+            "tenure_start": joined, "category": category, "address": fake.address().replace("\n", ", "),
+            # What the consent form names (152-FZ art. 9 part 4): a made-up passport.
+            "id_doc_type": "паспорт гражданина Российской Федерации",
+            "id_doc_number": f"{rng.randint(10, 99)} {rng.randint(0, 99):02d} {rng.randint(100000, 999999)}",
+            "id_doc_issued_on": min(on, birth + timedelta(days=rng.choice([14, 20, 45]) * 365 + rng.randint(30, 300))),
+            "id_doc_issuer": f"Отделом УФМС России в г. {fake.city_name()}",
             "phone": fake.phone_number() if rng.random() < 0.7 else "",
             "email": f"m{rng.randint(1, 10**9)}@example.ru" if rng.random() < 0.5 else "",
             "status": MemberStatus.ACTIVE, "status_since": joined, "consent_status": consent, "card_status": card,
@@ -169,7 +179,8 @@ def member_rows(rng: random.Random, fake: Faker, primaries: list[Organisation], 
 
 MEMBER_COLUMNS = ("id", "org_id", "last_name", "first_name", "patronymic", "last_name_folded", "person_key",
                   "birth_date", "gender", "department", "position", "education", "dues_form", "joined_on",
-                  "tenure_start", "category", "address", "phone", "email", "status", "status_since",
+                  "tenure_start", "category", "address", "id_doc_type", "id_doc_number", "id_doc_issued_on",
+                  "id_doc_issuer", "phone", "email", "status", "status_since",
                   "consent_status", "card_status", "card_number")
 
 
@@ -251,19 +262,28 @@ DEMO_PROOF_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 ob
 DEMO_BIK = "044206604"  # a Lipetsk-style BIK; accounts get the right control key from it
 
 
+# The demo region's own union programme (made up: seed 004's «ООО «Саратовкурорт»» is Saratov's).
+DEMO_PROGRAMME = "программа «Здоровый педагог» Липецкой областной организации"
+DEMO_SANATORIUMS = ["Санаторий «Лесная сказка»", "Санаторий «Мечта»", "Санаторий «Пятигорский нарзан»"]
+
+
 def load_demo_aid(region: Organisation, school: Organisation, rng: random.Random, fake: Faker) -> None:
-    """Seed 004's regulation as the demo region's regulation, and demo petitions in every state."""
+    """The demo region's own regulation, made from the template as its office would (its addressee, its chairman,
+    its programme; seed 004's table), and demo petitions in every state."""
+    from dataclasses import replace
+
     from portal.aid import operations as aid_ops
     from portal.aid.models import AttachmentKind, PetitionAttachment
     from portal.files import store_bytes
-    from workflows.aid import seed_regulation
 
     users = {u.login: u for u in db.session.scalars(select(User).where(
         User.login.in_(["school", "region", "region-staff", "presidium", "accountant"])))}
     if not region.chair_name:
         region.chair_name = " ".join(_person_name(fake, Gender.MALE))
+        region.chair_gender = Gender.MALE
     on = date.today()
-    aid_ops.save_regulation(None, region, seed_regulation(), valid_from=date(on.year, 1, 1),
+    value = replace(aid_ops.regulation_template(region), programme_name=DEMO_PROGRAMME)
+    aid_ops.save_regulation(None, region, value, valid_from=date(on.year, 1, 1),
                             approved_by="Постановление Президиума (демо)")
     db.session.flush()
     members = [m for m in db.session.scalars(select(Member).where(Member.org_id == school.id,
@@ -273,7 +293,7 @@ def load_demo_aid(region: Organisation, school: Organisation, rng: random.Random
     for i, (member, state) in enumerate(zip(members, plan, strict=False)):
         start = on - timedelta(days=rng.randint(20, 200))
         treatment = aid_ops.TreatmentFacts(
-            sanatorium=rng.choice(["Санаторий «Лесная сказка»", "Санаторий «Мечта»", "Санаторий «Пятигорский нарзан»"]),
+            sanatorium=rng.choice(DEMO_SANATORIUMS),
             treatment_start=start, treatment_end=start + timedelta(days=rng.choice([11, 13, 20])),
             voucher_source=rng.choice(["purchase", "union_programme"]), payer="member")
         account = aid_ops.with_account_key(f"40817810{rng.randint(10**11, 10**12 - 1):012d}", DEMO_BIK)

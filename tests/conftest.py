@@ -173,6 +173,27 @@ def member_data(**overrides) -> dict:
     return data
 
 
+# What the consent form needs beyond the mandatory card (152-FZ art. 9 part 4: the subject's address and identity
+# document; the workplace and the operator's address from the passport). `world` members have all of it.
+CONSENT_REQUISITES = {
+    "address": "г. Липецк, ул. Советская, д. 1, кв. 1", "id_doc_type": "паспорт гражданина Российской Федерации",
+    "id_doc_number": "42 10 123456", "id_doc_issued_on": date(2010, 3, 1),
+    "id_doc_issuer": "Отделом УФМС России по Липецкой области в г. Липецке",
+}
+
+
+def ready_for_consent(member: Member) -> Member:
+    """Fill what the consent form needs on the member's card and organisation's passport (commits)."""
+    for key, value in CONSENT_REQUISITES.items():
+        if not getattr(member, key):
+            setattr(member, key, value)
+    org = member.org
+    org.address = org.address or "г. Липецк, ул. Профсоюзная, д. 1"
+    org.institution_name = org.institution_name or f"Учреждение при {org.name}"
+    db.session.commit()
+    return member
+
+
 def create_member(org: Organisation, **overrides) -> Member:
     """A member of a primary organisation (commits); unique names unless given."""
     if "last_name" not in overrides:
@@ -244,7 +265,7 @@ def world(app) -> World:
     w = World(c, ra, rb, ta, ta2, tb, sa, sa2, sa3, ca, sb)
     for key, org, surname in [("a", sa, "Алексеева"), ("a2", sa2, "Борисова"), ("a3", sa3, "Васильева"),
                               ("college", ca, "Григорьева"), ("b", sb, "Дмитриева")]:
-        w.members[key] = create_member(org, last_name=surname, first_name="Анна")
+        w.members[key] = ready_for_consent(create_member(org, last_name=surname, first_name="Анна"))
     w.users = {
         "central_admin": create_user(c, Role.CENTRAL_ADMIN, "central"),
         "regional_chair": create_user(ra, Role.REGIONAL_CHAIR, "regchair"),

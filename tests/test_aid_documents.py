@@ -55,11 +55,15 @@ PETITION = PetitionDoc(
 )
 DATIVE = "Председателю Саратовской областной организации Профсоюза работников здравоохранения РФ Прохорову С.А."
 
-SENTENCE = ("Профсоюзный комитет ППО ГУЗ «Саратовская городская поликлиника № 2», на основании решения заседания "
-            "профсоюзного комитета от 18 марта 2026 г. № 5, ходатайствует об оказании единовременной материальной "
-            "помощи члену Профсоюза Соколова Алёна Семёновна, получавшему санаторно-курортное лечение в санатории "
-            "«Светлана» (г. Сочи) с 3 марта 2026 г. по 16 марта 2026 г. Профсоюзный стаж 7 лет. Уровень профсоюзного "
-            "членства первичной профсоюзной организации на момент обращения 85,50 %.")
+SENTENCE = ("Профсоюзный комитет на основании решения заседания профсоюзного комитета от 18 марта 2026 г. № 5 "
+            "ходатайствует об оказании единовременной материальной помощи члену Профсоюза, получавшему "
+            "санаторно-курортное лечение: "
+            "Первичная профсоюзная организация: ППО ГУЗ «Саратовская городская поликлиника № 2» "
+            "Член Профсоюза (фамилия, имя, отчество): Соколова Алёна Семёновна "
+            "Санаторно-курортное учреждение: «Светлана» (г. Сочи) "
+            "Период лечения: с 3 марта 2026 г. по 16 марта 2026 г. "
+            "Профсоюзный стаж: 7 лет "
+            "Уровень профсоюзного членства первичной профсоюзной организации на момент обращения: 85,50 %")
 
 
 def expected_parts(doc: PetitionDoc = PETITION) -> list[str]:
@@ -102,6 +106,29 @@ def test_petition_pdf_is_one_page_with_every_field():
     assert meta.title == "Ходатайство № МП-2026-000123"
 
 
+def test_names_and_titles_stand_in_the_nominative_after_labels():
+    """Issue 9 item 7: no name is run into the sentence where Russian would decline it («Профсоюзный комитет
+    Первичная профсоюзная организация…», «члену Профсоюза Семёнова Алёна Петровна», «в санатории Санаторий …»)."""
+    doc = replace(PETITION, primary_name="Первичная профсоюзная организация МБОУ «СОШ № 5» г. Липецк",
+                  member_full_name="Семёнова Алёна Петровна", sanatorium="Санаторий «Белокуриха»")
+    for text in (docx_text(petition_docx(doc)), pdf_pages(petition_pdf(doc))[0]):
+        assert "Первичная профсоюзная организация: Первичная профсоюзная организация МБОУ «СОШ № 5» г. Липецк" in text
+        assert "Член Профсоюза (фамилия, имя, отчество): Семёнова Алёна Петровна" in text
+        assert "Санаторно-курортное учреждение: Санаторий «Белокуриха»" in text
+        for wrong in ("комитет Первичная", "Профсоюза Семёнова", "санатории Санаторий", "в санатории"):
+            assert wrong not in text, wrong
+
+
+def test_the_signatory_name_never_splits_across_lines():
+    doc = replace(PETITION, chair_name="Константинопольская-Благовещенская Е.В.")
+    paragraphs = [p.text for t in docx.Document(BytesIO(petition_docx(doc))).tables for row in t.rows
+                  for c in row.cells for p in c.paragraphs]
+    assert "_______________ /\u00a0Константинопольская-Благовещенская\u00a0Е.В.\u00a0/" in paragraphs
+    raw = PdfReader(BytesIO(petition_pdf(doc))).pages[0].extract_text()
+    line = next(x for x in raw.splitlines() if "Константинопольская" in x)
+    assert "/ Константинопольская-Благовещенская Е.В. /" in " ".join(line.split())
+
+
 def test_the_addressee_block_stands_as_the_regulation_gives_it():
     """Form No. 1 is addressed in the dative, line by line as the seed prints it; the nominative name never shows."""
     lines = SEED_ADDRESSEE.splitlines()
@@ -116,7 +143,16 @@ def test_the_addressee_block_stands_as_the_regulation_gives_it():
         assert "Саратовская областная" not in text and "Прохоров С.А." not in text
 
 
-def test_without_an_addressee_the_region_and_chairman_are_printed_as_given():
+def test_without_an_addressee_the_region_and_chairman_are_put_in_the_dative():
+    """No block written: the region's and the chairman's names are declined by pymorphy3, never printed in the
+    nominative after «Председателю»; a name already in the dative stays as it is."""
+    doc = replace(PETITION, addressee="", region_name="Липецкая областная организация Общероссийского Профсоюза "
+                  "образования", chairman_name="Семёнов А.П.")
+    lines = ["Председателю", "Липецкой областной организации Общероссийского Профсоюза образования", "Семёнову А.П."]
+    assert petition_context(doc)["addressee"] == lines
+    for text in (docx_text(petition_docx(doc)), pdf_pages(petition_pdf(doc))[0]):
+        assert " ".join(lines) + " Ходатайство" in text
+        assert "Липецкая областная" not in text and "Семёнов А.П." not in text
     doc = replace(PETITION, addressee="", region_name="Саратовской областной организации", chairman_name="")
     assert petition_context(doc)["addressee"] == ["Председателю", "Саратовской областной организации", BLANK]
     assert f"Председателю Саратовской областной организации {BLANK} Ходатайство" in docx_text(petition_docx(doc))
@@ -142,12 +178,12 @@ def test_the_docx_template_is_built_by_its_script():
 def test_tenure_has_the_right_plural(years, words):
     doc = replace(PETITION, tenure_years=years)
     assert petition_context(doc)["tenure"] == words
-    assert f"Профсоюзный стаж {words}." in docx_text(petition_docx(doc))
+    assert f"Профсоюзный стаж: {words} " in docx_text(petition_docx(doc))
 
 
 def test_pdf_writes_the_plural_too():
     text = pdf_pages(petition_pdf(replace(PETITION, tenure_years=21)))[0]
-    assert "Профсоюзный стаж 21 год." in text and "21 лет" not in text
+    assert "Профсоюзный стаж: 21 год " in text and "21 лет" not in text
 
 
 @pytest.mark.parametrize("amount, words", [
@@ -173,7 +209,7 @@ def test_a_bad_amount_is_refused_in_russian(bad):
 ])
 def test_membership_level_has_two_decimals(level, words):
     assert percent(level) == words
-    assert f"на момент обращения {words}." in docx_text(petition_docx(replace(PETITION, membership_level=level)))
+    assert f"на момент обращения: {words} " in docx_text(petition_docx(replace(PETITION, membership_level=level)))
 
 
 @pytest.mark.parametrize("bad", [Decimal("NaN"), "сто", None])

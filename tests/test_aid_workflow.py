@@ -79,6 +79,7 @@ def test_central_admin_writes_a_new_version_for_a_region(aid, client):
     data = {"title": "Положение (Омск)", "valid_from": today().isoformat(), "level_base_max": "75",
             "level_full": "100", "min_tenure_years": "2", "min_stay_days": "10", "repeat_interval_days": "730",
             "excluded": ["mod"], "payers": ["member", "union_programme"], "org_id": str(region.id),
+            "addressee": "Председателю\nОмской областной организации\nИванову И.И.",
             "bands-0-min_years": "2", "bands-0-max_years": "", "bands-0-base": "5000", "bands-0-above": "6000",
             "bands-0-full": "7000"}
     assert client.post(f"/aid/regulation/edit?org_id={region.id}", data=data).status_code == 302

@@ -17,7 +17,7 @@ from portal.consent import operations as ops
 from portal.consent.models import BonusExport, ConsentRecord
 from portal.extensions import db
 from portal.registry.models import ConsentStatus
-from tests.conftest import create_member, login
+from tests.conftest import create_member, login, ready_for_consent
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -146,7 +146,8 @@ def test_consent_of_a_member_outside_scope_is_404(client, world, actor, member):
 
 def test_daily_export_is_a_delta_and_idempotent(client, world, app):
     login(client, world.users["primary_chair"])
-    a, b = world.members["a"], create_member(world.school_a, last_name="Борисова", email="b@example.ru")
+    a, b = world.members["a"], ready_for_consent(create_member(world.school_a, last_name="Борисова",
+                                                                email="b@example.ru"))
     signed = {a.id: date.today() - timedelta(days=3), b.id: date.today() - timedelta(days=1)}
     for m in (a, b):
         _print(client, m)
@@ -193,7 +194,7 @@ def test_the_export_runs_daily_so_a_consent_reaches_the_programme_within_a_day(a
 
 def test_batch_print_makes_one_pdf_and_marks_everyone_printed(client, world):
     login(client, world.users["primary_chair"])
-    members = [world.members["a"]] + [create_member(world.school_a) for _ in range(4)]
+    members = [world.members["a"]] + [ready_for_consent(create_member(world.school_a)) for _ in range(4)]
     r = client.post(f"/orgs/{world.school_a.id}/consents/print", data={"member_ids": [m.id for m in members]})
     assert r.status_code == 302
     page = client.get(r.location).get_data(as_text=True)

@@ -46,3 +46,31 @@ def test_demo_data_refuses_a_registry_that_has_data(app):
 def test_demo_data_rejects_bad_numbers(app):
     result = app.test_cli_runner().invoke(args=["demo-data", "--regions", "40"])
     assert result.exit_code != 0 and "регионов" in result.output
+
+
+def test_the_demo_region_has_its_own_regulation_and_documents_fit_to_sign(app):
+    """Issue 9 items 6–9 on the demo: Lipetsk's regulation is made from the template (its addressee in the dative,
+    no Saratov), and a demo member's consent and the demo petitions print with their requisites."""
+    from portal.aid import operations as aid_ops
+    from portal.aid.models import AidPetition
+    from portal.documents import consent_docx
+    from portal.documents.aid import petition_docx
+    from tests.document_helpers import docx_text
+
+    assert app.test_cli_runner().invoke(args=["demo-data", "--members", "150", "--regions", "2"]).exit_code == 0
+    region = db.session.scalar(select(User).where(User.login == "region")).org
+    assert region.name.startswith("Липецкая областная")
+    reg = aid_ops.current_regulation(region)
+    assert reg.addressee.splitlines()[:2] == ["Председателю", "Липецкой областной организации Общероссийского "
+                                              "Профсоюза образования"]
+    assert "Саратов" not in reg.addressee + reg.programme_name and reg.programme_name
+    petition = db.session.scalar(select(AidPetition).limit(1))
+    text = docx_text(petition_docx(aid_ops.petition_doc(petition)))
+    assert "Председателю Липецкой областной организации" in text and "Саратов" not in text
+    assert f"Санаторно-курортное учреждение: {petition.sanatorium}" in text
+    member = db.session.scalar(select(Member).where(Member.org_id == petition.org_id).limit(1))
+    assert member.consent_missing() == []
+    consent = docx_text(consent_docx(member))
+    assert f"Место работы (учёбы) {member.org.institution_name}" in consent  # the DOCX's table: label, value
+    assert not member.org.institution_name.startswith("Первичная") and f"ИНН {member.org.inn}" in consent
+    assert f"Серия и номер документа {member.id_doc_number}" in consent

@@ -55,7 +55,9 @@ def test_primary_chair_exports_own_members_with_typed_cells(client, world):
     assert (m["Пол"], m["Образование"], m["Форма уплаты взносов"], m["Категория"]) == (
         "женский", "высшее", "безналичная", "работающий")
     assert m["Учёт"] == "состоит на учёте" and m["Электронный профсоюзный билет"] == "не заказан"
-    assert m["Место работы"] == world.school_a.name
+    # The workplace is the employer; the union organisation has a column of its own (issue 9 item 8).
+    assert m["Место работы"] == world.school_a.institution_name and not m["Место работы"].startswith("ППО")
+    assert m["Первичная профсоюзная организация"] == world.school_a.name
     assert isinstance(m["Стаж в Профсоюзе, лет"], int) and m["Стаж в Профсоюзе, лет"] >= 16
 
 
@@ -71,8 +73,9 @@ def test_regional_chair_exports_the_region_with_each_members_organisation(client
     login(client, world.users["regional_chair"])
     _, rows, _ = read_xlsx(export(client, world.region_a).data)
     assert sorted(r["Фамилия"] for r in rows) == ["Алексеева", "Борисова", "Васильева", "Григорьева"]
-    assert {r["Место работы"] for r in rows} == {world.school_a.name, world.school_a2.name, world.school_a3.name,
-                                                world.college_a.name}
+    orgs = (world.school_a, world.school_a2, world.school_a3, world.college_a)
+    assert {r["Первичная профсоюзная организация"] for r in rows} == {o.name for o in orgs}
+    assert {r["Место работы"] for r in rows} == {o.institution_name for o in orgs}
 
 
 def test_primary_chair_cannot_export_another_organisation(client, world):

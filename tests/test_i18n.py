@@ -204,8 +204,10 @@ def _world_data(world) -> list[str]:
             world.school_a2, world.school_a3, world.college_a, world.school_b]
     data = [o.name for o in orgs] + [o.short_name for o in orgs if o.short_name]
     data += [o.address for o in orgs if o.address] + [o.chair_name for o in orgs if o.chair_name]
+    data += [o.institution_name for o in orgs if o.institution_name]
     for m in world.members.values():
-        data += [m.full_name, m.short_name, m.position, m.last_name, m.first_name, m.patronymic]
+        data += [m.full_name, m.short_name, m.position, m.last_name, m.first_name, m.patronymic, m.address,
+                 m.id_doc_type, m.id_doc_number, m.id_doc_issuer, m.workplace]
     data += ["Тестовый пользователь"]
     return sorted(set(data), key=len, reverse=True)
 
@@ -306,7 +308,7 @@ def test_aid_pages_have_no_russian_chrome_in_english(client, world, aid_pages, r
     data = [value for p in petitions
             for value in (p.member.full_name, p.sanatorium, p.bank_name, p.number, p.payment_reference) if value]
     for reg in db.session.query(AidRegulation).all():
-        data += [reg.title, *reg.addressee.splitlines()]
+        data += [reg.title, reg.programme_name, *reg.addressee.splitlines()]
     data += ["тяжёлое заболевание", "особые", "нет документов"]
     _assert_english(r, *sorted(set(data), key=len, reverse=True), *_world_data(world))
 

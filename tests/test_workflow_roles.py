@@ -29,7 +29,15 @@ from portal.consent.models import ConsentRecord
 from portal.extensions import db
 from portal.flows import WorkflowHistory
 from portal.registry.models import CardStatus, ConsentStatus, Member, Organisation, OrgLevel
-from tests.conftest import BASE_CONFIG, _truncate_all, create_member, create_org, create_user, login
+from tests.conftest import (
+    BASE_CONFIG,
+    _truncate_all,
+    create_member,
+    create_org,
+    create_user,
+    login,
+    ready_for_consent,
+)
 from workflows import CARD, CARD_REQUEST, CONSENT
 
 # ---- the expected table (hand-written) ---------------------------------------------------------------------------
@@ -162,7 +170,7 @@ def _clean_session(env):
 
 
 def _member(env, consent: str = "signed", card: CardStatus = CardStatus.NOT_ORDERED) -> Member:
-    m = create_member(env.school)
+    m = ready_for_consent(create_member(env.school))
     m.consent_status = ConsentStatus(consent)
     m.consent_version = 3  # not 0: the version must go up by exactly one, not be reset
     m.card_status = card

@@ -3,7 +3,10 @@ eligibility rules as pure functions anyone can call without a database.
 
 - `quote(regulation, tenure_years, membership_level)` — the amount in roubles (Decimal);
 - `check(regulation, petition)` — every eligibility problem, each naming its rule and saying in Russian what is wrong;
-- `seed_regulation()` — seed 004's regulation exactly as SPEC §6 fixes it.
+- `seed_regulation()` — seed 004's regulation exactly as SPEC §6 fixes it: the *Saratov* organisation's (its
+  addressee, its programme «ООО «Саратовкурорт»»);
+- `template_regulation(addressee, programme_name)` — what another region starts its own from: seed 004's table and
+  conditions with that region's addressee and programme (a region is never given another's).
 
 Decisions SPEC leaves open (written here and in the README):
 - Level columns: up to and including 80 % is the base column; above 80 % and below 100 % is +30 %; 100 % is +60 %.
@@ -36,7 +39,8 @@ from workflows.i18n import N_
 # Where a voucher came from (seed 004 п.3.1, п.3.5.2). Codes are stored; titles are shown.
 VOUCHER_SOURCES: dict[str, str] = {
     "purchase": N_("куплена самостоятельно (санаторий, турфирма)"),
-    "union_programme": N_("профсоюзная программа ООО «Саратовкурорт»"),
+    # The programme is the region's own (AidRegulation.programme_name); pages name it beside this title.
+    "union_programme": N_("по профсоюзной программе региональной организации"),
     "mod": N_("по линии Министерства обороны"),
     "mvd": N_("по линии МВД России"),
     "fsb": N_("по линии ФСБ России"),
@@ -49,7 +53,7 @@ VOUCHER_SOURCES: dict[str, str] = {
 # Who paid for it (seed 004 п.3.1).
 PAYERS: dict[str, str] = {
     "member": N_("член Профсоюза (за свой счёт)"),
-    "union_programme": N_("по профсоюзной программе ООО «Саратовкурорт»"),
+    "union_programme": N_("по профсоюзной программе региональной организации"),
     "employer": N_("работодатель"),
     "social_fund": N_("Социальный фонд / органы соцзащиты"),
     "other": N_("иное"),
@@ -95,6 +99,7 @@ class Regulation:
     allowed_payers: tuple[str, ...] = ("member", "union_programme")
     title: str = "Положение об оказании единовременной материальной помощи членам Профсоюза на санаторно-курортное лечение"
     addressee: str = ""  # form No. 1's addressee block, in the dative, lines as on the form
+    programme_name: str = ""  # the region's union voucher programme (seed 004 п. 3.1), e.g. «ООО «Саратовкурорт»»
 
     def band_for(self, years: int) -> Band | None:
         return next((b for b in self.bands if b.covers(years)), None)
@@ -156,13 +161,23 @@ SEED_ADDRESSEE = ("Председателю\nСаратовской област
                   "Прохорову С.А.")
 
 
+SEED_PROGRAMME = "ООО «Саратовкурорт»"
+
+
 def seed_regulation() -> Regulation:
-    """Seed 004's regulation (SPEC §6): eight bands, three level columns, flat 15 000 over 50 years."""
+    """Seed 004's regulation (SPEC §6) — the Saratov organisation's: eight bands, three level columns, flat 15 000
+    over 50 years, its addressee and its union programme. Another region starts from `template_regulation`."""
+    return replace(template_regulation(SEED_ADDRESSEE), programme_name=SEED_PROGRAMME)
+
+
+def template_regulation(addressee: str, programme_name: str = "") -> Regulation:
+    """The template a region's office starts its own regulation from: seed 004's table and conditions, with the
+    region's own addressee block (and programme, if it has one) — nothing of Saratov's."""
     table = [(1, 3, 3000, 3900, 4800), (4, 5, 4000, 5200, 6400), (6, 10, 5000, 6500, 8000),
              (11, 20, 6000, 7800, 9600), (21, 30, 7000, 9100, 11200), (31, 40, 8000, 10400, 12800),
              (41, 50, 9000, 11700, 14400), (51, None, 15000, 15000, 15000)]
     return Regulation(bands=tuple(Band(lo, hi, _money(a), _money(b), _money(c)) for lo, hi, a, b, c in table),
-                      addressee=SEED_ADDRESSEE)
+                      addressee=addressee, programme_name=programme_name)
 
 
 def effective_level(regulation: Regulation, membership_level: Decimal) -> Decimal:
@@ -233,8 +248,13 @@ def check(regulation: Regulation, petition: PetitionFacts) -> list[Problem]:
     elif p.voucher_source not in VOUCHER_SOURCES:
         found.append(problem("voucher_source", N_("Не указано, как получена путёвка.")))
     if p.payer not in r.allowed_payers:
-        found.append(problem("payer", N_("Путёвка должна быть приобретена и оплачена самим членом Профсоюза или по "
-                                         "профсоюзной программе ООО «Саратовкурорт» (п. 3.1).")))
+        if r.programme_name and "union_programme" in r.allowed_payers:
+            found.append(problem("payer", N_("Путёвка должна быть приобретена и оплачена самим членом Профсоюза или "
+                                             "по профсоюзной программе (%(programme)s) (п. 3.1)."),
+                                 programme=r.programme_name))
+        else:
+            found.append(problem("payer", N_("Путёвка должна быть приобретена и оплачена самим членом Профсоюза или "
+                                             "по профсоюзной программе региональной организации (п. 3.1).")))
     for previous in p.previous_approved_starts:
         earlier, later = sorted((previous, p.treatment_start))
         allowed = repeat_allowed_from(r, earlier)

@@ -83,6 +83,9 @@ class AidRegulation(db.Model):
     approved_by: Mapped[str] = mapped_column(String(300), default="")  # e.g. the presidium decision
     # Form No. 1's addressee block as it stands on the form ("" -> the region's name and chairman, undeclined).
     addressee: Mapped[str] = mapped_column(Text, default="")
+    # The region's own union voucher programme (seed 004 п. 3.1: «ООО «Саратовкурорт»» for Saratov); "" when the
+    # region has none named. Shown wherever the programme is offered, never another region's.
+    programme_name: Mapped[str] = mapped_column(String(300), default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -105,7 +108,7 @@ class AidRegulation(db.Model):
             min_stay_days=self.min_stay_days, repeat_interval_days=self.repeat_interval_days,
             excluded_sources=tuple(s for s in self.excluded_sources.split(",") if s),
             allowed_payers=tuple(s for s in self.allowed_payers.split(",") if s), title=self.title,
-            addressee=self.addressee or "")
+            addressee=self.addressee or "", programme_name=self.programme_name or "")
 
     @classmethod
     def from_rules(cls, value, **fields) -> AidRegulation:
@@ -114,7 +117,7 @@ class AidRegulation(db.Model):
                   min_tenure_years=value.min_tenure_years, min_stay_days=value.min_stay_days,
                   repeat_interval_days=value.repeat_interval_days,
                   excluded_sources=",".join(value.excluded_sources), allowed_payers=",".join(value.allowed_payers),
-                  addressee=value.addressee, **fields)
+                  addressee=value.addressee, programme_name=value.programme_name, **fields)
         reg.bands = [AidRegulationBand(min_years=b.min_years, max_years=b.max_years, amount_base=b.base,
                                        amount_above=b.above, amount_full=b.full) for b in value.bands]
         return reg

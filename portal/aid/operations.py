@@ -86,6 +86,26 @@ def regulation_versions(region: Organisation) -> list[AidRegulation]:
                                    .order_by(AidRegulation.version.desc())))
 
 
+def regulation_template(region: Organisation) -> rules.Regulation:
+    """What a region's office starts its own regulation from when it has none: seed 004's table and conditions
+    with the region's own addressee block — «Председателю», the region's name and its chairman put in the dative
+    by pymorphy3 (a proposal the office checks on the form) — and no union programme until it names its own.
+    Never another region's addressee or resort (seed 004 is the Saratov organisation's)."""
+    from portal.documents.declension import addressee_block
+
+    return rules.template_regulation(addressee_block(region.name, region.chair_name or ""))
+
+
+def no_regulation_message(region: Organisation | None) -> str:
+    """The chair's answer while the region has no regulation in force: why nothing can be filed, and who fixes it."""
+    if region is None:
+        return gettext("Организация не входит в региональную организацию: ходатайство о материальной помощи подать "
+                       "нельзя.")
+    return gettext("В %(region)s нет действующего Положения о материальной помощи на санаторно-курортное лечение: "
+                   "ходатайство подать нельзя. Положение утверждает и вносит в портал аппарат региональной "
+                   "организации (раздел «Положение»).", region=f"«{region.name}»")
+
+
 def save_regulation(actor, region: Organisation, value: rules.Regulation, valid_from: date,
                     valid_to: date | None = None, approved_by: str = "") -> AidRegulation:
     """Write a new version of the region's regulation (never an in-place edit)."""
@@ -112,7 +132,11 @@ def save_regulation(actor, region: Organisation, value: rules.Regulation, valid_
 
 
 def regulation_problem(value: rules.Regulation) -> str | None:
-    """Why a table cannot be a regulation: bands must start at 0 or more, follow without gaps, end open."""
+    """Why a table cannot be a regulation: bands must start at 0 or more, follow without gaps, end open; and form
+    No. 1 needs the region's own addressee."""
+    if not (value.addressee or "").strip():
+        return gettext("Укажите, кому адресуется ходатайство (форма № 1): должность, организация и председатель "
+                       "в дательном падеже.")
     if not value.bands:
         return gettext("В таблице нет ни одной строки.")
     expected = value.bands[0].min_years
@@ -462,7 +486,7 @@ def petition_doc(petition: AidPetition):
         member_full_name=petition.member.full_name, sanatorium=petition.sanatorium,
         treatment_start=petition.treatment_start, treatment_end=petition.treatment_end,
         tenure_years=petition.tenure_years, membership_level=petition.membership_level or Decimal("0.00"),
-        amount=petition.amount, chair_name=petition.org.chair_name or "", filed_on=petition.filed_on,
+        amount=petition.amount, chair_name=short_person_name(petition.org.chair_name or ""), filed_on=petition.filed_on,
         override_reason=petition.override_reason if petition.is_override else "", attachments=tuple(kinds),
         addressee=petition.regulation.addressee or "")
 

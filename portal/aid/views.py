@@ -188,10 +188,23 @@ def _quote_json(member: Member | None, form: PetitionForm) -> dict:
             "bank_problems": list(bank.values())}
 
 
+def _name_programme(form: PetitionForm, regulation: AidRegulation | None) -> None:
+    """The union programme of the chair's own region by name in the voucher and payer choices (seed 004 п. 3.1)."""
+    name = regulation.programme_name if regulation is not None else ""
+    if not name:
+        return
+    for select_field in (form.voucher_source, form.payer):
+        select_field.choices = [(code, f"{label} ({name})" if code == "union_programme" else label)
+                                for code, label in select_field.choices]
+
+
 @bp.route("/aid/petitions/new", methods=["GET", "POST"])
 @policy.requires(policy.Permission.FILE_AID)
 def petition_new():
-    """The chair's petition: filled from the registry, with the amount and every problem shown before filing."""
+    """The chair's petition: filled from the registry, with the amount and every problem shown before filing.
+
+    While the member's region has no regulation in force, the page says so (which region, who fixes it) and filing
+    is refused on the form itself (200, everything typed kept): a missing regulation is not the chair's mistake."""
     if not _can_file():
         abort(404)
     form = PetitionForm()
@@ -201,13 +214,19 @@ def petition_new():
             form.member_id.data = request.args.get("member_id")
         form.profcom_decision_date.data = form.profcom_decision_date.data or today()
     member = _chosen_member(form.member_id.data)
+    region = ops.region_of(current_user.org)
+    regulation = ops.current_regulation(region)
+    _name_programme(form, regulation)
+    no_regulation = None if regulation is not None else ops.no_regulation_message(region)
     quote, status = None, 200
     if request.method == "POST":
         valid = form.validate_on_submit()
         quote = _quote_json(member, form)
         if request.form.get("do") == "file":
             status = 422
-        if request.form.get("do") == "file" and valid:
+        if request.form.get("do") == "file" and no_regulation:
+            status = 200  # refused at the form: the page says why, nothing typed is lost
+        elif request.form.get("do") == "file" and valid:
             if member is None:
                 form.member_id.errors.append(gettext("Выберите члена Профсоюза своей организации."))
             else:
@@ -227,7 +246,7 @@ def petition_new():
                     return redirect(url_for("aid.petition", petition_id=p.id))
     elif member is not None:
         quote = _quote_json(member, form)
-    html = render_template("aid/petition_new.html", form=form, quote=quote, member=member)
+    html = render_template("aid/petition_new.html", form=form, quote=quote, member=member, no_regulation=no_regulation)
     # The member list names every member of the organisation with a birth date: a list read, audited.
     audit.write("aid_member_choices", object_type="members", org_id=current_user.org_id,
                 ids=[int(value) for value, _ in form.member_id.choices if value])
@@ -640,8 +659,11 @@ def regulation_edit():
     current = ops.current_regulation(region) or (ops.regulation_versions(region) or [None])[0]
     form = RegulationForm()
     if request.method == "GET":
-        value = current.to_rules() if current else rules.seed_regulation()
+        # A region without a regulation starts from the template (seed 004's table, its own addressee), never
+        # from another region's regulation.
+        value = current.to_rules() if current else ops.regulation_template(region)
         form = RegulationForm(formdata=None, title=value.title, valid_from=today(), addressee=value.addressee,
+                              programme_name=value.programme_name,
                               level_base_max=str(value.level_base_max), level_full=str(value.level_full),
                               min_tenure_years=value.min_tenure_years, min_stay_days=value.min_stay_days,
                               repeat_interval_days=value.repeat_interval_days,
@@ -705,7 +727,8 @@ def _regulation_value(form: RegulationForm, excluded: set[str], payers: set[str]
         repeat_interval_days=form.repeat_interval_days.data,
         excluded_sources=tuple(s for s in rules.VOUCHER_SOURCES if s in excluded),
         allowed_payers=tuple(s for s in rules.PAYERS if s in payers), title=form.title.data.strip(),
-        addressee="\n".join(line.strip() for line in (form.addressee.data or "").splitlines() if line.strip()))
+        addressee="\n".join(line.strip() for line in (form.addressee.data or "").splitlines() if line.strip()),
+        programme_name=" ".join((form.programme_name.data or "").split()))
 
 
 __all__ = ["bp", "parse_amount"]

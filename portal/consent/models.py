@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 
-CONSENT_TEXT_VERSION = "2026-1"  # the wording of the printed form; a new wording gets a new version
+CONSENT_TEXT_VERSION = "2026-2"  # the wording of the printed form; a new wording gets a new version
 
 
 class ConsentRecord(db.Model):

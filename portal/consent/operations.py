@@ -134,3 +134,18 @@ def export_to_bonus_programme() -> BonusExport | None:
         remove_stored(EXPORT_AREA, export.json_name)
         raise
     return export
+
+
+def consent_print_problem(member: Member) -> str | None:
+    """Why the consent form of a member cannot be printed yet, naming every missing requisite (152-FZ art. 9
+    part 4: the subject's address and identity document, the workplace, the operator's address); None if it can."""
+    from flask_babel import gettext
+
+    from portal.registry.models import CONSENT_FIELD_TITLES
+
+    missing = member.consent_missing()
+    if not missing:
+        return None
+    return gettext("Согласие не печатается: 152-ФЗ требует указать в нём %(fields)s. Заполните эти поля в учётной "
+                   "карточке (адрес организации — в паспорте организации) и распечатайте снова.",
+                   fields="; ".join(gettext(CONSENT_FIELD_TITLES[f]) for f in missing))

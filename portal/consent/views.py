@@ -55,6 +55,7 @@ def consent(member_id):
     audit.write("consent_read", m)
     actions = {t.name for t in available(CONSENT, m, current_user)}
     page = render_template("consent/consent.html", m=m, records=records, history=history(CONSENT, m),
+                           print_problem=ops.consent_print_problem(m),
                            actions=actions, print_form=PrintForm(), sign_form=SignForm(on_date=today()),
                            withdraw_form=WithdrawForm(on_date=today()), wf=CONSENT,
                            can_edit=policy.can_edit_member(current_user, m))
@@ -74,6 +75,10 @@ def print_form(member_id):
         abort(400, gettext("Выберите формат: PDF или Word."))
     if m.status != MemberStatus.ACTIVE:
         abort(409, gettext("Человек не состоит на учёте: согласие не печатается."))
+    problem = ops.consent_print_problem(m)
+    if problem:  # a form the law does not accept is not printed; the page says what to fill in
+        flash(problem, "error")
+        return redirect(url_for("consent.consent", member_id=m.id))
     data = documents.consent_docx(m) if form.fmt.data == "docx" else documents.consent_pdf(m)
     try:
         ops.mark_printed(current_user, m)
@@ -185,6 +190,17 @@ def batch_start(org_id):
         abort(404)
     order = {mid: i for i, mid in enumerate(ids)}
     members.sort(key=lambda m: order[m.id])
+    # Members whose card lacks what the consent must name (152-FZ art. 9 part 4) are left out, by name.
+    incomplete = [m for m in members if m.consent_missing()]
+    if incomplete:
+        names = ", ".join(m.short_name for m in incomplete[:10]) + (" …" if len(incomplete) > 10 else "")
+        flash(gettext("Не печатаются согласия %(n)s чел. — в карточке не хватает адреса, документа, удостоверяющего "
+                      "личность, или места работы: %(names)s. Откройте согласие каждого, чтобы увидеть, что заполнить.",
+                      n=len(incomplete), names=names), "warning")
+        members = [m for m in members if not m.consent_missing()]
+        if not members:
+            return redirect(request.referrer if _own_url(request.referrer)
+                            else url_for("registry.members", org_id=org.id))
     job = BatchPrint(org_id=org.id, user_id=current_user.id, member_ids=json.dumps([m.id for m in members]),
                      total=len(members))
     db.session.add(job)

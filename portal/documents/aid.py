@@ -5,6 +5,12 @@ The interface is fixed in notes/AID_CONTRACT.md: plain frozen dataclasses in, by
 of the aid models — portal/aid builds a `PetitionDoc` or `RegisterRow`s from a petition and calls the functions here,
 so the documents can be generated (and tested, and benchmarked) without a database.
 
+Seed 004's form No. 1 runs the names into one sentence («Профсоюзный комитет <организация> … члену Профсоюза <Ф.И.О.>,
+получавшему лечение в санатории <санаторий>»), which would need them declined. The petition keeps the sentence and
+gives the names, titles and numbers as labelled fields in the nominative («Член Профсоюза (фамилия, имя, отчество):
+Семёнова Алёна Петровна»); only the addressee block stands in the dative, as the regulation gives it. The signatory's
+name is joined by no-break spaces, so it never splits across lines.
+
 Form No. 1 has no amount line; the petition adds one, «Размер материальной помощи по Положению: …», or, for the
 regional chairman's override (п. 4.5), «… по решению председателя (п. 4.5 Положения): …» with the written reason,
 so an override is visible on paper too. Wording: aid_petition/template.html and the petition part of
@@ -151,12 +157,35 @@ def is_standard_attachment(name: str) -> bool:
 
 
 def addressee_lines(doc: PetitionDoc) -> list[str]:
-    """The addressee block, a line each: the given one as it stands (already declined), else «Председателю», the
-    region's name and the chairman as given."""
+    """The addressee block, a line each: the given one as it stands (already in the dative), else «Председателю»,
+    the region and the chairman put in the dative by pymorphy3 (words not in the nominative stay as given; an
+    unknown chairman is a blank line)."""
+    from portal.documents.declension import organisation_dative, person_dative
+
     given = [line for line in (text(part) for part in (doc.addressee or "").splitlines()) if line]
     if given:
         return given
-    return ["Председателю", _filled(doc.region_name), _filled(doc.chairman_name)]
+    region, chairman = text(doc.region_name), text(doc.chairman_name)
+    return ["Председателю", organisation_dative(region) if region else BLANK,
+            person_dative(chairman) if chairman else BLANK]
+
+
+def signatory(name: str) -> str:
+    """«/ Петрова Е.В. /» with no-break spaces, so the signature line never splits the name."""
+    name = text(name)
+    return f"/{NBSP}{name.replace(' ', NBSP)}{NBSP}/" if name else f"/{NBSP}{BLANK}{NBSP}/"
+
+
+def petition_rows(context: dict) -> list[dict]:
+    """The petition's facts as labelled fields: each name or title in the nominative after its label."""
+    return [{"label": label, "value": value} for label, value in (
+        ("Первичная профсоюзная организация", context["primary_name"]),
+        ("Член Профсоюза (фамилия, имя, отчество)", context["member_full_name"]),
+        ("Санаторно-курортное учреждение", context["sanatorium"]),
+        ("Период лечения", f"с {context['treatment_start']} по {context['treatment_end']}"),
+        ("Профсоюзный стаж", context["tenure"]),
+        ("Уровень профсоюзного членства первичной профсоюзной организации на момент обращения", context["level"]),
+    )]
 
 
 def petition_context(doc: PetitionDoc) -> dict:
@@ -166,7 +195,7 @@ def petition_context(doc: PetitionDoc) -> dict:
     for name in (text(a) for a in doc.attachments):
         if name and not is_standard_attachment(name) and name not in extra:
             extra.append(name)
-    return {
+    context = {
         "number": _filled(doc.number),
         "addressee": addressee_lines(doc),
         "region_name": _filled(doc.region_name),
@@ -185,8 +214,11 @@ def petition_context(doc: PetitionDoc) -> dict:
         "override_reason": override,
         "attachments": [*STANDARD_ATTACHMENTS, *extra],
         "chair_name": _filled(doc.chair_name),
+        "signatory": signatory(doc.chair_name),
         "filed_on": ru_date(doc.filed_on) or BLANK,
     }
+    context["rows"] = petition_rows(context)
+    return context
 
 
 # ---- the petition -------------------------------------------------------------------------------------------------
@@ -205,6 +237,7 @@ def petition_docx(doc: PetitionDoc) -> bytes:
     # Word may break a line at an ordinary space: keep «6 500,00 руб.» and «85,50 %» on one line.
     context["amount"] = context["amount"].replace(" ", NBSP)
     context["level"] = context["level"].replace(" ", NBSP)
+    context["rows"] = petition_rows(context)
     tpl = DocxTemplate(BytesIO(_docx_template_bytes()))
     # The document XML is the (trusted) template; petition data arrives only as values, escaped for XML.
     env = Environment(autoescape=True, undefined=StrictUndefined)

@@ -13,8 +13,11 @@ from portal.clock import today
 from portal.documents.dates import ru_date, years
 from portal.registry.models import EventKind, Member, MemberStatus, Organisation, OrgLevel
 
-# The operator of the PROFCARDS bonus programme, who receives the data of members who consented (seed 003, §1).
+# The operator of the PROFCARDS bonus programme, who receives the data of members who consented (seed 003, §1);
+# the app's PROFCARDS_OPERATOR / PROFCARDS_OPERATOR_ADDRESS settings name it on the consent form.
 PROFCARDS_OPERATOR = "ООО «ФИНФОРТ»"
+# What a paper form leaves for a value nobody gave.
+BLANK = "______________________"
 
 # C0/C1 control characters would make a DOCX part invalid XML, and docxtpl turns \t \n \a \f into layout.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -45,6 +48,7 @@ def org_data(org: Organisation) -> dict:
         "name": text(org.name),
         "short_name": text(org.short_name or org.name),
         "inn": text(org.inn),
+        "employer": text(org.employer),
         "address": text(org.address),
         "chair_name": text(org.chair_name),
         "higher": [text(o.name) for o in higher],
@@ -57,27 +61,35 @@ def _rows(pairs) -> list[dict]:
 
 
 def consent_data(member: Member, on: date | None = None) -> dict:
-    """Everything the consent form prints about one member and their organisation."""
+    """Everything the consent form prints about one member and their organisation (152-FZ art. 9 part 4): the
+    subject's address and identity document, the workplace (the employer, never the union organisation), and the
+    operator — the member's union organisation with its own INN and address — and the organisations above it.
+
+    Callers check `member.consent_missing()` first: a form without the subject's requisites is not printed."""
     from portal.consent.models import CONSENT_TEXT_VERSION
 
     org = org_data(member.org)
-    workplace = ", ".join(p for p in (org["name"], text(member.department)) if p)
+    operator = ", ".join(p for p in (
+        org["name"], f"ИНН {org['inn']}" if org["inn"] else "", f"адрес: {org['address']}" if org["address"] else "",
+    ) if p)
     return {
         "full_name": text(member.full_name),
         "short_name": text(member.short_name),
         "birth_date": ru_date(member.birth_date),
         "rows": _rows([
             ("Дата рождения", ru_date(member.birth_date)),
-            ("Место работы (учёбы)", workplace),
-            ("Должность (факультет, курс)", member.position),
             ("Адрес места жительства", member.address),
+            ("Документ, удостоверяющий личность", member.id_doc_type),
+            ("Серия и номер документа", member.id_doc_number),
+            ("Дата выдачи документа", ru_date(member.id_doc_issued_on) if member.id_doc_issued_on else ""),
+            ("Кем выдан документ", member.id_doc_issuer),
+            ("Место работы (учёбы)", member.workplace),
+            ("Должность (факультет, курс)", member.position),
             ("Телефон", member.phone),
             ("Адрес электронной почты", member.email),
         ]),
         "operator_rows": _rows([
-            ("Оператор персональных данных", ", ".join(p for p in (
-                org["name"], f"ИНН {org['inn']}" if org["inn"] else "", f"адрес: {org['address']}" if org["address"] else "",
-            ) if p)),
+            ("Оператор персональных данных", operator),
             ("Вышестоящие организации Профсоюза", "; ".join(org["higher"])),
         ]),
         "org": org,
@@ -87,8 +99,13 @@ def consent_data(member: Member, on: date | None = None) -> dict:
 
 
 def consent_common() -> dict:
-    """What the consent prints the same for everyone (the conditions' block)."""
-    return {"profcards_operator": PROFCARDS_OPERATOR}
+    """What the consent prints the same for everyone (the conditions' block): the third party, PROFCARDS's operator,
+    by name and address (the app's settings when there is an app, else the name alone and a blank line)."""
+    from flask import current_app, has_app_context
+
+    config = current_app.config if has_app_context() else {}
+    return {"profcards_operator": text(config.get("PROFCARDS_OPERATOR")) or PROFCARDS_OPERATOR,
+            "profcards_address": text(config.get("PROFCARDS_OPERATOR_ADDRESS")) or BLANK}
 
 
 def _event_line(event) -> dict:
@@ -119,7 +136,7 @@ def member_card_data(member: Member, on: date | None = None) -> dict:
             ("Отчество", member.patronymic),
             ("Дата рождения", f"{ru_date(member.birth_date)} ({years(member.age(on))})"),
             ("Пол", member.gender.title),
-            ("Место работы (учёбы)", org["name"]),
+            ("Место работы (учёбы)", member.org.employer),
             ("Структурное подразделение", member.department),
             ("Должность (факультет, курс)", member.position),
             ("Образование", member.education.title),
@@ -131,6 +148,10 @@ def member_card_data(member: Member, on: date | None = None) -> dict:
             ("Адрес места жительства", member.address),
             ("Телефон", member.phone),
             ("Адрес электронной почты", member.email),
+            ("Документ, удостоверяющий личность", " ".join(p for p in (member.id_doc_type, member.id_doc_number) if p)),
+            ("Дата выдачи документа", ru_date(member.id_doc_issued_on) if member.id_doc_issued_on else ""),
+            ("Кем выдан документ", member.id_doc_issuer),
+            ("Первичная профсоюзная организация", org["name"]),
             ("Согласие на обработку персональных данных", member.consent_status.title),
             ("Электронный профсоюзный билет", card),
         ]],

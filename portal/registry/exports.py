@@ -18,10 +18,12 @@ from portal.registry.queries import FILTERS, SORTS, search_condition
 from portal.spreadsheets import append
 
 EXPORT_SHEET = "Члены Профсоюза"
-# (header, width): the headers are the import's own names, so an exported list loads back as it is.
+# (header, width): the headers are the import's own names, so an exported list loads back as it is. «Место работы»
+# is the employer (the institution of the organisation's passport), never the union organisation, which has its own
+# column. The identity document is not exported: it is needed only on the consent form, printed from the card.
 EXPORT_COLUMNS = (
     ("№", 6), ("Фамилия", 18), ("Имя", 14), ("Отчество", 18), ("Дата рождения", 13), ("Пол", 9),
-    ("Место работы", 40), ("Подразделение", 18), ("Должность", 30), ("Образование", 22),
+    ("Место работы", 40), ("Первичная профсоюзная организация", 40), ("Подразделение", 18), ("Должность", 30), ("Образование", 22),
     ("Форма уплаты взносов", 14), ("Дата вступления в Профсоюз", 14), ("Категория", 20),
     ("Стаж в Профсоюзе, лет", 10), ("Телефон", 18), ("E-mail", 26), ("Адрес проживания", 36),
     ("Учёт", 18), ("Согласие на обработку ПД", 20), ("Электронный профсоюзный билет", 18),
@@ -34,7 +36,7 @@ def export_query(org: Organisation, user, args) -> tuple:
     from portal import policy
 
     cols = (Member.last_name, Member.first_name, Member.patronymic, Member.birth_date, Member.gender,
-            Organisation.name, Member.department, Member.position, Member.education, Member.dues_form,
+            Organisation.institution_name, Organisation.name, Member.department, Member.position, Member.education, Member.dues_form,
             Member.joined_on, Member.category, Member.tenure_start, Member.phone, Member.email, Member.address,
             Member.status, Member.consent_status, Member.card_status, Member.id)
     q = select(*cols).join_from(Member, Organisation, Member.org_id == Organisation.id)
@@ -102,11 +104,12 @@ def export_members(org: Organisation, user, args, out, *, max_rows: int | None =
     n = 0
     ids: list[int] = []  # every member whose data leaves the portal in the file is named in the audit entry
     for row in db.session.execute(q.execution_options(yield_per=2000)):
-        (last, first, middle, birth, gender, org_name, dept, position, education, dues, joined, category, tenure,
-         phone, email, address, status, consent, card, member_id) = row
+        (last, first, middle, birth, gender, employer, org_name, dept, position, education, dues, joined, category,
+         tenure, phone, email, address, status, consent, card, member_id) = row
         n += 1
         ids.append(member_id)
-        append(ws, [n, last, first, middle, day(birth), gender.title, org_name, dept, position, education.title,
+        append(ws, [n, last, first, middle, day(birth), gender.title, employer, org_name, dept, position,
+                    education.title,
                     dues.title, day(joined), category.title, full_years(tenure, on), phone, email, address,
                     status.title, consent.title, card.title])
     if n:

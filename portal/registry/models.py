@@ -186,7 +186,13 @@ class Organisation(db.Model):
     name: Mapped[str] = mapped_column(String(500))
     short_name: Mapped[str] = mapped_column(String(200), default="")
     name_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The union organisation's own INN (the personal-data operator on the consent form), never the employer's.
     inn: Mapped[str] = mapped_column(String(12), default="")
+    # The employer (school, kindergarten, university) the primary organisation is formed at: members' «место работы
+    # (учёбы)» on every card, consent and export. The union organisation («Первичная профсоюзная организация …») is
+    # the operator, never the workplace (migration 0007 derived this from the name for existing primaries).
+    institution_name: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    institution_inn: Mapped[str] = mapped_column(String(12), default="", server_default="")
     kind: Mapped[InstitutionKind | None] = mapped_column(_enum(InstitutionKind, "institution_kind"))
     address: Mapped[str] = mapped_column(String(500), default="")
     chair_name: Mapped[str] = mapped_column(String(200), default="")
@@ -226,6 +232,11 @@ class Organisation(db.Model):
     def potential_members(self) -> int | None:
         """People who could be members: students for a students' primary, staff otherwise."""
         return self.student_count if self.is_student_org else self.staff_count
+
+    @property
+    def employer(self) -> str:
+        """The institution the members work (study) at, as its passport names it ("" when not given)."""
+        return " ".join((self.institution_name or "").split())
 
     PASSPORT_REQUIRED = ("name", "short_name", "inn", "kind", "address", "chair_name", "chair_phone", "chair_email")
 
@@ -274,6 +285,12 @@ class Member(db.Model):
     address: Mapped[str] = mapped_column(String(500), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
     email: Mapped[str] = mapped_column(String(200), default="")
+    # The identity document 152-FZ art. 9 part 4 asks the consent form to name: optional in the registry,
+    # required to print the consent (CONSENT_REQUIRED). Personal data: read only through the audited card pages.
+    id_doc_type: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    id_doc_number: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    id_doc_issued_on: Mapped[date | None] = mapped_column(Date)
+    id_doc_issuer: Mapped[str] = mapped_column(String(300), default="", server_default="")
     status: Mapped[MemberStatus] = mapped_column(_enum(MemberStatus, "member_status"), default=MemberStatus.ACTIVE)
     status_since: Mapped[date | None] = mapped_column(Date)
     consent_status: Mapped[ConsentStatus] = mapped_column(_enum(ConsentStatus, "consent_status"),
@@ -302,6 +319,22 @@ class Member(db.Model):
         initials = "".join(f"{p[0]}." for p in (self.first_name, self.patronymic) if p)
         return f"{self.last_name} {initials}".strip()
 
+    @property
+    def workplace(self) -> str:
+        """«Место работы (учёбы)»: the employer from the organisation's passport, then the member's department
+        (the member's own department alone when the passport names no institution) — never the union organisation."""
+        return ", ".join(p for p in (self.org.employer, " ".join((self.department or "").split())) if p)
+
+    def consent_missing(self) -> list[str]:
+        """What the consent form needs (152-FZ art. 9 part 4) and the card or the passport lack, as keys of
+        CONSENT_FIELD_TITLES; empty: the consent may be printed."""
+        missing = [f for f in CONSENT_REQUIRED if not getattr(self, f)]
+        if not self.workplace:
+            missing.insert(0, "workplace")
+        if not (self.org.address or "").strip():
+            missing.append("operator_address")
+        return missing
+
     def tenure_years(self, on: date | None = None) -> int:
         """Full years of union tenure (профсоюзный стаж) on a date; transfers keep it, re-admission restarts it."""
         return full_years(self.tenure_start, on or today())
@@ -316,6 +349,21 @@ class Member(db.Model):
 
     MANDATORY = ("last_name", "first_name", "birth_date", "gender", "position", "education", "dues_form",
                  "joined_on", "category")
+
+
+# What the consent form must name about the subject (152-FZ art. 9 part 4 p. 1): the address and the identity
+# document with its number, date of issue and issuer. Optional on the card, required to print the consent.
+CONSENT_REQUIRED = ("address", "id_doc_type", "id_doc_number", "id_doc_issued_on", "id_doc_issuer")
+# Their names in messages (msgids): the chair is told exactly what to fill in.
+CONSENT_FIELD_TITLES = {
+    "workplace": N_("место работы (учёбы): наименование учреждения в паспорте организации или подразделение в карточке"),
+    "address": N_("адрес места жительства"),
+    "id_doc_type": N_("вид документа, удостоверяющего личность"),
+    "id_doc_number": N_("серия и номер документа"),
+    "id_doc_issued_on": N_("дата выдачи документа"),
+    "id_doc_issuer": N_("кем выдан документ"),
+    "operator_address": N_("адрес профсоюзной организации (оператора) в паспорте организации"),
+}
 
 
 def person_key(last: str, first: str, patronymic: str, birth: date) -> str:

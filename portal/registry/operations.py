@@ -32,9 +32,13 @@ from portal.registry.rules import check_member
 READMISSION_WAIT_YEARS = 1  # seed 004 п.1.2, Charter п.7 ст.11
 
 MEMBER_FIELDS = ("last_name", "first_name", "patronymic", "birth_date", "gender", "department", "position",
-                 "education", "dues_form", "joined_on", "category", "address", "phone", "email")
-PASSPORT_FIELDS = ("name", "short_name", "inn", "kind", "address", "chair_name", "chair_gender", "chair_released",
-                   "chair_phone", "chair_email", "staff_count", "student_count", "committee_size",
+                 "education", "dues_form", "joined_on", "category", "address", "phone", "email", "id_doc_type",
+                 "id_doc_number", "id_doc_issued_on", "id_doc_issuer")
+# Optional fields: an empty string when not given (dates stay None).
+OPTIONAL_TEXT = ("patronymic", "department", "address", "phone", "email", "id_doc_type", "id_doc_number",
+                 "id_doc_issuer")
+PASSPORT_FIELDS = ("name", "short_name", "inn", "institution_name", "institution_inn", "kind", "address", "chair_name",
+                   "chair_gender", "chair_released", "chair_phone", "chair_email", "staff_count", "student_count", "committee_size",
                    "audit_commission_size")
 
 
@@ -86,8 +90,9 @@ def create_member(actor, org: Organisation, data: dict) -> Member:
         message = gettext(message)  # a msgid of the card rules
         raise RegistryError(message[0].upper() + message[1:] + ".", field=field)
     _ensure_no_duplicate({**data, "_org_id": org.id})
-    member = Member(org_id=org.id, status=MemberStatus.ACTIVE, **{f: data.get(f) or ("" if f in (
-        "patronymic", "department", "address", "phone", "email") else data.get(f)) for f in MEMBER_FIELDS})
+    member = Member(org_id=org.id, status=MemberStatus.ACTIVE, **{f: data.get(f) or ("" if f in OPTIONAL_TEXT
+                                                                                     else data.get(f))
+                                                                  for f in MEMBER_FIELDS})
     member.tenure_start = member.joined_on
     member.status_since = member.joined_on
     member.refresh_keys()
@@ -117,7 +122,7 @@ def update_member(actor, member: Member, data: dict) -> dict:
     changed = _changes(member, data, MEMBER_FIELDS)
     for f in MEMBER_FIELDS:
         if f in data:
-            setattr(member, f, data[f] if data[f] is not None else "")
+            setattr(member, f, data[f] if data[f] is not None or f not in OPTIONAL_TEXT else "")
     member.refresh_keys()
     if changed:
         audit.record("member_update", member, actor=actor, changed=changed)

@@ -16,6 +16,7 @@ from portal.i18n import N_
 
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' .\-]*$")
 PHONE_RE = re.compile(r"^\+?[\d\s()\-]{5,25}$")
+ID_DOC_NUMBER_RE = re.compile(r"^[0-9A-Za-zА-Яа-яЁё№ \-]{4,40}$")
 # A plain ASCII address: a dot-atom of the usual characters (at most 64), a domain of letter-digit-hyphen labels
 # (no «--»), a letters-only top-level domain that is not a special-use name (.local, .test, …). Every address it
 # matches email-validator accepts too (tests/test_spreadsheets.py checks samples), so the import's hot path
@@ -82,6 +83,15 @@ def check_member(data: dict, *, on: date | None = None) -> dict[str, str]:
             errors["joined_on"] = N_("дата вступления в будущем")
         elif isinstance(birth, date) and joined < birth:
             errors["joined_on"] = N_("вступил раньше, чем родился")
+    issued = data.get("id_doc_issued_on")
+    if isinstance(issued, date):
+        if issued > on:
+            errors["id_doc_issued_on"] = N_("дата выдачи документа в будущем")
+        elif isinstance(birth, date) and issued < birth:
+            errors["id_doc_issued_on"] = N_("документ выдан раньше даты рождения")
+    number = (data.get("id_doc_number") or "").strip()
+    if number and not ID_DOC_NUMBER_RE.match(number):
+        errors["id_doc_number"] = N_("серия и номер документа — буквы, цифры, пробелы, дефис и знак №")
     phone = (data.get("phone") or "").strip()
     if phone and not (PHONE_RE.match(phone) and 10 <= sum(c.isdigit() for c in phone) <= 15):
         errors["phone"] = N_("неверный номер телефона")

@@ -172,7 +172,8 @@ def passport(org_id):
         form.chair_gender.data = org.chair_gender
     if form.validate_on_submit():
         data = {name: form[name].data for name in ops.PASSPORT_FIELDS}
-        for key in ("short_name", "inn", "address", "chair_name", "chair_phone", "chair_email"):
+        for key in ("short_name", "inn", "institution_name", "institution_inn", "address", "chair_name", "chair_phone",
+                    "chair_email"):
             data[key] = (data[key] or "").strip()
         changed = ops.update_passport(current_user, org, data)
         db.session.commit()

@@ -29,6 +29,11 @@ FIELDS: dict[str, str] = {
     "phone": N_("Телефон"),
     "email": "E-mail",
     "address": N_("Адрес проживания"),
+    # The identity document the consent form names (152-FZ art. 9 part 4); optional, like the address.
+    "id_doc_type": N_("Документ, удостоверяющий личность"),
+    "id_doc_number": N_("Серия и номер документа"),
+    "id_doc_issued_on": N_("Дата выдачи документа"),
+    "id_doc_issuer": N_("Кем выдан документ"),
 }
 # Fields without which a row can't be imported (the names are checked separately: parts or ФИО).
 REQUIRED = ("birth_date", "gender", "position", "education", "dues_form", "joined_on", "category")
@@ -57,6 +62,13 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "email": ("e mail", "email", "эл почта", "электронная почта", "адрес электронной почты", "e mail адрес"),
     "address": ("адрес проживания", "адрес", "домашний адрес", "адрес регистрации", "место жительства",
                 "адрес места жительства"),
+    "id_doc_type": ("документ удостоверяющий личность", "вид документа", "вид документа удостоверяющего личность",
+                    "документ"),
+    "id_doc_number": ("серия и номер паспорта", "серия и номер документа", "серия номер паспорта",
+                      "паспорт серия номер", "номер паспорта", "паспорт", "серия и номер"),
+    "id_doc_issued_on": ("дата выдачи паспорта", "дата выдачи документа", "дата выдачи", "паспорт выдан дата",
+                         "когда выдан"),
+    "id_doc_issuer": ("кем выдан паспорт", "кем выдан документ", "кем выдан", "паспорт выдан", "орган выдавший"),
 }
 
 _HEADER_PUNCT = re.compile(r"[.,:;*()\[\]\"'«»№/\\_\-–—?!]")

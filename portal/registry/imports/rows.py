@@ -12,7 +12,15 @@ from portal.clock import full_years
 from portal.i18n import N_
 from portal.registry.imports.mapping import FIELDS
 from portal.registry.models import Category, DuesForm, Education, Gender, TitledEnum
-from portal.registry.rules import MAX_AGE, MIN_AGE, NAME_RE, PHONE_RE, check_member, email_is_valid
+from portal.registry.rules import (
+    ID_DOC_NUMBER_RE,
+    MAX_AGE,
+    MIN_AGE,
+    NAME_RE,
+    PHONE_RE,
+    check_member,
+    email_is_valid,
+)
 from portal.spreadsheets import FORMULA_START
 from portal.text import fold
 
@@ -88,6 +96,9 @@ DATE_ERRORS = {
     "birth_date": {"invalid": N_("несуществующая дата рождения"),
                    "short_year": N_("в дате рождения нужен год из четырёх цифр (ДД.ММ.ГГГГ)"),
                    "format": N_("дата рождения не распознана (нужно ДД.ММ.ГГГГ)")},
+    "id_doc_issued_on": {"invalid": N_("несуществующая дата выдачи документа"),
+                         "short_year": N_("в дате выдачи документа нужен год из четырёх цифр (ДД.ММ.ГГГГ)"),
+                         "format": N_("дата выдачи документа не распознана (нужно ДД.ММ.ГГГГ)")},
     "joined_on": {"invalid": N_("несуществующая дата вступления в Профсоюз"),
                   "short_year": N_("в дате вступления в Профсоюз нужен год из четырёх цифр (ДД.ММ.ГГГГ)"),
                   "format": N_("дата вступления в Профсоюз не распознана (нужно ДД.ММ.ГГГГ)")},
@@ -99,10 +110,14 @@ ENUMS: dict[str, tuple[type[TitledEnum], str]] = {
     "category": (Category, N_("неизвестная категория")),
 }
 LENGTHS = {"last_name": 100, "first_name": 100, "patronymic": 100, "department": 200, "position": 200,
-           "address": 500, "phone": 40, "email": 200}
+           "address": 500, "phone": 40, "email": 200, "id_doc_type": 100, "id_doc_number": 40, "id_doc_issuer": 300}
+# The identity document's fields (optional; the consent needs them): text, and the date of issue.
+ID_DOC_TEXT = ("id_doc_type", "id_doc_number", "id_doc_issuer")
+NULL = "\\N"  # COPY's NULL: a Staged date nobody gave
 # The order in which a refused row's problems are listed: the card's order.
 ORDER = ("last_name", "first_name", "patronymic", "birth_date", "gender", "position", "education", "dues_form",
-         "joined_on", "category", "department", "address", "phone", "email")
+         "joined_on", "category", "department", "address", "phone", "email", "id_doc_type", "id_doc_number",
+         "id_doc_issued_on", "id_doc_issuer")
 JOINED_BEFORE_BIRTH = N_("вступил раньше, чем родился")
 _UNKNOWN = object()  # an enum cell whose text matches no value
 _MISS = object()  # not in a cache yet
@@ -150,7 +165,8 @@ class RowReader:
     """
 
     _SOURCES = ("last_name", "first_name", "patronymic", "full_name", "birth_date", "joined_on", "gender", "education",
-                "dues_form", "category", "department", "position", "address", "phone", "email")
+                "dues_form", "category", "department", "position", "address", "phone", "email", "id_doc_type",
+                "id_doc_number", "id_doc_issued_on", "id_doc_issuer")
 
     def __init__(self, mapping: dict[str, int], on: date):
         self.mapping = mapping
@@ -160,7 +176,8 @@ class RowReader:
         self.width = max(mapping.values(), default=-1) + 2
         blank = self.width - 1
         self._pick = itemgetter(*(mapping.get(f, blank) for f in self._SOURCES))
-        self._dates: dict[str, dict] = {"birth_date": {}, "joined_on": {}}
+        self._dates: dict[str, dict] = {"birth_date": {}, "joined_on": {}, "id_doc_issued_on": {}}
+        self._id_doc = any(f in mapping for f in (*ID_DOC_TEXT, "id_doc_issued_on"))
         self._enums: dict[str, dict] = {k: {} for k in ENUMS}
         self._names: dict[str, str] = {}
         self._folded: dict[str, str] = {}
@@ -230,7 +247,7 @@ class RowReader:
         if len(cells) != width - 1:
             cells = [*cells[:width - 1], *([None] * (width - 1 - len(cells)))]
         (last, first, middle, full, birth, joined, gender, education, dues, category, department, position, address,
-         phone, email) = self._pick([*cells, None])
+         phone, email, doc_type, doc_number, doc_issued, doc_issuer) = self._pick([*cells, None])
         if self.parts:
             names, ok_name = self._ok_names, self._ok_name
             v = names.get(last, _MISS) if last.__class__ is str else _MISS
@@ -283,8 +300,28 @@ class RowReader:
                 return None
         if email and (len(email) > LENGTHS["email"] or not email_is_valid(email)):
             return None
+        doc = ("", "", NULL, "")
+        if self._id_doc:
+            doc = self._ok_id_doc(doc_type, doc_number, doc_issued, doc_issuer, birth[0])
+            if doc is None:
+                return None
         return Staged(last[0], first[0], middle[0], last[1], f"{last[1]}|{first[1]}|{middle[1]}|{birth[1]}", birth[1],
-                      gender, department, position, education, dues, joined[1], category, address, phone, email)
+                      gender, department, position, education, dues, joined[1], category, address, phone, email, *doc)
+
+    def _ok_id_doc(self, doc_type, doc_number, issued, issuer, birth: date) -> tuple[str, str, str, str] | None:
+        """The identity document's values as staged (the date as ISO text, or NULL), or None for `read`."""
+        texts = []
+        for key, raw in zip(ID_DOC_TEXT, (doc_type, doc_number, issuer), strict=True):
+            text = _text(raw)
+            if len(text) > LENGTHS[key]:
+                return None
+            texts.append(text)
+        if texts[1] and not ID_DOC_NUMBER_RE.match(texts[1]):
+            return None
+        day, problem = _parse_date(issued)
+        if problem is not None or (day is not None and (day > self.on or day < birth)):
+            return None
+        return texts[0], texts[1], NULL if day is None else self.iso(day), texts[2]
 
     # -- the full check
 
@@ -296,7 +333,9 @@ class RowReader:
                       f"{parts[0]}|{parts[1]}|{parts[2]}|{birth}", birth, data["gender"]._value_, data["department"],
                       data["position"], data["education"]._value_, data["dues_form"]._value_,
                       self.iso(data["joined_on"]), data["category"]._value_, data["address"], data["phone"],
-                      data["email"])
+                      data["email"], data["id_doc_type"], data["id_doc_number"],
+                      NULL if data["id_doc_issued_on"] is None else self.iso(data["id_doc_issued_on"]),
+                      data["id_doc_issuer"])
 
     def _name(self, raw) -> str:
         name = self._names.get(raw) if isinstance(raw, str) else None
@@ -338,7 +377,7 @@ class RowReader:
         width = self.width
         cells = [*cells[:width - 1], *([None] * (width - 1 - len(cells))), None]
         (last, first, middle, full, birth, joined, gender, education, dues, category, department, position, address,
-         phone, email) = self._pick(cells)
+         phone, email, doc_type, doc_number, doc_issued, doc_issuer) = self._pick(cells)
         problems: dict[str, str] = {}
         if self.parts:
             last, first, middle = self._name(last), self._name(first), self._name(middle)
@@ -357,6 +396,8 @@ class RowReader:
             "joined_on": self._date("joined_on", joined, problems),
             "category": self._enum("category", category, problems),
             "address": _text(address), "phone": _text(phone), "email": _text(email),
+            "id_doc_type": _text(doc_type), "id_doc_number": _text(doc_number),
+            "id_doc_issued_on": self._date("id_doc_issued_on", doc_issued, problems), "id_doc_issuer": _text(doc_issuer),
         }
         for key, limit in LENGTHS.items():
             if len(data[key]) > limit:
@@ -389,6 +430,10 @@ class Staged(NamedTuple):
     address: str
     phone: str
     email: str
+    id_doc_type: str
+    id_doc_number: str
+    id_doc_issued_on: str  # ISO text, or NULL (COPY's \N) when not given
+    id_doc_issuer: str
 
     @property
     def name(self) -> str:

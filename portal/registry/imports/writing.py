@@ -14,13 +14,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from portal.bulk import insert_rows, is_postgres
 from portal.extensions import db
-from portal.registry.imports.rows import Staged
+from portal.registry.imports.rows import NULL, Staged
 from portal.registry.models import CardStatus, ConsentStatus, EventKind, Member, MemberEvent, MemberStatus
 
 MEMBER_COLUMNS = ("id", "org_id", "last_name", "first_name", "patronymic", "last_name_folded", "person_key",
                   "birth_date", "gender", "department", "position", "education", "dues_form", "joined_on",
-                  "tenure_start", "category", "address", "phone", "email", "status", "status_since",
-                  "consent_status", "card_status", "card_number")
+                  "tenure_start", "category", "address", "phone", "email", "id_doc_type", "id_doc_number",
+                  "id_doc_issued_on", "id_doc_issuer", "status", "status_since", "consent_status", "card_status",
+                  "card_number")
 EVENT_COLUMNS = ("member_id", "kind", "on_date", "to_org_id", "reason", "actor_id")
 
 
@@ -54,8 +55,9 @@ def _write(org_id: int, ids: list[int], fresh: list[Staged], actor_id: int | Non
         joined = date.fromisoformat(r.joined_on)
         members.append((new_id, org_id, r.last_name, r.first_name, r.patronymic, r.last_name_folded, r.person_key,
                         date.fromisoformat(r.birth_date), r.gender, r.department, r.position, r.education,
-                        r.dues_form, joined, joined, r.category, r.address, r.phone, r.email, active, joined,
-                        no_consent, no_card, None))
+                        r.dues_form, joined, joined, r.category, r.address, r.phone, r.email, r.id_doc_type,
+                        r.id_doc_number, None if r.id_doc_issued_on == NULL else date.fromisoformat(r.id_doc_issued_on),
+                        r.id_doc_issuer, active, joined, no_consent, no_card, None))
         events.append((new_id, joined_kind, joined, org_id, "", actor_id))
     insert_rows(Member.__table__, MEMBER_COLUMNS, members)
     insert_rows(MemberEvent.__table__, EVENT_COLUMNS, events)
@@ -96,6 +98,7 @@ WITH ins AS (
 )
 SELECT s.person_key FROM {_STAGE} s LEFT JOIN ins ON ins.person_key = s.person_key WHERE ins.person_key IS NULL
 """
+_ISSUED_AT = STAGE_COLUMNS.index("id_doc_issued_on")  # a date or COPY's NULL, never escaped
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -134,8 +137,8 @@ def _chunk_payload(candidates: list[tuple[str, int, Staged]], org_id: int, actor
     actor = "\\N" if actor_id is None else str(actor_id)
     for _key, _number, row in candidates:
         line = "\t".join(row)
-        if "\\" in line:
-            line = "\t".join(v.translate(_COPY_ESCAPES) for v in row)
+        if line.count("\\") > (row.id_doc_issued_on == NULL):  # COPY's own NULL stays as it is
+            line = "\t".join(v if i == _ISSUED_AT else v.translate(_COPY_ESCAPES) for i, v in enumerate(row))
         joined = row.joined_on
         lines.append(line)
         member_tails.append(f"\t{org}\t{line}\t{joined}\t{active}\t{joined}\t{no_consent}\t{no_card}\n")
