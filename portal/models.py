@@ -15,3 +15,4 @@ from portal.registry.models import (  # noqa: F401
     Organisation,
 )
 from workflows.engine import WorkflowHistory  # noqa: F401
+from portal.cabinet.models import FamilyMember, MemberAccount, MemberToken  # noqa: F401, E402
