@@ -47,6 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.api.views import bp as api_bp
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import init_login
+    from portal.cabinet.staff_views import bp as cabinet_staff_bp
     from portal.cabinet.verify import bp as verify_bp
     from portal.cabinet.views import bp as cabinet_bp
     from portal.cards.views import bp as cards_bp
@@ -73,6 +74,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(i18n_bp)
     app.register_blueprint(cabinet_bp)
     app.register_blueprint(verify_bp)
+    app.register_blueprint(cabinet_staff_bp)
     app.register_blueprint(api_bp)
     init_admin(app)
     _register_cli(app)

@@ -82,7 +82,8 @@ MEMBER_BLUEPRINTS = {"cabinet", "api"}
 MEMBER_ARG_KINDS = {"family_id": "family_member", "token_id": "api_token"}
 
 # Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).
-STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid"}
+STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid",
+                     "cabinet_staff"}
 
 # A URL argument → the kind of object it names. Keys are "argument" or "endpoint-pattern:argument" where one name
 # means different objects in different blueprints (the pattern wins).

@@ -402,3 +402,36 @@ def test_staff_never_opens_the_cabinet(client, world, holder):
 def test_anonymous_cabinet_pages_go_to_the_member_login(client):
     r = client.get("/cabinet/card")
     assert r.status_code == 302 and "/cabinet/login" in r.location
+
+
+# ---- the staff side ------------------------------------------------------------------------------------------------
+
+
+def test_chair_sees_who_has_a_cabinet_and_prints_the_instruction(client, holder, world):
+    from tests.document_helpers import flat, pdf_pages
+
+    waiting = card_holder(world.school_a, last_name="Ждущева", first_name="Вера", patronymic="Ивановна")
+    register(client, holder)
+    chair = client.application.test_client()
+    login(chair, world.users["primary_chair"])
+    page = chair.get(f"/orgs/{world.school_a.id}/members").get_data(as_text=True)
+    row = page[page.index("Ёлкина"):]
+    assert 'data-cabinet="yes"' in row[:row.index("</tr>")]
+    row = page[page.index("Ждущева"):]
+    assert 'data-cabinet="no"' in row[:row.index("</tr>")]
+    org_page = chair.get(f"/orgs/{world.school_a.id}").get_data(as_text=True)
+    assert 'data-step="cabinets" data-done="no"' in org_page and "зарегистрировались 1 из 2" in org_page
+    r = chair.get(f"/orgs/{world.school_a.id}/cabinet-instruction.pdf")
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    pages = [flat(p) for p in pdf_pages(r.data)]
+    assert len(pages) == 2  # one page per card holder, in name order
+    assert "Ёлкина Анна Сергеевна" in pages[0] and "Ждущева Вера Ивановна" in pages[1]  # ё sorts as е
+    grouped = " ".join(holder.card_number[i:i + 4] for i in range(0, 16, 4))
+    assert grouped in pages[0] and "/cabinet/register" in pages[0] and "Пароль никому не сообщайте" in pages[0]
+    assert "Как войти в личный кабинет" in pages[0] and "8 (800) 250-74-46" in pages[0]
+    # an organisation above: one page with blanks; another region's organisation: 404
+    r = client.application.test_client()
+    login(r, world.users["territorial_chair"])
+    pages = pdf_pages(r.get(f"/orgs/{world.terr_a.id}/cabinet-instruction.pdf").data)
+    assert len(pages) == 1 and "____ ____ ____ ____" in flat(pages[0])
+    assert chair.get(f"/orgs/{world.school_b.id}/cabinet-instruction.pdf").status_code == 404

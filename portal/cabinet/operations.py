@@ -505,3 +505,12 @@ def petition_data(member: Member) -> list[dict]:
              "state_title": p.state.label,
              "amount": str(p.amount) if getattr(p, "amount", None) is not None else None}
             for p in petitions(member)]
+
+
+def cabinet_count(member_condition) -> int:
+    """Active members (under a condition on Member, e.g. an organisation's subtree) with an open cabinet."""
+    from sqlalchemy import func
+
+    return db.session.scalar(select(func.count(MemberAccount.id)).join(Member, Member.id == MemberAccount.member_id)
+                             .where(member_condition, Member.status == MemberStatus.ACTIVE,
+                                    MemberAccount.closed_at.is_(None))) or 0
