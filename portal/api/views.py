@@ -16,27 +16,28 @@ from werkzeug.exceptions import HTTPException
 
 from portal.cabinet import operations as ops
 from portal.extensions import csrf, db
+from portal.i18n import N_
 from workflows import WorkflowError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 MESSAGES = {
-    400: "Запрос не понят. Проверьте данные и попробуйте снова.",
-    401: "Нужен действующий токен доступа: войдите по номеру билета и паролю.",
-    403: "Недостаточно прав.",
-    404: "Не найдено.",
-    405: "Этот метод здесь не поддерживается.",
-    409: "Действие невозможно в текущем состоянии.",
-    415: "Тело запроса должно быть JSON.",
-    429: "Слишком много попыток. Подождите и попробуйте снова.",
-    500: "Внутренняя ошибка. Попробуйте позже.",
+    400: N_("Запрос не понят. Проверьте данные и попробуйте снова."),
+    401: N_("Нужен действующий токен доступа: войдите по номеру билета и паролю."),
+    403: N_("Недостаточно прав."),
+    404: N_("Не найдено."),
+    405: N_("Этот метод здесь не поддерживается."),
+    409: N_("Действие невозможно в текущем состоянии."),
+    415: N_("Тело запроса должно быть JSON."),
+    429: N_("Слишком много попыток. Подождите и попробуйте снова."),
+    500: N_("Внутренняя ошибка. Попробуйте позже."),
 }
 
 
 def error(status: int, message: str | None = None, **extra):
     """A JSON error: {"error": {"status": …, "message": "<Russian text>"}}."""
-    body = {"error": {"status": status, "message": message or gettext(MESSAGES.get(status, "Ошибка.")), **extra}}
+    body = {"error": {"status": status, "message": message or gettext(MESSAGES.get(status, N_("Ошибка."))), **extra}}
     response = jsonify(body)
     response.status_code = status
     if status == 401:

@@ -24,6 +24,7 @@ from portal.cabinet.models import (
 )
 from portal.clock import now, today
 from portal.extensions import db
+from portal.i18n import N_
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import queue_mail
 from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus
@@ -445,7 +446,8 @@ def family(account: MemberAccount) -> list[FamilyMember]:
                               .order_by(FamilyMember.id)).all()
 
 
-FAMILY_RELATIONS = {"spouse": "супруг(а)", "child": "ребёнок", "parent": "родитель", "other": "другой родственник"}
+FAMILY_RELATIONS = {"spouse": N_("супруг(а)"), "child": N_("ребёнок"), "parent": N_("родитель"),
+                    "other": N_("другой родственник")}
 FAMILY_LIMIT = 10
 
 
