@@ -7,6 +7,7 @@ a member session on any staff page; `_members_only` sends anonymous visitors of 
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 from flask import (
     Blueprint,
@@ -315,15 +316,22 @@ def home():
 @bp.route("/card")
 def card():
     """The virtual card with its QR code; the service worker keeps a copy that opens with no network."""
+    account = _account()
+    data = ops.card_data(account)
+    svg = qr_svg(data["verify_url"])
+    return render_template("cabinet/card.html", account=account, member=account.member, card=data, qr_svg=svg,
+                           rendered_at=now())
+
+
+@lru_cache(maxsize=4096)
+def qr_svg(url: str) -> str:
+    """The QR code of a verification link as inline SVG (no script, no style attribute). Encoding one takes
+    milliseconds of pure Python, and a member's link never changes: kept per link."""
     import qrcode
     import qrcode.image.svg
 
-    account = _account()
-    data = ops.card_data(account)
-    svg = qrcode.make(data["verify_url"], image_factory=qrcode.image.svg.SvgPathImage, box_size=8,
-                      border=2).to_string(encoding="unicode")
-    return render_template("cabinet/card.html", account=account, member=account.member, card=data, qr_svg=svg,
-                           rendered_at=now())
+    return qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8,
+                       border=2).to_string(encoding="unicode")
 
 
 @bp.route("/data")
