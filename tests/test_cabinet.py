@@ -410,7 +410,7 @@ def test_anonymous_cabinet_pages_go_to_the_member_login(client):
 def test_chair_sees_who_has_a_cabinet_and_prints_the_instruction(client, holder, world):
     from tests.document_helpers import flat, pdf_pages
 
-    waiting = card_holder(world.school_a, last_name="Ждущева", first_name="Вера", patronymic="Ивановна")
+    card_holder(world.school_a, last_name="Ждущева", first_name="Вера", patronymic="Ивановна")
     register(client, holder)
     chair = client.application.test_client()
     login(chair, world.users["primary_chair"])

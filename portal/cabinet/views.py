@@ -243,8 +243,8 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Log out everywhere: the session version moves on (every device) and API tokens are revoked."""
-    ActionForm().validate_on_submit()
+    """Log out everywhere: the session version moves on (every device) and API tokens are revoked (the form's CSRF
+    token is checked app-wide by CSRFProtect, as for every POST)."""
     account = db.session.get(MemberAccount, _account().id)
     ops.end_everywhere(account)
     audit.record("member_logout", object_type="member_accounts", object_id=account.id, org_id=account.member.org_id,
