@@ -435,3 +435,20 @@ def test_chair_sees_who_has_a_cabinet_and_prints_the_instruction(client, holder,
     pages = pdf_pages(r.get(f"/orgs/{world.terr_a.id}/cabinet-instruction.pdf").data)
     assert len(pages) == 1 and "____ ____ ____ ____" in flat(pages[0])
     assert chair.get(f"/orgs/{world.school_b.id}/cabinet-instruction.pdf").status_code == 404
+
+
+def test_an_idle_member_session_ends_at_the_member_login(client, holder):
+    register(client, holder)
+    member_login(client, holder)
+    with client.session_transaction() as s:
+        s["seen"] = s["seen"] - 31 * 60
+    r = client.get("/cabinet/card")
+    assert r.status_code == 302 and r.location.endswith("/cabinet/login")
+    assert client.get("/cabinet/card").status_code == 302
+
+
+def test_english_cabinet_keeps_russian_msgids_translatable(client, holder):
+    """The cabinet's pages are marked for translation: ?lang=en changes the shared chrome at least (the English
+    texts of the cabinet arrive with portal/translations/fragments/cabinet.po at merge)."""
+    r = client.get("/cabinet/login?lang=en")
+    assert r.status_code == 200 and 'lang="en"' in r.get_data(as_text=True)
