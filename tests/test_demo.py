@@ -74,3 +74,13 @@ def test_the_demo_region_has_its_own_regulation_and_documents_fit_to_sign(app):
     assert f"Место работы (учёбы) {member.org.institution_name}" in consent  # the DOCX's table: label, value
     assert not member.org.institution_name.startswith("Первичная") and f"ИНН {member.org.inn}" in consent
     assert f"Серия и номер документа {member.id_doc_number}" in consent
+
+
+def test_demo_members_log_in_to_the_cabinet(app):
+    result = app.test_cli_runner().invoke(args=["demo-data", "--members", "300", "--regions", "3"])
+    assert result.exit_code == 0, result.output
+    assert "2202000000000010" in result.output  # the README's member login
+    c = app.test_client()
+    r = c.post("/cabinet/login", data={"card_number": "2202 0000 0000 0010", "password": DEMO_PASSWORD})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    assert "2202000000000010" in c.get("/cabinet/card").get_data(as_text=True)

@@ -8,3 +8,5 @@ AID_REVIEWERS = ["regional_staff", "regional_chair"]
 PRESIDIUM = ["presidium_member"]
 REGIONAL_CHAIRMAN = ["regional_chair"]
 ACCOUNTANTS = ["accountant"]
+# A member acting on their own record from the cabinet (consent withdrawal: the same transition chairs fire).
+MEMBER = ["member"]

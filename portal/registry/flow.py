@@ -18,6 +18,8 @@ def member_of(obj) -> Member:
 
 def member_in_scope(actor, member) -> bool:
     """May this actor act on this member's workflows (edit rights, the member's organisation in their scope)."""
+    if policy.is_member_principal(actor):  # a member acts only on their own record (the cabinet's withdrawal)
+        return getattr(actor, "member_id", None) == member.id
     # A member of the actor's own organisation is in scope without loading the organisation (a query per transition).
     return policy.has_permission(actor, policy.Permission.EDIT_MEMBERS) and (
         member.org_id == actor.org_id or policy.org_in_scope(actor, member.org))
