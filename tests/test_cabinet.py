@@ -11,13 +11,13 @@ from sqlalchemy import select, update
 from portal.cabinet.models import FamilyMember, MemberAccount, MemberToken, member_hasher
 from portal.consent.models import ConsentRecord
 from portal.extensions import db
+from portal.flows import WorkflowHistory
 from portal.mail.models import OutboxMessage
 from portal.registry.models import CardStatus, ConsentStatus, MemberStatus
 from tests.aid_helpers import aid_fixture  # noqa: F401  (fixture)
 from tests.cabinet_helpers import MEMBER_PASSWORD, card_holder, identity, last_mail, link_in, member_login, register
 from tests.conftest import login
 from tests.security_helpers import fresh_login_per_request  # noqa: F401  (autouse)
-from workflows.engine import WorkflowHistory
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ def _end_session() -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    from portal.auth.views import _safe_next as staff_safe_next
+    from portal.urls import safe_next as staff_safe_next
 
     home = url_for("cabinet.home")
     if not target or not target.startswith("/cabinet/"):
