@@ -13,6 +13,7 @@ from argon2.profiles import RFC_9106_LOW_MEMORY
 from sqlalchemy import select
 
 from portal.audit import AuditEntry
+from portal.auth import throttle
 from portal.auth import views as auth_views
 from portal.auth.models import LoginThrottle, Role, User
 from portal.config import build_config
@@ -46,6 +47,7 @@ class Clock:
 def clock(monkeypatch) -> Clock:
     c = Clock(datetime.now(UTC))
     monkeypatch.setattr(auth_views, "now", c)
+    monkeypatch.setattr(throttle, "now", c)  # the counters live in portal.auth.throttle
     return c
 
 

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import secrets
 import string
-from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import select
 
 from forms.auth import AccountActionForm, AccountForm, ChangePasswordForm, LoginForm
 from portal import audit, policy
-from portal.auth.models import LoginThrottle, User, burn_password_check
+from portal.auth.models import User, burn_password_check
+from portal.auth.throttle import attempt_succeeded, login_keys, reserve_attempt
 from portal.clock import now
 from portal.extensions import db, login_manager
 from portal.i18n import LANGUAGES
 from portal.policy import Permission
-from portal.text import fold
 from portal.urls import safe_next
 
 bp = Blueprint("auth", __name__)
@@ -92,101 +91,6 @@ def load_user(user_id: str):
     return user
 
 
-# ---- throttling ------------------------------------------------------------------------------------------------
-#
-# Three counters per attempt: the account ("login:…"), the account from this address ("pair:…") and the address
-# ("addr:…"). An attempt is reserved BEFORE the password is checked, in one short transaction that locks the rows
-# (an upsert takes the row lock on PostgreSQL and the write lock on SQLite): it is refused while blocked, otherwise
-# counted as a failure at once. Forty parallel guesses therefore get exactly the free attempts, not as many as
-# raced past a separate check. A right password then undoes what it was counted for.
-#
-# A per-account block stops the addresses that failed on the account, not its owner elsewhere: an address with no
-# failure on the account within the window still gets its attempt (one, then its own counter blocks it), so an
-# outsider who keeps an account blocked does not keep its owner out. The address counter is separate (one address
-# guessing many accounts); a good login removes that account's failures from it (a school behind one NAT does not
-# share a typo's lockout), never the failures on other accounts.
-
-
-def _throttle_keys(login: str) -> list[str]:
-    account = fold(login)[:150]
-    address = (request.remote_addr or "-")[:45]
-    return [f"login:{account}", f"pair:{account}|{address}", f"addr:{address}"]
-
-
-def _upsert():
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
-def _reserve_attempt(keys: list[str]) -> int:
-    """Atomically decide and record one attempt for the keys (account, account×address, address).
-
-    Returns the seconds to wait (the attempt is refused and nothing is counted), or 0: the attempt is counted as a
-    failure on every key and may check its password (`_attempt_succeeded` undoes it). Commits, so the row locks are
-    held only for this step, never during the password hash.
-    """
-    cfg = current_app.config
-    free = cfg["LOGIN_FREE_ATTEMPTS"]
-    free_by_key = {keys[0]: free, keys[1]: free, keys[2]: cfg.get("LOGIN_ADDRESS_FREE_ATTEMPTS", free)}
-    cap = cfg["LOGIN_MAX_DELAY_SECONDS"]
-    window = timedelta(seconds=cfg.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
-    moment = now()
-    table = LoginThrottle.__table__
-    insert = _upsert()
-    state = {}
-    for key in sorted(keys):  # one lock order for everyone: no deadlock between two attempts
-        stale = table.c.updated_at < moment - window
-        stmt = insert(table).values(key=key, failures=0, updated_at=moment).on_conflict_do_update(
-            index_elements=[table.c.key],
-            # Old failures are forgotten (a school's typos spread over weeks); the row is locked either way.
-            set_={"failures": case((stale, 0), else_=table.c.failures),
-                  "blocked_until": case((stale, None), else_=table.c.blocked_until)},
-        ).returning(table.c.failures, table.c.blocked_until)
-        failures, blocked_until = db.session.execute(stmt).one()
-        state[key] = (failures, _aware(blocked_until))
-    account, pair, address = keys
-
-    def wait_of(key: str) -> int:
-        until = state[key][1]
-        return int((until - moment).total_seconds()) + 1 if until and until > moment else 0
-
-    wait = max(wait_of(pair), wait_of(address))
-    if not wait and wait_of(account) and state[pair][0] > 0:
-        wait = wait_of(account)  # this address is one of those failing on the blocked account
-    if wait:
-        db.session.commit()
-        return wait
-    for key in keys:
-        failures = state[key][0] + 1
-        values = {"failures": failures, "updated_at": moment}
-        if failures >= free_by_key[key]:
-            delay = min(2 ** min(failures - free_by_key[key] + 1, 30), cap)
-            values["blocked_until"] = max(moment + timedelta(seconds=delay), state[key][1] or moment)
-        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(**values))
-    db.session.commit()
-    return 0
-
-
-def _attempt_succeeded(keys: list[str]) -> None:
-    """A right password: the account's and this address's counters for it are cleared, and the address counter
-    loses the failures of this account from this address (including the attempt just reserved)."""
-    account, pair, address = keys
-    mine = db.session.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == pair)) or 0
-    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([account, pair])))
-    if mine:
-        free = current_app.config.get("LOGIN_ADDRESS_FREE_ATTEMPTS", current_app.config["LOGIN_FREE_ATTEMPTS"])
-        left = case((LoginThrottle.failures > mine, LoginThrottle.failures - mine), else_=0)
-        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == address).values(
-            failures=left, blocked_until=case((left < free, None), else_=LoginThrottle.blocked_until)))
-
-
 # ---- views -----------------------------------------------------------------------------------------------------
 
 
@@ -197,8 +101,8 @@ def login():
         return redirect(url_for("registry.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        keys = _throttle_keys(form.login.data)
-        wait = _reserve_attempt(keys)
+        keys = login_keys("", form.login.data)
+        wait = reserve_attempt(keys)
         if wait:
             return render_template("auth/login.html", form=form,
                                    error=gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.",
@@ -218,7 +122,7 @@ def login():
                 audit.record("login", object_type="users", outcome="denied", reason="unknown_login")
             db.session.commit()
             return render_template("auth/login.html", form=form, error=gettext("Неверный логин или пароль.")), 200
-        _attempt_succeeded(keys)
+        attempt_succeeded(keys)
         user.last_login_at = now()
         audit.record("login", user, actor=user)
         db.session.commit()
@@ -264,8 +168,8 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         user = db.session.get(User, current_user.id)
-        keys = _throttle_keys(user.login)
-        wait = _reserve_attempt(keys)
+        keys = login_keys("", user.login)
+        wait = reserve_attempt(keys)
         if wait:
             form.current.errors.append(gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.",
                                                wait=wait))
@@ -275,14 +179,14 @@ def change_password():
             db.session.commit()
             form.current.errors.append(gettext("Текущий пароль введён неверно."))
         elif form.new.data == form.current.data:
-            _attempt_succeeded(keys)
+            attempt_succeeded(keys)
             db.session.commit()
             form.new.errors.append(gettext("Новый пароль должен отличаться от текущего."))
         else:
             user.set_password(form.new.data)
             user.must_change_password = False
             user.end_sessions()
-            _attempt_succeeded(keys)
+            attempt_succeeded(keys)
             audit.record("password_change", user, actor=user)
             db.session.commit()
             login_user(user)

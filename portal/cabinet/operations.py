@@ -15,6 +15,7 @@ from flask_babel import gettext
 from sqlalchemy import select, update
 
 from portal import audit
+from portal.auth import throttle
 from portal.cabinet.models import (
     FamilyMember,
     MemberAccount,
@@ -76,27 +77,17 @@ def normalise_card(value: str | None) -> str:
 
 
 def throttle_keys(card: str) -> list[str]:
-    """Member counters live in login_throttle beside staff ones, under their own prefixes."""
+    """Counters for the cabinet's other guessable forms (registration, reset requests): the card and the address."""
     return [f"member-card:{normalise_card(card)[:40]}", f"member-addr:{request.remote_addr or '-'}"]
 
 
 def blocked_for(keys: list[str]) -> int:
-    from portal.auth.views import _blocked_for
-
-    return _blocked_for(keys)
+    return throttle.blocked_for(keys)
 
 
 def record_failure(keys: list[str]) -> None:
-    """One failure per card and per address, each counted in one atomic statement (auth's growing delay)."""
-    from portal.auth.views import _record_failure
-
-    _record_failure(keys)
-
-
-def clear_failures(keys: list[str]) -> None:
-    from portal.auth.views import _clear_failures
-
-    _clear_failures(keys[0])
+    """One miss per card and per address, each counted in one atomic statement (the staff logins' growing delay)."""
+    throttle.count_failure(keys)
 
 
 def authenticate(card: str, password: str) -> tuple[MemberAccount | None, int]:
@@ -106,8 +97,10 @@ def authenticate(card: str, password: str) -> tuple[MemberAccount | None, int]:
     account (consent withdrawn) or one without a confirmed email answers like a wrong password too, but only after
     the password was right: the page then says why (`login_problem`).
     """
-    keys = throttle_keys(card)
-    wait = blocked_for(keys)
+    # The staff logins' three counters (card, card from this address, address), reserved atomically before the
+    # hash is checked: parallel guesses get exactly the free attempts, and the owner elsewhere is not locked out.
+    keys = throttle.login_keys("member-", normalise_card(card)[:40])
+    wait = throttle.reserve_attempt(keys)
     if wait:
         return None, wait
     number = normalise_card(card)
@@ -118,14 +111,13 @@ def authenticate(card: str, password: str) -> tuple[MemberAccount | None, int]:
         ok = False
     else:
         ok = account.check_password(password)  # rehashes an old hash in this transaction
-    if not ok:
-        record_failure(keys)
+    if not ok:  # already counted by reserve_attempt
         audit.record("member_login", object_type="member_accounts", object_id=account.id if account else None,
                      org_id=account.member.org_id if account else None, outcome="denied",
                      actor=MemberActor(account) if account else None)
         db.session.commit()
         return None, 0
-    clear_failures(keys)
+    throttle.attempt_succeeded(keys)
     return account, 0
 
 

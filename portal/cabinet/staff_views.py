@@ -20,6 +20,7 @@ INSTRUCTION_LIMIT = 3000  # pages in one PDF: a primary organisation's whole lis
 
 
 @bp.route("/orgs/<int:org_id>/cabinet-instruction.pdf")
+@policy.requires(Permission.VIEW_REGISTRY)
 def instruction(org_id: int):
     """The members' instruction as a PDF: for a primary organisation a page per member whose card was issued (with
     the card number); for organisations above, one page to copy (numbers written in by hand).
@@ -29,7 +30,6 @@ def instruction(org_id: int):
     from portal.documents.member_instruction import member_instruction_pdf
 
     org = policy.get_org(current_user, org_id)
-    policy.require(current_user, Permission.VIEW_REGISTRY)
     members: list[tuple[str, str]] = []
     ids: list[int] = []
     if org.level == OrgLevel.PRIMARY:

@@ -328,6 +328,7 @@ def export_file(export_id: int, fmt: str):
 
 
 @bp.route("/consent/destructions")
+@policy.requires(policy.Permission.BACK_OFFICE)
 def destructions():
     """Destruction records (152-FZ art. 21): whose data, which categories, which files, when, by which job —
     central office only; the list names members, so it is audited with their ids."""

@@ -102,6 +102,7 @@ class ResendForm(BaseForm):
 
 
 @bp.route("/mail/outbox/<int:msg_id>/resend", methods=["POST"])
+@policy.requires(policy.Permission.BACK_OFFICE)
 def outbox_resend(msg_id: int):
     """Put one failed message back in the queue (audited); of two clicks one resends, the worker sends it once."""
     msg = db.session.get(OutboxMessage, msg_id)
@@ -121,6 +122,7 @@ def outbox_resend(msg_id: int):
 
 
 @bp.route("/mail/outbox/resend-failed", methods=["POST"])
+@policy.requires(policy.Permission.BACK_OFFICE)
 def outbox_resend_failed():
     """Put every failed message back in the queue (audited with their ids)."""
     if not ResendForm().validate_on_submit():

@@ -1,0 +1,146 @@
+"""Throttling of password attempts and of other guessable forms, shared by staff logins and the member cabinet.
+
+Three counters per attempt: the account ("login:…"), the account from this address ("pair:…") and the address
+("addr:…"). An attempt is reserved BEFORE the password is checked, in one short transaction that locks the rows
+(an upsert takes the row lock on PostgreSQL and the write lock on SQLite): it is refused while blocked, otherwise
+counted as a failure at once. Forty parallel guesses therefore get exactly the free attempts, not as many as
+raced past a separate check. A right password then undoes what it was counted for.
+
+A per-account block stops the addresses that failed on the account, not its owner elsewhere: an address with no
+failure on the account within the window still gets its attempt (one, then its own counter blocks it), so an
+outsider who keeps an account blocked does not keep its owner out. The address counter is separate (one address
+guessing many accounts); a good login removes that account's failures from it (a school behind one NAT does not
+share a typo's lockout), never the failures on other accounts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app, request
+from sqlalchemy import case, delete, select, update
+
+from portal.auth.models import LoginThrottle
+from portal.clock import now
+from portal.extensions import db
+from portal.text import fold
+
+
+def login_keys(prefix: str, ident: str) -> list[str]:
+    """The three counters of a password attempt: the account, the account from this address, the address.
+
+    `prefix` keeps kinds of account apart ("" for staff logins, "member-" for card numbers in the cabinet).
+    """
+    account = fold(ident)[:150]
+    address = (request.remote_addr or "-")[:45]
+    return [f"{prefix}login:{account}", f"{prefix}pair:{account}|{address}", f"{prefix}addr:{address}"]
+
+
+def _upsert():
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def reserve_attempt(keys: list[str]) -> int:
+    """Atomically decide and record one attempt for the keys (account, account×address, address).
+
+    Returns the seconds to wait (the attempt is refused and nothing is counted), or 0: the attempt is counted as a
+    failure on every key and may check its password (`attempt_succeeded` undoes it). Commits, so the row locks are
+    held only for this step, never during the password hash.
+    """
+    cfg = current_app.config
+    free = cfg["LOGIN_FREE_ATTEMPTS"]
+    free_by_key = {keys[0]: free, keys[1]: free, keys[2]: cfg.get("LOGIN_ADDRESS_FREE_ATTEMPTS", free)}
+    cap = cfg["LOGIN_MAX_DELAY_SECONDS"]
+    window = timedelta(seconds=cfg.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
+    moment = now()
+    table = LoginThrottle.__table__
+    insert = _upsert()
+    state = {}
+    for key in sorted(keys):  # one lock order for everyone: no deadlock between two attempts
+        stale = table.c.updated_at < moment - window
+        stmt = insert(table).values(key=key, failures=0, updated_at=moment).on_conflict_do_update(
+            index_elements=[table.c.key],
+            # Old failures are forgotten (a school's typos spread over weeks); the row is locked either way.
+            set_={"failures": case((stale, 0), else_=table.c.failures),
+                  "blocked_until": case((stale, None), else_=table.c.blocked_until)},
+        ).returning(table.c.failures, table.c.blocked_until)
+        failures, blocked_until = db.session.execute(stmt).one()
+        state[key] = (failures, _aware(blocked_until))
+    account, pair, address = keys
+
+    def wait_of(key: str) -> int:
+        until = state[key][1]
+        return int((until - moment).total_seconds()) + 1 if until and until > moment else 0
+
+    wait = max(wait_of(pair), wait_of(address))
+    if not wait and wait_of(account) and state[pair][0] > 0:
+        wait = wait_of(account)  # this address is one of those failing on the blocked account
+    if wait:
+        db.session.commit()
+        return wait
+    for key in keys:
+        failures = state[key][0] + 1
+        values = {"failures": failures, "updated_at": moment}
+        if failures >= free_by_key[key]:
+            delay = min(2 ** min(failures - free_by_key[key] + 1, 30), cap)
+            values["blocked_until"] = max(moment + timedelta(seconds=delay), state[key][1] or moment)
+        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(**values))
+    db.session.commit()
+    return 0
+
+
+def attempt_succeeded(keys: list[str]) -> None:
+    """A right password: the account's and this address's counters for it are cleared, and the address counter
+    loses the failures of this account from this address (including the attempt just reserved)."""
+    account, pair, address = keys
+    mine = db.session.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == pair)) or 0
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([account, pair])))
+    if mine:
+        free = current_app.config.get("LOGIN_ADDRESS_FREE_ATTEMPTS", current_app.config["LOGIN_FREE_ATTEMPTS"])
+        left = case((LoginThrottle.failures > mine, LoginThrottle.failures - mine), else_=0)
+        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == address).values(
+            failures=left, blocked_until=case((left < free, None), else_=LoginThrottle.blocked_until)))
+
+
+def blocked_for(keys: list[str]) -> int:
+    """Seconds until any of the keys may try again (0 = free): for forms whose misses are counted after the fact
+    (card verification, registration, reset requests) with `count_failure`."""
+    rows = db.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))).all()
+    moment = now()
+    waits = [int((_aware(r.blocked_until) - moment).total_seconds()) + 1 for r in rows
+             if r.blocked_until and _aware(r.blocked_until) > moment]
+    return max(waits, default=0)
+
+
+def count_failure(keys: list[str]) -> None:
+    """One more miss on each key, each in one atomic upsert; from LOGIN_FREE_ATTEMPTS on, wait 2, 4, 8 … seconds
+    (capped), never a permanent lockout. Old misses (the failure window) are forgotten."""
+    cfg = current_app.config
+    free, cap = cfg["LOGIN_FREE_ATTEMPTS"], cfg["LOGIN_MAX_DELAY_SECONDS"]
+    window = timedelta(seconds=cfg.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
+    moment = now()
+    table = LoginThrottle.__table__
+    for key in sorted(keys):
+        stmt = _upsert()(table).values(key=key, failures=1, updated_at=moment).on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"failures": case((table.c.updated_at < moment - window, 1), else_=table.c.failures + 1),
+                  "updated_at": moment},
+        ).returning(table.c.failures)
+        failures = db.session.execute(stmt).scalar_one()
+        if failures >= free:
+            delay = min(2 ** min(failures - free + 1, 30), cap)
+            db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key)
+                               .values(blocked_until=moment + timedelta(seconds=delay)))
+
+
+def clear(keys: list[str]) -> None:
+    """Forget the counters of these keys (a success)."""
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
