@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 from portal.config import build_config
 from portal.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from portal.i18n import N_, current_path, install_template_gettext, remember_choice, select_locale, tr
+from portal.sessions import PortalSessionInterface
 from portal.text import money as format_money
 from portal.text import percent as format_percent
 from portal.text import years as format_years
@@ -32,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
+    app.session_interface = PortalSessionInterface()
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
