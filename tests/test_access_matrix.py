@@ -60,6 +60,7 @@ PUBLIC = {
     "auth.login": "the login form",
     "auth.logout": "ends the session (tests/test_auth.py covers it)",
     "i18n.switch": "the language switch: no data, redirects only to portal paths (auth._safe_next)",
+    "favicon": "the portal's icon at /favicon.ico, where browsers look for it",
 }
 
 # Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).

@@ -185,7 +185,7 @@ def test_breadcrumbs_below_the_start_page(client, world):
     html = client.get(f"/members/{world.members['a'].id}").get_data(as_text=True)
     trail = re.search(r'data-testid="breadcrumbs"><ol[^>]*>(.*?)</ol>', html, re.S).group(1)
     steps = re.findall(r'<li class="breadcrumb-item[^"]*"[^>]*>(?:<a href="[^"]+">)?([^<]+)', trail)
-    assert steps == ["Главная", str(world.school_a), "Члены Профсоюза", "Алексеева Анна Петровна"]
+    assert steps == ["Главная", world.school_a.name, "Члены Профсоюза", "Алексеева Анна Петровна"]
     for path in ("/search", "/password", f"/orgs/{world.school_a.id}/card-requests", "/aid"):
         r = client.get(path, follow_redirects=True)
         assert 'data-testid="breadcrumbs"' in r.get_data(as_text=True), path

@@ -1,5 +1,6 @@
 """How the back office shows values: dates the Russian way (Moscow time), audit entries with names instead of ids.
 
+A member's name shown this way is a read of personal data and is audited (the ids named, once per page).
 Names are looked up only for objects inside the viewer's scope (`policy.scope_for`): an audit entry about a denied
 foreign id keeps showing the bare number, so the log never tells a regional auditor who is behind another
 region's id.
@@ -11,13 +12,13 @@ import json
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import g
+from flask import after_this_request, g
 from flask_admin.model import typefmt
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from portal import policy
+from portal import audit, policy
 from portal.extensions import db
 from portal.i18n import N_, tr
 
@@ -71,7 +72,26 @@ def names(object_type: str, ids) -> dict[int, str]:
         rows = db.session.scalars(select(model).where(model.id.in_(wanted), policy.scope_for(model, current_user)))
         for obj in rows:
             cache[(object_type, obj.id)] = _label(obj)
+            if object_type == "members":
+                _audit_named_member(obj.id)
     return {i: cache[(object_type, i)] for i in ids if isinstance(i, int) and cache.get((object_type, i))}
+
+
+def _audit_named_member(member_id: int) -> None:
+    """A member's name shown in the log is a read of their personal data: audited like any list, once per page
+    (written after the page is rendered, with every member it named)."""
+    named = g.get("_admin_named_members")
+    if named is None:
+        named = g._admin_named_members = []
+
+        @after_this_request
+        def record(response):
+            if g._admin_named_members:
+                audit.record("admin_audit_names_read", object_type="members", org_id=current_user.org_id,
+                             ids=sorted(set(g._admin_named_members))[:1000])
+                audit.commit_read()
+            return response
+    named.append(member_id)
 
 
 def _named(object_type: str, ids: list) -> str:

@@ -16,5 +16,5 @@
     // a javascript: URL would be refused by the policy.
     var href = link.getAttribute("href") || "";
     if (href === "#" || href.indexOf("javascript:") === 0) { event.preventDefault(); }
-  });
+  }, true);  // capture: before any library's handler, so none of them can let a javascript: link through
 })();
