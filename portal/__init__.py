@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 from portal.config import build_config
 from portal.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from portal.i18n import N_, current_path, install_template_gettext, remember_choice, select_locale, tr
+from portal.sessions import PortalSessionInterface
 from portal.text import money as format_money
 from portal.text import percent as format_percent
 from portal.text import years as format_years
@@ -32,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
+    app.session_interface = PortalSessionInterface()
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
@@ -154,6 +156,7 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from portal.navigation import breadcrumbs, current_section
     from portal.policy import Permission, has_permission
 
     @app.context_processor
@@ -163,7 +166,22 @@ def _register_template_helpers(app: Flask) -> None:
             "P": Permission,
             "get_locale": get_locale,
             "current_path": current_path,
+            "nav_section": current_section,
+            "breadcrumbs": breadcrumbs,
         }
+
+    @app.template_global("workflow_state")
+    def workflow_state(wf, state):
+        """The State (title, meaning) of a workflow by name or object and a state or its value (state badges)."""
+        from workflows import ALL
+
+        wf = ALL[wf] if isinstance(wf, str) else wf
+        return wf.states[getattr(state, "value", state)]
+
+    @app.get("/favicon.ico")
+    def favicon():
+        """The portal's icon where browsers look for it without a link (pages link the SVG and this one)."""
+        return app.send_static_file("favicon.ico")
 
     @app.template_global("member_url")
     def member_url(member_id: int) -> str:
@@ -208,9 +226,33 @@ def _register_template_helpers(app: Flask) -> None:
         return "—" if value is None else format_years(int(value), str(get_locale()))
 
 
+# No inline script, style or handler anywhere (pages, Flask-Admin): scripts and styles are files under /static.
+# img-src allows data: for the icons Bootstrap's CSS draws as data: SVGs (the menu button, select arrows, ×).
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+))
+# The portal uses none of these browser features; no page (or anything injected into one) may ask for them.
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "camera", "microphone", "geolocation", "payment", "usb", "serial", "bluetooth", "midi", "magnetometer",
+    "gyroscope", "accelerometer", "display-capture", "interest-cohort", "browsing-topics"))
+
+
 def _register_security_headers(app: Flask) -> None:
     @app.after_request
     def headers(response):
+        """Security headers on every response (HTML, files, errors): CSP, Permissions-Policy, no sniffing, no
+        framing; no caching of what a logged-in user sees."""
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -33,9 +33,12 @@ def build_config(instance_path: Path) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "UPLOAD_DIR": str(instance_path / "uploads"),
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
-        # Sessions: staff idle timeout 30 min (refreshed on each request), absolute limit 12 h (checked in auth).
+        # Sessions: staff idle timeout 30 min, absolute limit 12 h (checked in auth). The cookie is written only
+        # when the session changes (portal/sessions.py): the idle clock moves at most once a minute, never a
+        # cookie on each request (a parallel response would put back an older session, e.g. the old language).
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=30),
-        "SESSION_REFRESH_EACH_REQUEST": True,
+        "SESSION_REFRESH_EACH_REQUEST": False,
+        "SESSION_SEEN_GRANULARITY": 60,
         "SESSION_ABSOLUTE_HOURS": 12,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

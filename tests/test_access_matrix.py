@@ -74,6 +74,7 @@ PUBLIC = {
     "verify.card": "public card verification: valid / not valid and «Имя Ф.» only (tests/test_cabinet.py)",
     "api.token_login": "the API's login: card number + password → bearer token (tests/test_api.py)",
     "api.openapi": "the API's OpenAPI document: no data",
+    "favicon": "the portal's icon at /favicon.ico, where browsers look for it",
 }
 
 # Blueprints of the member's side: their endpoints are walked by member_targets, never by staff_targets.

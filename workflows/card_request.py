@@ -12,12 +12,12 @@ DEFINITION = {
     "version_attr": "version",
     "initial": "draft",
     "states": {
-        "draft": {"title": N_("черновик"), "description": N_("Председатель добавляет членов Профсоюза с согласием и без билета.")},
-        "submitted": {"title": N_("отправлена"), "description": N_("Добавлять больше нельзя; ждёт ближайшего 1 или 15 числа.")},
-        "processed": {"title": N_("обработана"), "description": N_("Номера карт присвоены, реестр передан изготовителю.")},
-        "shipped": {"title": N_("карты отправлены"), "description": N_("Карты в пути в региональную организацию.")},
-        "issued": {"title": N_("выдана"), "description": N_("Все карты заявки выданы членам Профсоюза.")},
-        "cancelled": {"title": N_("отменена"), "description": N_("Заявка отменена до обработки.")},
+        "draft": {"meaning": "neutral", "title": N_("черновик"), "description": N_("Председатель добавляет членов Профсоюза с согласием и без билета.")},
+        "submitted": {"meaning": "waiting", "title": N_("отправлена"), "description": N_("Добавлять больше нельзя; ждёт ближайшего 1 или 15 числа.")},
+        "processed": {"meaning": "waiting", "title": N_("обработана"), "description": N_("Номера карт присвоены, реестр передан изготовителю.")},
+        "shipped": {"meaning": "waiting", "title": N_("карты отправлены"), "description": N_("Карты в пути в региональную организацию.")},
+        "issued": {"meaning": "done", "title": N_("выдана"), "description": N_("Все карты заявки выданы членам Профсоюза.")},
+        "cancelled": {"meaning": "refused", "title": N_("отменена"), "description": N_("Заявка отменена до обработки.")},
     },
     "transitions": [
         {"name": "submit", "title": N_("Отправить заявку"), "source": "draft", "dest": "submitted", "roles": CHAIRS,

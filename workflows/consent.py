@@ -12,12 +12,12 @@ DEFINITION = {
     "version_attr": "consent_version",
     "initial": "none",
     "states": {
-        "none": {"title": N_("нет согласия"), "description": N_("Согласие ещё не распечатано.")},
-        "printed": {"title": N_("согласие распечатано"), "description": N_("Форма выдана члену Профсоюза на подпись.")},
-        "signed": {"title": N_("согласие подписано"), "description": N_("Подписанное согласие хранится в профкоме; "
+        "none": {"meaning": "neutral", "title": N_("нет согласия"), "description": N_("Согласие ещё не распечатано.")},
+        "printed": {"meaning": "waiting", "title": N_("согласие распечатано"), "description": N_("Форма выдана члену Профсоюза на подпись.")},
+        "signed": {"meaning": "done", "title": N_("согласие подписано"), "description": N_("Подписанное согласие хранится в профкоме; "
                                                                    "ждёт ежедневной передачи в ПРОФКАРДС.")},
-        "transferred": {"title": N_("передано в ПРОФКАРДС"), "description": N_("Данные переданы в бонусную программу.")},
-        "withdrawn": {"title": N_("согласие отозвано"), "description": N_("Передача прекращена; программа получила отзыв.")},
+        "transferred": {"meaning": "done", "title": N_("передано в ПРОФКАРДС"), "description": N_("Данные переданы в бонусную программу.")},
+        "withdrawn": {"meaning": "refused", "title": N_("согласие отозвано"), "description": N_("Передача прекращена; программа получила отзыв.")},
     },
     "transitions": [
         {"name": "print", "title": N_("Распечатать согласие"), "source": ["none", "withdrawn"], "dest": "printed",

@@ -51,11 +51,17 @@ class WorkflowConflict(WorkflowError):
     """Someone else changed the object first."""
 
 
+# What a state means to the person looking at it; pages colour its badge by this alone (the `state_badge` macro,
+# `.state-<meaning>` in portal.css), so the same colour says the same thing in every workflow.
+MEANINGS = ("neutral", "waiting", "done", "refused")
+
+
 @dataclass(frozen=True)
 class State:
     name: str
     title: str
     description: str = ""
+    meaning: str = "waiting"  # one of MEANINGS
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,11 @@ def effect(name: str, *, rows: bool = False):
 
 def build(definition: dict, model: type | None = None, scope: Callable | None = None) -> Workflow:
     """Turn a definition (plain data) into a Workflow; the model and scope may be given now or later by `bind`."""
-    states = {name: State(name, s["title"], s.get("description", "")) for name, s in definition["states"].items()}
+    states = {name: State(name, s["title"], s.get("description", ""), s.get("meaning", "waiting"))
+              for name, s in definition["states"].items()}
+    for state in states.values():
+        if state.meaning not in MEANINGS:
+            raise ValueError(f"{definition['name']}: state {state.name!r} has meaning {state.meaning!r}, not one of {MEANINGS}")
     transitions = {}
     for t in definition["transitions"]:
         source = (t["source"],) if isinstance(t["source"], str) else tuple(t["source"])

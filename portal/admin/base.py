@@ -28,6 +28,7 @@ from sqlalchemy import false, func
 
 from forms import BaseForm
 from portal import audit, policy
+from portal.admin.formatting import DETAIL_TYPE_FORMATTERS, EXPORT_TYPE_FORMATTERS, TYPE_FORMATTERS
 from portal.extensions import db
 from portal.policy import Permission
 from portal.spreadsheets import csv_cell
@@ -139,6 +140,10 @@ class ScopedModelView(_ScopedAccess, ModelView):
 
     can_view_details = True
     can_set_page_size = False
+    # Dates as the portal writes them (05.03.2026, Moscow time), in lists, details and exports alike.
+    column_type_formatters = TYPE_FORMATTERS
+    column_type_formatters_detail = DETAIL_TYPE_FORMATTERS
+    column_type_formatters_export = EXPORT_TYPE_FORMATTERS
     page_size = 50
     export_types = ["csv"]
     export_max_rows = 10_000

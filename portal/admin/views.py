@@ -21,6 +21,7 @@ from forms.admin import AccountEditForm, account_create_form, organisation_creat
 from forms.registry import MemberForm
 from portal import audit, policy
 from portal.admin.base import ScopedIndexView, ScopedModelView
+from portal.admin.formatting import audit_details, audit_object, audit_org
 from portal.audit import AuditEntry
 from portal.auth.models import Role, User
 from portal.extensions import db
@@ -381,6 +382,10 @@ class AuditLogView(ScopedModelView):
                      "object_id": lazy_gettext("Код объекта"), "org_id": lazy_gettext("Организация"),
                      "address": lazy_gettext("Адрес"), "outcome": lazy_gettext("Итог"),
                      "details": lazy_gettext("Подробности")}
+    # Names, not numbers: the object, the organisation and the ids in the details (inside the viewer's scope).
+    column_formatters = {"details": audit_details, "object_id": audit_object, "org_id": audit_org}
+    column_formatters_detail = column_formatters
+    column_formatters_export = {}  # the exported log keeps the raw ids and JSON, for machines
     column_searchable_list = ("actor_login", "action")
     column_sortable_list = ("at", "actor_login", "action")
     column_default_sort = ("id", True)
@@ -418,7 +423,7 @@ def register(app) -> Admin:
     """Mount the back office at /admin (Russian, Bootstrap 4 theme); every view is a ScopedModelView."""
     admin = Admin(app, name=lazy_gettext("Профпортал: администрирование"), url="/admin",
                   index_view=ScopedIndexView(name=lazy_gettext("Главная"), url="/admin", endpoint="admin"),
-                  theme=Bootstrap4Theme(base_template="admin/base.html"))
+                  theme=Bootstrap4Theme(base_template="admin_portal/base.html"))
     for view_class, model, name, endpoint in VIEWS:
         admin.add_view(view_class(model, name=name, endpoint=endpoint))
     admin.add_link(MenuLink(lazy_gettext("Вернуться в реестр"), url="/"))

@@ -18,6 +18,7 @@ from portal.clock import now
 from portal.extensions import db, login_manager
 from portal.i18n import LANGUAGES
 from portal.policy import Permission
+from portal.sessions import is_static_request, touch_seen
 from portal.urls import safe_next
 
 bp = Blueprint("auth", __name__)
@@ -37,8 +38,7 @@ def init_login(app) -> None:
         The signed cookie also expires after 30 idle minutes, but the server keeps its own clock ("seen",
         "started") so a session without them, or with them too old, ends whatever the browser kept.
         """
-        session.permanent = True
-        if not current_user.is_authenticated:
+        if is_static_request() or not current_user.is_authenticated:
             return None
         moment = now().timestamp()
         started, seen = session.get("started"), session.get("seen")
@@ -61,7 +61,7 @@ def init_login(app) -> None:
                 session["lang"] = lang
             flash(message, "warning")
             return redirect(url_for(to))
-        session["seen"] = moment
+        touch_seen(session, moment, current_app.config.get("SESSION_SEEN_GRANULARITY", 60))
         if current_user.must_change_password and request.endpoint not in _ALLOWED_BEFORE_PASSWORD_CHANGE:
             return redirect(url_for("auth.change_password"))
         return None

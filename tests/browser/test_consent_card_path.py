@@ -64,7 +64,7 @@ def members_row(page, name: str):
 
 
 def open_member_list(page) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="Члены Профсоюза", exact=True).click()
+    page.get_by_test_id("navbar").get_by_role("link", name="Члены Профсоюза", exact=True).click()
     expect(page.get_by_role("heading", name="Члены Профсоюза")).to_be_visible()
 
 
@@ -181,7 +181,7 @@ def test_chair_prints_records_consent_and_submits_a_card_request(page, school_me
     expect(members_row(page, full(NO_CONSENT))).to_contain_text("нет согласия")
 
     # 5. A new card request; only the member with a signed consent is offered.
-    page.get_by_role("navigation").get_by_role("link", name="Моя организация").click()
+    page.get_by_test_id("navbar").get_by_role("link", name="Моя организация").click()
     expect(page.get_by_test_id("org-name")).to_have_text(school.name)
     page.get_by_role("link", name="Заявки на билеты").click()
     expect(page.get_by_role("heading", name="Заявки на выпуск электронных профсоюзных билетов")).to_be_visible()
@@ -270,7 +270,7 @@ def test_chair_prints_everyone_without_consent_in_worker_processes(page, chair_w
         consent_ops.record_signature(chair, m, date.today())
     db.session.commit()
     fresh_session()
-    page.get_by_role("navigation").get_by_role("link", name="Моя организация").click()
+    page.get_by_test_id("navbar").get_by_role("link", name="Моя организация").click()
     page.get_by_role("link", name="Заявки на билеты").click()
     page.get_by_role("button", name="Новая заявка").click()
     offered = page.get_by_role("heading", name=re.compile("Можно добавить")).locator("xpath=following-sibling::form[1]")
