@@ -12,15 +12,18 @@ from workflows import aid_guards as _aid_guards  # noqa: F401  (registers the ai
 from workflows import aid_petition, card, card_request, consent
 from workflows import guards as _guards  # noqa: F401  (registers guards and effects)
 from workflows.engine import (  # noqa: F401
+    InputProblem,
     WorkflowConflict,
     WorkflowError,
     available,
     build,
+    check,
     check_registered,
     fire,
     history,
     may,
     problems,
+    withheld,
 )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.clock import today
 from portal.extensions import db
 from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus
-from workflows.engine import effect, guard
+from workflows.engine import InputProblem, effect, guard
 
 # ---- shared -----------------------------------------------------------------------------------------------------
 
@@ -38,11 +38,11 @@ def _date_param(params, key) -> date | None:
 def signed_on_is_valid(member, actor, params):
     signed_on = _date_param(params, "on_date")
     if signed_on is None:
-        return gettext("Укажите дату подписания согласия.")
+        return InputProblem("on_date", gettext("Укажите дату подписания согласия."))
     if signed_on > today():
-        return gettext("Дата подписания не может быть в будущем.")
+        return InputProblem("on_date", gettext("Дата подписания не может быть в будущем."))
     if signed_on < member.joined_on.replace(year=max(member.joined_on.year - 1, 1)):
-        return gettext("Дата подписания раньше вступления в Профсоюз.")
+        return InputProblem("on_date", gettext("Дата подписания раньше вступления в Профсоюз."))
     return None
 
 
@@ -50,9 +50,9 @@ def signed_on_is_valid(member, actor, params):
 def withdrawn_on_is_valid(member, actor, params):
     on = _date_param(params, "on_date")
     if on is None:
-        return gettext("Укажите дату отзыва согласия.")
+        return InputProblem("on_date", gettext("Укажите дату отзыва согласия."))
     if on > today():
-        return gettext("Дата отзыва не может быть в будущем.")
+        return InputProblem("on_date", gettext("Дата отзыва не может быть в будущем."))
     return None
 
 
@@ -146,16 +146,16 @@ def request_members_eligible(req, actor, params):
 def tracking_is_given(req, actor, params):
     tracking = (params.get("tracking_number") or "").strip()
     if not tracking:
-        return gettext("Укажите номер почтового отправления.")
+        return InputProblem("tracking_number", gettext("Укажите номер почтового отправления."))
     if len(tracking) > 40:
-        return gettext("Номер отправления слишком длинный.")
+        return InputProblem("tracking_number", gettext("Номер отправления слишком длинный."))
     shipped_on = _date_param(params, "on_date")
     if shipped_on is None:
-        return gettext("Укажите дату отправки.")
+        return InputProblem("on_date", gettext("Укажите дату отправки."))
     if shipped_on > today():
-        return gettext("Дата отправки не может быть в будущем.")
+        return InputProblem("on_date", gettext("Дата отправки не может быть в будущем."))
     if req.processed_on and shipped_on < req.processed_on:
-        return gettext("Дата отправки раньше даты обработки заявки.")
+        return InputProblem("on_date", gettext("Дата отправки раньше даты обработки заявки."))
     return None
 
 

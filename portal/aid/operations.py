@@ -340,19 +340,15 @@ def act(petition: AidPetition, action: str, actor, *, params: dict | None = None
     The fields a transition's CHECKs need with the new state (the decision, the payment, the override's who and why)
     are written before the state moves; a refused or lost transition is rolled back by the caller.
     """
-    from workflows import AID_PETITION, WorkflowConflict, WorkflowError, fire, problems
+    from workflows import AID_PETITION, WorkflowConflict, check, fire
     from workflows.aid_petition import STAGED_FIELDS
 
     params = dict(params or {})
     if expected_version is not None and petition.version != expected_version:
         raise WorkflowConflict(gettext("По этому ходатайству уже принято решение или оно изменилось, пока страница "
                                        "была открыта. Обновите страницу."))
-    found = problems(AID_PETITION, petition, action, actor, params)
-    if found:
-        raise WorkflowError(found[0], problems=found)
-    t = AID_PETITION.transitions[action]
-    if t.needs_comment and not comment.strip():
-        raise WorkflowError(gettext("Для действия «%(action)s» нужно указать причину.", action=gettext(t.title)))
+    # The workflow's own check (409 not allowed, 422 typed input wrong) before the staged fields are written.
+    check(AID_PETITION, petition, action, actor, params, comment)
     staged = {
         "decision_date": params.get("decision_date"), "decision_number": (params.get("decision_number") or "").strip(),
         "is_override": True, "override_reason": comment.strip(), "override_by_id": getattr(actor, "id", None),
