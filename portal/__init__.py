@@ -165,9 +165,9 @@ def _register_template_helpers(app: Flask) -> None:
         return "—" if value is None else format_money(value, str(get_locale()))
 
     @app.template_filter("percent")
-    def percent(value):
+    def percent(value, digits: int = 2):
         """A level in per cent in the page's language (portal.text.percent); «—» when unknown."""
-        return "—" if value is None else format_percent(value, str(get_locale()))
+        return "—" if value is None else format_percent(value, str(get_locale()), digits)
 
     @app.template_filter("years")
     def years(value):

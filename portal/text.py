@@ -36,11 +36,13 @@ def money(value, locale: str = "ru") -> str:
     return text if locale == "en" else text.replace(",", "\u00a0").replace(".", ",")
 
 
-def percent(value, locale: str = "ru") -> str:
-    """A level in per cent with two decimals, without the sign: «85,50» (ru), «85.50» (en)."""
-    from decimal import Decimal
+def percent(value, locale: str = "ru", digits: int = 2) -> str:
+    """A level in per cent without the sign: «85,50» (ru), «85.50» (en); `digits` decimals (coverage shows one:
+    «100,0»). Decimal rounding half up, as people round; a float is taken through its shortest repr."""
+    from decimal import ROUND_HALF_UP, Decimal
 
-    text = f"{Decimal(value).quantize(Decimal('0.01')):.2f}"
+    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    text = f"{number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP):.{digits}f}"
     return text if locale == "en" else text.replace(".", ",")
 
 

@@ -17,6 +17,7 @@ from portal.cards.models import Card, CardRequest, CardState, ProductionBatch, R
 from portal.extensions import db
 from portal.registry.models import CardStatus, ConsentStatus
 from tests.conftest import create_member, login
+from tests.form_helpers import field_error, field_value, is_required
 from workflows import CARD_REQUEST, history
 
 
@@ -93,7 +94,10 @@ def test_full_path_to_issued(client, world, make_app, app):
     assert client.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "RA123", "on_date":
                                                                date.today().isoformat()}).status_code == 409
     r = regional.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "", "on_date": date.today().isoformat()})
-    assert r.status_code == 409 and "номер почтового отправления" in r.get_data(as_text=True)
+    # A missing tracking number: the page again (422) with the date as typed and the message by the field.
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and field_error(page, "tracking_number") == "Обязательное поле."
+    assert field_value(page, "on_date") == date.today().isoformat() and is_required(page, "tracking_number")
     r = regional.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "RA123456789RU",
                                                              "on_date": date.today().isoformat()})
     assert r.status_code == 302
@@ -202,7 +206,8 @@ def test_lost_card_can_be_reissued_with_a_new_number(client, world):
     card.state = CardState.SHIPPED  # shipped by the region (tested above)
     db.session.commit()
     client.post(f"/cards/{card.id}/hand_over")
-    assert client.post(f"/cards/{card.id}/lose").status_code == 409  # a reason is required
+    lost = client.post(f"/cards/{card.id}/lose")  # a reason is required: said on the request page, not a bare 409
+    assert lost.status_code == 422 and "причину" in lost.get_data(as_text=True)
     assert client.post(f"/cards/{card.id}/lose", data={"comment": "потерян"}).status_code == 302
     assert client.post(f"/cards/{card.id}/reissue").status_code == 302
     db.session.refresh(m)

@@ -8,7 +8,7 @@ from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import DateField, StringField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from forms import BaseForm
 from portal import audit, policy
@@ -19,7 +19,7 @@ from portal.extensions import db
 from portal.files import send_bytes, send_stored
 from portal.policy import Permission
 from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus, Organisation, OrgLevel
-from workflows import CARD, CARD_REQUEST, WorkflowError, available, fire, history
+from workflows import CARD, CARD_REQUEST, WorkflowError, available, fire, history, withheld
 
 bp = Blueprint("cards", __name__)
 
@@ -30,6 +30,14 @@ class ActionForm(BaseForm):
     on_date = DateField(lazy_gettext("Дата"), validators=[Optional()])
     tracking_number = StringField(lazy_gettext("Номер почтового отправления"), validators=[Optional(), Length(max=40)])
     comment = TextAreaField(lazy_gettext("Комментарий"), validators=[Optional(), Length(max=2000)])
+
+
+class ShipForm(ActionForm):
+    """The regional office's shipment: the tracking number and the date are required."""
+
+    on_date = DateField(lazy_gettext("Дата отправки"), validators=[DataRequired(lazy_gettext("Дата в формате ДД.ММ.ГГГГ."))])
+    tracking_number = StringField(lazy_gettext("Номер почтового отправления"),
+                                  validators=[DataRequired(lazy_gettext("Обязательное поле.")), Length(max=40)])
 
 
 policy.staff_only(bp)
@@ -110,7 +118,11 @@ def _report_added(added: int, refused: list[str]) -> None:
 @bp.route("/card-requests/<req_id>")
 def request_page(req_id):
     """A card request: its members and cards, state, history, and what the user may do now."""
-    req = _request(req_id)
+    return _render_request(_request(req_id))
+
+
+def _render_request(req: CardRequest, form: ActionForm | None = None, status: int = 200):
+    """The request page; `form` is a refused action's form (the shipment's tracking number) sent back as typed."""
     actions = [t for t in available(CARD_REQUEST, req, current_user)]
     eligible = []
     if req.state == RequestState.DRAFT and policy.has_permission(current_user, Permission.EDIT_MEMBERS):
@@ -123,12 +135,15 @@ def request_page(req_id):
     card_actions = {item.card.id: available(CARD, item.card, current_user) for item in req.items if item.card}
     html = render_template("cards/request.html", req=req, actions=actions, eligible=eligible,
                            card_actions=card_actions, history=history(CARD_REQUEST, req), wf=CARD_REQUEST,
-                           form=ActionForm(on_date=today()), overdue=req.id in _overdue_ids([req]))
+                           form=form or ActionForm(formdata=None, on_date=today()),
+                           ship_form=form if isinstance(form, ShipForm) else ShipForm(formdata=None, on_date=today()),
+                           overdue=req.id in _overdue_ids([req]),
+                           withheld=[(t.title, why) for t, why in withheld(CARD_REQUEST, req, current_user)])
     # The page lists members by name (in the request and those who could be added): a list read, audited.
     audit.write("card_request_read", object_type="card_requests", object_id=req.id, org_id=req.org_id,
                 ids=sorted({i.member_id for i in req.items} | {m.id for m in eligible}))
     audit.commit_read()
-    return html
+    return html, status
 
 
 def _overdue_ids(reqs) -> set[int]:
@@ -169,11 +184,11 @@ def request_remove(req_id, member_id: int):
 def request_action(req_id, action):
     """Fire a request transition (submit, cancel, ship); anything not allowed answers 409 and changes nothing."""
     req = _request(req_id)
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400, gettext("Проверьте дату и номер отправления."))
+    form = ShipForm() if action == "ship" else ActionForm()
     if action not in CARD_REQUEST.transitions:
         abort(404)
+    if not form.validate_on_submit():
+        return _render_request(req, form, 422)
     try:
         fire(CARD_REQUEST, req, action, current_user, comment=form.comment.data or "",
              params={"on_date": form.on_date.data, "tracking_number": form.tracking_number.data or ""})
@@ -184,7 +199,10 @@ def request_action(req_id, action):
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
-        abort(e.status, e.message)
+        if not e.is_input:
+            abort(e.status, e.message)
+        form.add_errors(e.field_errors())
+        return _render_request(_request(req_id), form, 422)
     flash(done, "success")
     return redirect(target)
 
@@ -194,10 +212,10 @@ def card_action(card_id, action):
     """Hand a card over (ВЫДАН), mark it lost, block it, or reissue it."""
     card = policy.get_scoped(current_user, Card, card_id, lambda c: c.member.org)
     form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
     if action not in CARD.transitions:
         abort(404)
+    if not form.validate_on_submit():
+        return _card_refused(card, form)
     try:
         fire(CARD, card, action, current_user, comment=form.comment.data or "",
              params={"on_date": form.on_date.data or today()})
@@ -206,7 +224,10 @@ def card_action(card_id, action):
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
-        abort(e.status, e.message)
+        if not e.is_input:
+            abort(e.status, e.message)
+        form.add_errors(e.field_errors())
+        return _card_refused(policy.get_scoped(current_user, Card, card_id, lambda c: c.member.org), form)
     flash(gettext("%(name)s: билет %(state)s.", name=card.member.short_name,
                   state=gettext(CARD.states[card.state.value].title)),
           "success")
@@ -216,6 +237,20 @@ def card_action(card_id, action):
     if card.request_id:
         return redirect(url_for("cards.request_page", req_id=card.request_id))
     return redirect(url_for("registry.member", member_id=card.member_id))
+
+
+def _card_refused(card: Card, form: ActionForm):
+    """A card action refused for what was typed (a loss without its reason): the request page again with the
+    message (422), or back to the member card when the card belongs to no request."""
+    if card.request_id:
+        req = db.session.get(CardRequest, card.request_id)
+        form.add_errors({"": [e for errs in form.errors.values() for e in errs if isinstance(e, str)]}
+                        if not form.form_errors else {})
+        return _render_request(req, form, 422)
+    for errs in form.errors.values():
+        for e in errs:
+            flash(str(e), "danger")
+    return redirect(url_for("registry.member", member_id=card.member_id), 303)
 
 
 @bp.route("/card-batches")

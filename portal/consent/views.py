@@ -30,12 +30,12 @@ BATCH_LIMIT = 1000
 policy.staff_only(bp)
 
 
-def _refuse(m: Member, action: str, error: WorkflowError):
-    """A (state, action) pair the workflow does not allow answers 409; a bad date or file goes back to the form."""
-    if not may(CONSENT, m, action, current_user):
+def _refuse(m: Member, action: str, error: WorkflowError, form):
+    """A (state, action) pair the workflow does not allow answers 409; a bad date goes back to the form as typed."""
+    if not error.is_input and not may(CONSENT, m, action, current_user):
         abort(409, error.message)
-    flash(error.message, "error")
-    return redirect(url_for("consent.consent", member_id=m.id))
+    form.add_errors(error.field_errors() if error.is_input else {"": [error.message]})
+    return _render_consent(m, 422, **{f"{action}_form": form})
 
 
 def _editable_member(member_id) -> Member:
@@ -48,17 +48,23 @@ def _editable_member(member_id) -> Member:
 @bp.route("/members/<member_id>/consent")
 def consent(member_id):
     """The member's consent: state, legal records, workflow history, and the actions the user may take."""
-    m = policy.get_member(current_user, member_id)
+    return _render_consent(policy.get_member(current_user, member_id))
+
+
+def _render_consent(m: Member, status: int = 200, sign_form=None, withdraw_form=None):
+    """The consent page; a refused signature or withdrawal comes back in its form as typed, with the message."""
     records = db.session.scalars(select(ConsentRecord).where(ConsentRecord.member_id == m.id)
                                  .order_by(ConsentRecord.id.desc())).all()
     audit.write("consent_read", m)
     actions = {t.name for t in available(CONSENT, m, current_user)}
     page = render_template("consent/consent.html", m=m, records=records, history=history(CONSENT, m),
-                           actions=actions, print_form=PrintForm(), sign_form=SignForm(on_date=today()),
-                           withdraw_form=WithdrawForm(on_date=today()), wf=CONSENT,
-                           can_edit=policy.can_edit_member(current_user, m))
+                           actions=actions, print_form=PrintForm(formdata=None),
+                           sign_form=sign_form or SignForm(formdata=None, on_date=today()),
+                           withdraw_form=withdraw_form or WithdrawForm(formdata=None, on_date=today()), wf=CONSENT,
+                           can_edit=policy.can_edit_member(current_user, m),
+                           ticked=request.method == "POST" and request.form.get("consent152") == "yes")
     audit.commit_read()  # after rendering: what the page shows was read in the audited transaction
-    return page
+    return page, status
 
 
 @bp.route("/members/<member_id>/consent/print", methods=["POST"])
@@ -87,13 +93,13 @@ def sign(member_id):
     """Record the signed consent (the 152-FZ tick) with its date and an optional scan."""
     m = _editable_member(member_id)
     form = SignForm()
-    if not form.validate_on_submit():
-        flash(" ".join(str(e) for errs in form.errors.values() for e in errs) or gettext("Проверьте дату."), "error")
-        return redirect(url_for("consent.consent", member_id=m.id))
+    valid = form.validate_on_submit()
     if request.form.get("consent152") != "yes":  # the box of the signed form: no tick, no consent on record
-        flash(gettext("Отметьте согласие по ФЗ № 152-ФЗ «О персональных данных» — без этой отметки подписание не "
-                      "записывается."), "error")
-        return redirect(url_for("consent.consent", member_id=m.id))
+        form.add_errors({"": [gettext("Отметьте согласие по ФЗ № 152-ФЗ «О персональных данных» — без этой отметки "
+                                      "подписание не записывается.")]})
+        valid = False
+    if not valid:
+        return _render_consent(m, 422, sign_form=form)
     scan = None
     upload = form.scan.data
     try:
@@ -106,9 +112,9 @@ def sign(member_id):
         if scan:
             remove_stored(SCAN_AREA, scan[0])
         if isinstance(e, WorkflowError):
-            return _refuse(m, "sign", e)
-        flash(str(e), "error")
-        return redirect(url_for("consent.consent", member_id=m.id))
+            return _refuse(m, "sign", e, form)
+        form.add_errors({"scan": [str(e)]})
+        return _render_consent(m, 422, sign_form=form)
     flash(gettext("Согласие отмечено. В течение суток данные будут переданы в ПРОФКАРДС."), "success")
     return redirect(url_for("consent.consent", member_id=m.id))
 
@@ -119,14 +125,13 @@ def withdraw(member_id):
     m = _editable_member(member_id)
     form = WithdrawForm()
     if not form.validate_on_submit():
-        flash(" ".join(str(e) for errs in form.errors.values() for e in errs), "error")
-        return redirect(url_for("consent.consent", member_id=m.id))
+        return _render_consent(m, 422, withdraw_form=form)
     try:
         ops.withdraw(current_user, m, form.on_date.data, form.reason.data)
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
-        return _refuse(m, "withdraw", e)
+        return _refuse(m, "withdraw", e, form)
     flash(gettext("Отзыв согласия отмечен. Передача данных в ПРОФКАРДС прекращена."), "success")
     return redirect(url_for("consent.consent", member_id=m.id))
 

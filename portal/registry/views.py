@@ -87,16 +87,21 @@ def checklist(org: Organisation) -> dict:
     ).one()
     members, consents, cards_ordered, cards_issued, no_contacts = (int(x or 0) for x in row)
     potential = potential_members(org)
+    # More members than people who could be members (40 of 9) is bad passport data, not a finished step.
+    over = bool(potential) and members > potential
     missing = org.passport_missing()
     steps = [
         {"key": "passport", "title": gettext("Паспорт организации заполнен"), "done": not missing,
          "detail": gettext("всё заполнено") if not missing else gettext("не заполнено полей: %(n)s", n=len(missing)),
          "url": url_for("registry.passport", org_id=org.id)},
-        {"key": "members", "title": gettext("Члены Профсоюза поставлены на учёт"), "done": members > 0,
-         "detail": (gettext("на учёте %(n)s из %(total)s возможных", n=members, total=potential) if potential
+        {"key": "members", "title": gettext("Члены Профсоюза поставлены на учёт"), "done": members > 0 and not over,
+         "problem": over,
+         "detail": (_over_detail(org, members, potential) if over
+                    else gettext("на учёте %(n)s из %(total)s возможных", n=members, total=potential) if potential
                     else gettext("на учёте %(n)s", n=members))
                    + ("; " + gettext("без телефона и e-mail: %(n)s", n=no_contacts) if no_contacts else ""),
-         "url": url_for("registry.members", org_id=org.id)},
+         "url": (url_for("registry.passport", org_id=org.id, _anchor=_potential_field(org)) if over
+                 else url_for("registry.members", org_id=org.id))},
         {"key": "consents", "title": gettext("Согласия на обработку персональных данных собраны"),
          "done": members > 0 and consents == members,
          "detail": gettext("собрано %(n)s из %(total)s", n=consents, total=members),
@@ -110,8 +115,26 @@ def checklist(org: Organisation) -> dict:
          "detail": gettext("выдано %(n)s из %(total)s", n=cards_issued, total=cards_ordered),
          "url": url_for("registry.members", org_id=org.id, card="issued")},
     ]
-    return {"steps": steps, "members": members, "potential": potential,
-            "level": membership_level(members, potential), "passport_missing": missing}
+    return {"steps": steps, "members": members, "potential": potential, "over": over,
+            "level": None if over else membership_level(members, potential), "passport_missing": missing,
+            "potential_url": url_for("registry.passport", org_id=org.id, _anchor=_potential_field(org))}
+
+
+def _potential_field(org: Organisation) -> str:
+    """The passport field that holds who could be members: the student count of a students' primary, else staff."""
+    return "student_count" if org.level == OrgLevel.PRIMARY and org.is_student_org else "staff_count"
+
+
+def _over_detail(org: Organisation, members: int, potential: int) -> str:
+    """The data problem named: more members on record than the passport's staff (students) count allows."""
+    if org.level != OrgLevel.PRIMARY:
+        return gettext("на учёте %(n)s, а работающих и обучающихся по паспортам первичных организаций — %(total)s: "
+                       "проверьте численность в паспортах", n=members, total=potential)
+    if org.is_student_org:
+        return gettext("на учёте %(n)s, а обучающихся по паспорту — %(total)s: проверьте численность обучающихся "
+                       "в паспорте", n=members, total=potential)
+    return gettext("на учёте %(n)s, а работающих по паспорту — %(total)s: проверьте численность работающих в "
+                   "паспорте", n=members, total=potential)
 
 
 def potential_members(org: Organisation) -> int | None:
@@ -141,9 +164,11 @@ def org(org_id):
     ancestors = _breadcrumbs(org)
     open_corrections = db.session.scalar(select(func.count()).select_from(CorrectionRequest).where(
         CorrectionRequest.org_id == org.id, CorrectionRequest.status == CorrectionStatus.OPEN))
+    sent_corrections = db.session.scalar(select(func.count()).select_from(CorrectionRequest).where(
+        CorrectionRequest.org_id == current_user.org_id)) if org.id == current_user.org_id else 0
     return render_template("registry/org.html", org=org, children=children, ancestors=ancestors,
                            checklist=checklist(org), can_edit=policy.can_edit_org(current_user, org),
-                           open_corrections=open_corrections)
+                           open_corrections=open_corrections, sent_corrections=sent_corrections)
 
 
 def _breadcrumbs(org: Organisation) -> list[Organisation]:
@@ -195,24 +220,47 @@ def correction(org_id):
 def corrections():
     """The queue of correction requests sent to the organisations the user manages."""
     _require(Permission.RESOLVE_CORRECTIONS)
+    return _render_corrections()
+
+
+def _render_corrections(refused_id: int | None = None, refused_form=None, status: int = 200):
+    """The queue; a refused answer comes back under its request, as typed, with the message by the field."""
     to_org_ids = policy.visible_org_ids(current_user)
     reqs = db.session.scalars(
         select(CorrectionRequest).where(CorrectionRequest.to_org_id.in_(to_org_ids))
         .order_by((CorrectionRequest.status == CorrectionStatus.OPEN).desc(), CorrectionRequest.id.desc())
         .limit(300)).all()
-    return render_template("registry/corrections.html", reqs=reqs, form=CorrectionAnswerForm())
+    return render_template("registry/corrections.html", reqs=reqs, form=CorrectionAnswerForm(formdata=None),
+                           refused_id=refused_id, refused_form=refused_form), status
+
+
+@bp.route("/corrections/sent")
+def my_corrections():
+    """The correction requests the user's own organisation sent up: each with its state and the answer.
+
+    Decision: a chair sees every request of their organisation (a successor in the chair sees the predecessor's
+    too), not only the ones they wrote themselves; the list is reached from the start page.
+    """
+    reqs = db.session.scalars(
+        select(CorrectionRequest).where(CorrectionRequest.org_id == current_user.org_id)
+        .order_by(CorrectionRequest.id.desc()).limit(300)).all()
+    return render_template("registry/my_corrections.html", reqs=reqs, org=current_user.org)
 
 
 @bp.route("/corrections/<int:req_id>", methods=["POST"])
 def resolve_correction(req_id: int):
-    """Record the decision on a correction request."""
+    """Record the decision on a correction request; a refusal needs its reason in the answer."""
     _require(Permission.RESOLVE_CORRECTIONS)
     req = db.session.get(CorrectionRequest, req_id)
     if req is None or not policy.org_in_scope(current_user, req.to_org):
         policy.abort_not_found("correction_requests", req_id if req else None, user=current_user if req else None)
     form = CorrectionAnswerForm()
-    if not form.validate_on_submit():
-        abort(400)
+    valid = form.validate_on_submit()
+    if valid and form.decision.data == "declined" and not (form.answer.data or "").strip():
+        form.answer.errors.append(gettext("Укажите причину отказа: её увидит председатель."))
+        valid = False
+    if not valid:
+        return _render_corrections(req.id, form, 422)
     try:
         ops.resolve_correction(current_user, req, form.decision.data == "done", form.answer.data or "")
     except ops.RegistryError as e:
