@@ -519,3 +519,19 @@ def test_member_card_lists_the_members_petitions_to_who_may_see_them(aid, client
     assert row in client.get(f"/members/{member.id}").get_data(as_text=True)
     login(client, aid.users["other_region_chair"])
     assert client.get(f"/members/{member.id}").status_code == 404
+
+
+def test_regional_staff_are_told_why_no_action_is_offered(aid, client):
+    """Issue 9 item 20: a filed petition without the voucher stub offers no review, and the page says why (the
+    workflow guard's reason), not an empty action bar; once the stub is attached the button is there."""
+    p = file(aid)
+    login(client, aid.users["regional_staff"])
+    page = client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)
+    assert 'data-testid="aid-action-review"' not in page
+    withheld = page.split('data-testid="withheld"', 1)[1].split("</div>\n</div>", 1)[0]
+    assert "«Документы проверены» пока нельзя" in withheld and "отрывного талона" in withheld
+    attach_proof(p)
+    page = client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)
+    assert 'data-testid="aid-action-review"' in page and "пока нельзя" not in page
+    login(client, aid.users["accountant"])  # nothing of theirs in this state: said plainly
+    assert "ничего не требуется" in client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)

@@ -105,21 +105,36 @@ def test_full_path_to_issued(client, world, make_app, app):
     assert req.state == RequestState.SHIPPED and req.tracking_number == "RA123456789RU"
     cards = [i.card for i in req.items]
     assert all(c.state == CardState.SHIPPED for c in cards)
+    # Issue 9 item 10: nothing is handed over while the cards are in the post; only the regional office records
+    # that the shipment arrived («получены»), and that makes every card of the request «получен».
+    r = client.post(f"/cards/{cards[0].id}/hand_over")
+    assert r.status_code == 409 and "невозможно в состоянии «отправлен»" in r.get_data(as_text=True)
+    assert client.post(f"/card-requests/{req.id}/receive", data={"on_date": date.today().isoformat()}).status_code == 409
+    r = regional.post(f"/card-requests/{req.id}/receive", data={"on_date": ""})
+    assert r.status_code == 422 and "ДД.ММ.ГГГГ" in field_error(r.get_data(as_text=True), "on_date")
+    assert regional.post(f"/card-requests/{req.id}/receive",
+                         data={"on_date": date.today().isoformat()}).status_code == 302
+    db.session.refresh(req)
+    assert req.state == RequestState.RECEIVED and req.received_on == date.today()
+    for c in cards:
+        db.session.refresh(c)
+    assert all(c.state == CardState.RECEIVED for c in cards)
     # The chair hands cards over one by one; the request is issued with the last one.
     for i, card in enumerate(cards):
         assert client.post(f"/cards/{card.id}/hand_over").status_code == 302
         db.session.refresh(req)
-        assert req.state == (RequestState.ISSUED if i == 2 else RequestState.SHIPPED)
+        assert req.state == (RequestState.ISSUED if i == 2 else RequestState.RECEIVED)
     for m in members:
         db.session.refresh(m)
         assert m.card_status == CardStatus.ISSUED and m.card_number
-    assert [h.action for h in history(CARD_REQUEST, req)] == ["submit", "process", "ship", "issue"]
+    assert [h.action for h in history(CARD_REQUEST, req)] == ["submit", "process", "ship", "receive", "issue"]
     # The chair was told by email, through the outbox, of processing and of shipping.
     from portal.mail.models import OutboxMessage
 
     mails = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
     assert [(m.to_addr, m.kind) for m in mails] == [("chair17@example.ru", "card_request_processed"),
-                                                    ("chair17@example.ru", "card_request_shipped")]
+                                                    ("chair17@example.ru", "card_request_shipped"),
+                                                    ("chair17@example.ru", "card_request_received")]
     assert "RA123456789RU" in mails[1].body
 
 
@@ -203,7 +218,7 @@ def test_lost_card_can_be_reissued_with_a_new_number(client, world):
     client.post(f"/card-requests/{req.id}/submit")
     _process()
     card = db.session.scalar(select(Card).where(Card.member_id == m.id))
-    card.state = CardState.SHIPPED  # shipped by the region (tested above)
+    card.state = CardState.RECEIVED  # shipped and received by the region (tested above)
     db.session.commit()
     client.post(f"/cards/{card.id}/hand_over")
     lost = client.post(f"/cards/{card.id}/lose")  # a reason is required: said on the request page, not a bare 409

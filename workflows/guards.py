@@ -159,6 +159,18 @@ def tracking_is_given(req, actor, params):
     return None
 
 
+@guard("received_on_is_valid", checks_input=True)
+def received_on_is_valid(req, actor, params):
+    on = _date_param(params, "on_date")
+    if on is None:
+        return InputProblem("on_date", gettext("Укажите дату получения карт."))
+    if on > today():
+        return InputProblem("on_date", gettext("Дата получения не может быть в будущем."))
+    if req.shipped_on and on < req.shipped_on:
+        return InputProblem("on_date", gettext("Дата получения раньше даты отправки."))
+    return None
+
+
 @guard("all_cards_issued")
 def all_cards_issued(req, actor, params):
     from portal.cards.models import CardState
@@ -221,8 +233,25 @@ def request_shipped(req, actor, params):
             fire(CARD, item.card, "ship", None)
     notify_chair(req, f"Карты по заявке № {req.id} отправлены",
                  f"Карты по заявке № {req.id} ({req.org.name}) отправлены в региональную организацию "
-                 f"{req.shipped_on:%d.%m.%Y}, почтовое отправление {req.tracking_number}. Получите их в вышестоящей "
-                 "организации и отметьте каждую выданную карту статусом «ВЫДАН».", "card_request_shipped")
+                 f"{req.shipped_on:%d.%m.%Y}, почтовое отправление {req.tracking_number}. Когда региональная организация "
+                 "отметит их получение, получите их и отметьте каждую выданную карту статусом «ВЫДАН».",
+                 "card_request_shipped")
+
+
+@effect("request_received")
+def request_received(req, actor, params):
+    """The shipment arrived: the request's shipped cards are received too (the chairs may hand them over)."""
+    from portal.cards.models import CardState
+    from workflows import CARD, fire
+
+    req.received_on = params["on_date"]
+    for item in req.items:
+        if item.card is not None and item.card.state == CardState.SHIPPED:
+            fire(CARD, item.card, "receive", None)
+    notify_chair(req, f"Карты по заявке № {req.id} получены",
+                 f"Карты по заявке № {req.id} ({req.org.name}) получены региональной организацией "
+                 f"{req.received_on:%d.%m.%Y}. Получите их и отметьте каждую выданную карту статусом «ВЫДАН».",
+                 "card_request_received")
 
 
 @effect("request_issued")
@@ -235,7 +264,7 @@ def request_issued(req, actor, params):
 
 _CARD_TO_MEMBER = {
     "ordered": CardStatus.ORDERED, "produced": CardStatus.PRODUCED, "shipped": CardStatus.SHIPPED,
-    "issued": CardStatus.ISSUED, "lost": CardStatus.LOST, "blocked": CardStatus.BLOCKED,
+    "received": CardStatus.RECEIVED, "issued": CardStatus.ISSUED, "lost": CardStatus.LOST, "blocked": CardStatus.BLOCKED,
     "reissued": CardStatus.REISSUED,
 }
 

@@ -40,6 +40,20 @@ class ShipForm(ActionForm):
                                   validators=[DataRequired(lazy_gettext("Обязательное поле.")), Length(max=40)])
 
 
+class ReceiveForm(ActionForm):
+    """The regional office's record that the shipment arrived: its date is required."""
+
+    on_date = DateField(lazy_gettext("Дата получения"), validators=[DataRequired(lazy_gettext("Дата в формате ДД.ММ.ГГГГ."))])
+
+
+class HandOverForm(BaseForm):
+    """«Выдан» for many cards of a request at once (seed 002 step 10): one date for all."""
+
+    on_date = DateField(lazy_gettext("Дата выдачи"), validators=[DataRequired(lazy_gettext("Дата в формате ДД.ММ.ГГГГ."))])
+
+
+ACTION_FORMS = {"ship": ShipForm, "receive": ReceiveForm}
+
 policy.staff_only(bp)
 
 
@@ -121,8 +135,10 @@ def request_page(req_id):
     return _render_request(_request(req_id))
 
 
-def _render_request(req: CardRequest, form: ActionForm | None = None, status: int = 200):
-    """The request page; `form` is a refused action's form (the shipment's tracking number) sent back as typed."""
+def _render_request(req: CardRequest, form: ActionForm | None = None, status: int = 200,
+                    hand_over_form: HandOverForm | None = None, report=None, ticked=frozenset()):
+    """The request page; `form` is a refused action's form (the shipment's tracking number) sent back as typed,
+    `report` the per-card outcome of a bulk «выдан»."""
     actions = [t for t in available(CARD_REQUEST, req, current_user)]
     eligible = []
     if req.state == RequestState.DRAFT and policy.has_permission(current_user, Permission.EDIT_MEMBERS):
@@ -137,6 +153,10 @@ def _render_request(req: CardRequest, form: ActionForm | None = None, status: in
                            card_actions=card_actions, history=history(CARD_REQUEST, req), wf=CARD_REQUEST,
                            form=form or ActionForm(formdata=None, on_date=today()),
                            ship_form=form if isinstance(form, ShipForm) else ShipForm(formdata=None, on_date=today()),
+                           receive_form=(form if isinstance(form, ReceiveForm)
+                                         else ReceiveForm(formdata=None, on_date=today())),
+                           hand_over_form=hand_over_form or HandOverForm(formdata=None, on_date=today()),
+                           report=report or [], ticked=ticked,
                            overdue=req.id in _overdue_ids([req]),
                            withheld=[(t.title, why) for t, why in withheld(CARD_REQUEST, req, current_user)])
     # The page lists members by name (in the request and those who could be added): a list read, audited.
@@ -168,6 +188,47 @@ def request_add(req_id):
     return redirect(url_for("cards.request_page", req_id=req.id))
 
 
+@bp.route("/card-requests/<req_id>/hand-over", methods=["POST"])
+def request_hand_over(req_id):
+    """Mark the ticked cards of a request ВЫДАН at once, with one date (seed 002 step 10).
+
+    Each card goes through the card workflow's own `hand_over` (a card the region has not marked received, or of a
+    member who left, is refused with its reason and stops nobody else), each in its own transaction; the page shows
+    a per-card report. Without a date or a tick the page comes back with the form as typed (422). A card outside
+    this request or the user's scope answers 404 like a missing one, and nothing is recorded.
+    """
+    req = _request(req_id)
+    form = HandOverForm()
+    ids = list(dict.fromkeys(int(x) for x in request.form.getlist("card_ids")[:1000] if x.isdigit()))
+    cards = db.session.scalars(select(Card).where(Card.id.in_(ids or [0]), Card.request_id == req.id)
+                               .order_by(Card.id)).all()
+    if len(cards) != len(ids):
+        abort(404)
+    valid = form.validate_on_submit()
+    if not ids:
+        form.add_errors({"": [gettext("Отметьте карты, которые выданы.")]})
+        valid = False
+    if not valid:
+        return _render_request(req, status=422, hand_over_form=form, ticked=frozenset(ids))
+    report = []
+    for card_id in ids:
+        card = db.session.get(Card, card_id)
+        name = card.member.full_name
+        try:
+            fire(CARD, card, "hand_over", current_user, params={"on_date": form.on_date.data})
+            audit.record("card_hand_over", object_type="cards", object_id=card.id, org_id=card.member.org_id,
+                         card=card.number, bulk=True)
+            db.session.commit()
+            report.append((name, True, gettext("ВЫДАН")))
+        except WorkflowError as e:
+            db.session.rollback()
+            report.append((name, False, e.message))
+    done = sum(1 for r in report if r[1])
+    if done:
+        flash(gettext("Отмечено «ВЫДАН»: %(n)s из %(total)s.", n=done, total=len(report)), "success")
+    return _render_request(_request(req_id), hand_over_form=form, report=report)
+
+
 @bp.route("/card-requests/<req_id>/items/<int:member_id>/remove", methods=["POST"])
 def request_remove(req_id, member_id: int):
     """Take a member out of a draft."""
@@ -184,7 +245,7 @@ def request_remove(req_id, member_id: int):
 def request_action(req_id, action):
     """Fire a request transition (submit, cancel, ship); anything not allowed answers 409 and changes nothing."""
     req = _request(req_id)
-    form = ShipForm() if action == "ship" else ActionForm()
+    form = ACTION_FORMS.get(action, ActionForm)()
     if action not in CARD_REQUEST.transitions:
         abort(404)
     if not form.validate_on_submit():

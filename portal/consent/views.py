@@ -10,7 +10,7 @@ from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 
-from forms.consent import BatchForm, PrintForm, SignForm, WithdrawForm
+from forms.consent import BatchForm, BulkSignForm, PrintForm, SignForm, WithdrawForm
 from portal import audit, policy
 from portal.clock import now, today
 from portal.consent import operations as ops
@@ -191,6 +191,59 @@ def batch_start(org_id):
     else:
         threading.Thread(target=_run_batch, args=(app, job.id, actor_id), daemon=True).start()
     return redirect(url_for("consent.batch", job_id=job.id))
+
+
+BULK_LIMIT = 500  # ticked rows of one or a few pages of the member list
+
+
+@bp.route("/orgs/<org_id>/consents/sign", methods=["POST"])
+def bulk_sign(org_id):
+    """«Согласия подписаны» for the ticked members at once, with one date (seed 002 step 7).
+
+    Each member goes through the same workflow transition as on their own page, in a transaction of its own, so one
+    refusal (the form was never printed, the member left) stops nobody else; the answer is a per-member report. A
+    missing date or tick comes back as the form with the chosen members, filled in (422). An id outside the user's
+    scope answers 404 like a missing one, and nothing is recorded.
+    """
+    org = policy.get_org(current_user, org_id)
+    if not policy.has_permission(current_user, Permission.EDIT_MEMBERS):
+        abort(404)
+    form = BulkSignForm()
+    ids = list(dict.fromkeys(int(x) for x in request.form.getlist("member_ids")[:BULK_LIMIT] if x.isdigit()))
+    members = db.session.scalars(select(Member).where(Member.id.in_(ids or [0]), policy.member_scope(current_user))
+                                 .order_by(Member.last_name_folded, Member.id)).all()
+    if len(members) != len(ids):
+        abort(404)
+    valid = form.validate_on_submit()
+    if not ids:
+        form.add_errors({"": [gettext("Отметьте членов Профсоюза, чьи подписанные согласия получены.")]})
+        valid = False
+    if not valid:
+        return _render_bulk_sign(org, form, members, [], 422)
+    results = []
+    for m in members:
+        name, member_id = m.full_name, m.id
+        try:
+            ops.record_signature(current_user, m, form.on_date.data)
+            db.session.commit()
+            results.append((member_id, name, True, gettext("согласие отмечено")))
+        except WorkflowError as e:
+            db.session.rollback()
+            results.append((member_id, name, False, e.message))
+    done = sum(1 for r in results if r[2])
+    if done:
+        flash(gettext("Согласия отмечены: %(n)s из %(total)s. В течение суток данные будут переданы в ПРОФКАРДС.",
+                      n=done, total=len(results)), "success")
+    return _render_bulk_sign(org, form, [], results, 200)
+
+
+def _render_bulk_sign(org, form, members, results, status):
+    """The bulk form with the chosen members (to correct and resend) and/or the per-member report."""
+    html = render_template("consent/bulk_sign.html", org=org, form=form, members=members, results=results)
+    audit.write("consent_bulk_sign_page", object_type="members", org_id=org.id,
+                ids=[m.id for m in members] + [r[0] for r in results])
+    audit.commit_read()
+    return html, status
 
 
 def _own_url(url: str | None) -> bool:

@@ -25,6 +25,7 @@ from forms.registry import (
     TransferForm,
 )
 from portal import audit, policy
+from portal.clock import today
 from portal.extensions import db
 from portal.policy import Permission
 from portal.registry import operations as ops
@@ -429,7 +430,7 @@ def members(org_id):
 
     html = render_template("registry/members.html", org=org, **listing, page_args=page_args, args=request.args,
                            enums={"category": Category, "consent": ConsentStatus, "card": CardStatus,
-                                  "dues": DuesForm, "status": MemberStatus})
+                                  "dues": DuesForm, "status": MemberStatus}, today=today())
     audit.commit_read()  # after rendering: the rows shown are the rows read in the audited transaction
     return html
 

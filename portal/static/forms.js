@@ -17,8 +17,12 @@
     if (!box.matches || !box.matches("input[data-check-all]")) {
       return;
     }
-    scopeOf(box).querySelectorAll('input[type=checkbox][name="' + box.dataset.checkAll + '"]').forEach(function (c) {
-      if (!c.disabled) {
+    // A form's `elements` include the checkboxes tied to it by form="…" from outside it (table rows).
+    var scope = scopeOf(box);
+    var boxes = scope.elements ? Array.prototype.slice.call(scope.elements)
+      : Array.prototype.slice.call(scope.querySelectorAll("input"));
+    boxes.forEach(function (c) {
+      if (c.type === "checkbox" && c.name === box.dataset.checkAll && !c.disabled) {
         c.checked = box.checked;
       }
     });
