@@ -48,3 +48,29 @@ def test_a_role_not_offered_is_refused_next_to_the_field(client, world):
     page = r.get_data(as_text=True)
     assert r.status_code == 200 and "Not a valid choice" not in page
     assert "new-chair" in page
+
+
+def test_the_forced_change_after_the_first_login_does_not_ask_again_for_the_password_just_typed(client, world,
+                                                                                               make_app):
+    """Issue 9 item 14: right after logging in with the handed-over password, the change form has no «current
+    password» field; the handed-over password itself is not accepted as the new one; a later change asks again."""
+    import re
+
+    login(client, world.users["territorial_chair"])
+    page = client.post("/accounts/new", data={"org_id": world.school_a.id, "role": "primary_chair",
+                                              "login": "new-chair", "full_name": "Новикова Нина"}).get_data(as_text=True)
+    temporary = re.search(r'data-testid="new-password"[^>]*>([^<]+)<', page) or re.search(
+        r"<code[^>]*>([A-Za-z0-9]{12})</code>", page)
+    temporary = temporary.group(1).strip()
+    chair = make_app().test_client()
+    r = chair.post("/login", data={"login": "new-chair", "password": temporary})
+    assert r.headers["Location"].endswith("/password")
+    page = chair.get("/password").get_data(as_text=True)
+    assert 'name="current"' not in page and 'name="new"' in page
+    r = chair.post("/password", data={"new": temporary, "repeat": temporary})
+    assert r.status_code == 200 and "должен отличаться" in r.get_data(as_text=True)
+    r = chair.post("/password", data={"new": "my-own-password-1", "repeat": "my-own-password-1"})
+    assert r.status_code == 302
+    assert 'name="current"' in chair.get("/password").get_data(as_text=True)  # an ordinary change asks for it
+    r = chair.post("/password", data={"new": "another-password-2", "repeat": "another-password-2"})
+    assert r.status_code == 200 and "Введите текущий пароль" in r.get_data(as_text=True)

@@ -189,10 +189,24 @@ def login():
         login_user(user)
         session["started"] = session["seen"] = now().timestamp()
         if user.must_change_password:
+            # The handed-over password was typed a moment ago: the forced change does not ask for it again.
+            session[TEMP_PASSWORD_CHECKED] = now().timestamp()
             flash(gettext("Это первый вход с паролем, выданным вышестоящей организацией. Задайте свой пароль."), "info")
             return redirect(url_for("auth.change_password"))
         return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form, error=None)
+
+
+# Session key: when the temporary password was checked at login; within TEMP_PASSWORD_WINDOW the forced change
+# skips the current-password field (asking again for what was just typed helps nobody).
+TEMP_PASSWORD_CHECKED = "temp_password_checked"
+TEMP_PASSWORD_WINDOW = 15 * 60
+
+
+def _just_logged_in_with_temporary_password(user) -> bool:
+    checked = session.get(TEMP_PASSWORD_CHECKED)
+    return bool(user.must_change_password and isinstance(checked, int | float)
+                and 0 <= now().timestamp() - checked <= TEMP_PASSWORD_WINDOW)
 
 
 def _safe_next(target: str | None) -> str:
@@ -238,22 +252,26 @@ def change_password():
     passwords at full speed here and then take the account over with a new one.
     """
     form = ChangePasswordForm()
+    user = db.session.get(User, current_user.id)
+    fresh = _just_logged_in_with_temporary_password(user)
+    if fresh:
+        del form.current  # checked at login a moment ago
     if form.validate_on_submit():
-        user = db.session.get(User, current_user.id)
         keys = _throttle_keys(user.login)
         wait = _blocked_for(keys)
         if wait:
-            form.current.errors.append(gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.",
-                                               wait=wait))
-            return render_template("auth/password.html", form=form), 429
-        if not user.check_password(form.current.data):
+            (form.new if fresh else form.current).errors.append(
+                gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.", wait=wait))
+            return render_template("auth/password.html", form=form, fresh=fresh), 429
+        if not fresh and not user.check_password(form.current.data):
             _record_failure(keys)
             audit.record("password_change", user, actor=user, outcome="denied", reason="wrong_current_password")
             db.session.commit()
             form.current.errors.append(gettext("Текущий пароль введён неверно."))
-        elif form.new.data == form.current.data:
+        elif user.check_password(form.new.data):
             form.new.errors.append(gettext("Новый пароль должен отличаться от текущего."))
         else:
+            session.pop(TEMP_PASSWORD_CHECKED, None)
             user.set_password(form.new.data)
             user.must_change_password = False
             user.end_sessions()
@@ -263,7 +281,7 @@ def change_password():
             login_user(user)
             flash(gettext("Пароль изменён."), "success")
             return redirect(url_for("registry.home"))
-    return render_template("auth/password.html", form=form)
+    return render_template("auth/password.html", form=form, fresh=fresh)
 
 
 # ---- accounts of organisations below ---------------------------------------------------------------------------
