@@ -17,6 +17,7 @@ from portal.config import build_config
 from portal.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from portal.i18n import N_, current_path, install_template_gettext, remember_choice, select_locale, tr
 from portal.text import money as format_money
+from portal.text import number as format_number
 from portal.text import percent as format_percent
 from portal.text import years as format_years
 
@@ -168,6 +169,11 @@ def _register_template_helpers(app: Flask) -> None:
     def percent(value, digits: int = 2):
         """A level in per cent in the page's language (portal.text.percent); «—» when unknown."""
         return "—" if value is None else format_percent(value, str(get_locale()), digits)
+
+    @app.template_filter("number")
+    def number(value):
+        """A plain number in the page's language (portal.text.number): «80,5», «1 200»; «—» when unknown."""
+        return "—" if value is None else format_number(value, str(get_locale()))
 
     @app.template_filter("years")
     def years(value):

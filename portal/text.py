@@ -46,6 +46,16 @@ def percent(value, locale: str = "ru", digits: int = 2) -> str:
     return text if locale == "en" else text.replace(".", ",")
 
 
+def number(value, locale: str = "ru") -> str:
+    """A number as typed data shows it, without trailing zeros: «80», «80,5», «1 200» (ru); «80.5», «1,200» (en)."""
+    from decimal import Decimal
+
+    d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    d = d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+    text = f"{d:,f}"
+    return text if locale == "en" else text.replace(",", "\u00a0").replace(".", ",")
+
+
 def years(n: int, locale: str = "ru") -> str:
     """«1 год», «2 года», «5 лет», «21 год» (ru); «1 year», «5 years» (en)."""
     if locale == "en":

@@ -120,6 +120,8 @@ def test_override_needs_a_reason_and_is_recorded(aid, client, state):
     assert "по тяжёлой болезни" in p.override_after
     page = client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)
     assert "п. 4.5" in page and "исключительный случай" in page
+    # Issue 9 item 15: the override record and the history print money as every page does.
+    assert "Было: 6\u00a0000,00 руб." in page and "стало: 12\u00a0000,00 руб." in page and "6000.00" not in page
     login(client, aid.users["accountant"])
     assert "председатель, п. 4.5" in client.get("/aid/payments").get_data(as_text=True)
 

@@ -39,6 +39,7 @@ from portal.clock import now, today
 from portal.extensions import db
 from portal.i18n import N_
 from portal.registry.models import Member, MemberStatus, Organisation, OrgLevel
+from portal.text import money as format_money
 from workflows import aid as rules
 
 ATTACHMENT_AREA = "aid"
@@ -324,7 +325,7 @@ def file_petition(actor, member: Member, treatment: TreatmentFacts, profcom_deci
     db.session.execute(insert(WorkflowHistory.__table__).values(
         workflow=AID_PETITION.name, object_type=AID_PETITION.object_type, object_id=petition.id, action="file",
         from_state="filed", to_state="filed", actor_id=getattr(actor, "id", None),
-        actor_login=getattr(actor, "login", "") or "", comment=f"Сумма по Положению: {q.amount} руб."))
+        actor_login=getattr(actor, "login", "") or "", comment=f"Сумма по Положению: {format_money(q.amount)} руб."))
     audit.record("aid_petition_filed", object_type="aid_petitions", object_id=petition.id, org_id=member.org_id,
                  actor=actor, member_id=member.id, amount=str(q.amount))
     return petition
