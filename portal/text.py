@@ -25,6 +25,20 @@ def like_prefix(value: str) -> str:
     return escaped + "%"
 
 
+def gendered(gender, male: str, female: str, neutral: str | None = None) -> str:
+    """The variant of a message for the person's gender («вступила раньше, чем родилась»), never «поставлен(а)».
+
+    `gender` is the member's Gender (or its value "M"/"F"); unknown gives `neutral` (the masculine when none is
+    given). The variants are separate msgids, so each is translated whole.
+    """
+    value = getattr(gender, "value", gender)
+    if value == "F":
+        return female
+    if value == "M":
+        return male
+    return neutral if neutral is not None else male
+
+
 def money(value, locale: str = "ru") -> str:
     """Roubles with kopecks as a page writes them: «6 000,00» (ru, a no-break space between thousands), «6,000.00» (en).
 

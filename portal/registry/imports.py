@@ -65,6 +65,7 @@ from portal.registry.models import (
     _enum,
 )
 from portal.registry.rules import EMAIL_RE, MAX_AGE, MIN_AGE, NAME_RE, PHONE_RE, check_member
+from portal.registry.rules import JOINED_BEFORE_BIRTH as _JOINED_BEFORE_BIRTH
 from portal.text import fold
 
 
@@ -620,7 +621,7 @@ LENGTHS = {"last_name": 100, "first_name": 100, "patronymic": 100, "department":
 # The order in which a refused row's problems are listed: the card's order.
 ORDER = ("last_name", "first_name", "patronymic", "birth_date", "gender", "position", "education", "dues_form",
          "joined_on", "category", "department", "address", "phone", "email")
-JOINED_BEFORE_BIRTH = N_("вступил раньше, чем родился")
+JOINED_BEFORE_BIRTH = frozenset(_JOINED_BEFORE_BIRTH.values())  # the message in each gender
 _UNKNOWN = object()  # an enum cell whose text matches no value
 _MISS = object()  # not in a cache yet
 _NO_NAME = ("", "")  # an empty patronymic, as `RowReader._ok_name` gives it
@@ -881,7 +882,7 @@ class RowReader:
         errors = check_member(data, on=self.on)
         if problems:
             errors.update(problems)
-        if errors and "birth_date" in errors and errors.get("joined_on") == JOINED_BEFORE_BIRTH:
+        if errors and "birth_date" in errors and errors.get("joined_on") in JOINED_BEFORE_BIRTH:
             del errors["joined_on"]
         name = " ".join(p for p in (last, first, middle) if p)
         return data, name, errors

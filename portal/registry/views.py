@@ -42,7 +42,7 @@ from portal.registry.models import (
     Organisation,
     OrgLevel,
 )
-from portal.text import fold, like_prefix
+from portal.text import fold, gendered, like_prefix
 
 bp = Blueprint("registry", __name__)
 
@@ -476,7 +476,8 @@ def member_new(org_id):
             form[e.field or "last_name"].errors.append(e.message)
         else:
             db.session.commit()
-            flash(gettext("%(name)s поставлен(а) на учёт.", name=member.full_name), "success")
+            flash(gendered(member.gender, gettext("%(name)s поставлен на учёт.", name=member.full_name),
+                           gettext("%(name)s поставлена на учёт.", name=member.full_name)), "success")
             if request.form.get("next") == "another":
                 return redirect(url_for("registry.member_new", org_id=org.id))
             return redirect(url_for("registry.member", member_id=member.id))
@@ -545,12 +546,18 @@ def member_event(member_id, action):
                 if target is None or target.id not in {o.id for o in targets}:
                     raise ops.RegistryError(gettext("Выберите организацию из списка."), field="to_org_id")
                 ops.transfer_member(current_user, m, target, form.on_date.data, form.reason.data or "")
-                message = gettext("%(name)s переведён(а) в «%(org)s». Профсоюзный стаж сохраняется.", name=m.full_name,
-                                  org=target)
+                message = gendered(
+                    m.gender,
+                    gettext("%(name)s переведён в «%(org)s». Профсоюзный стаж сохраняется.", name=m.full_name, org=target),
+                    gettext("%(name)s переведена в «%(org)s». Профсоюзный стаж сохраняется.", name=m.full_name,
+                            org=target))
             elif action == "readmit":
                 ops.readmit_member(current_user, m, form.on_date.data, form.reason.data or "")
-                message = gettext("%(name)s повторно принят(а). Стаж считается с %(on)s.", name=m.full_name,
-                                  on=form.on_date.data.strftime("%d.%m.%Y"))
+                on = form.on_date.data.strftime("%d.%m.%Y")
+                message = gendered(m.gender,
+                                   gettext("%(name)s повторно принят. Стаж считается с %(on)s.", name=m.full_name, on=on),
+                                   gettext("%(name)s повторно принята. Стаж считается с %(on)s.", name=m.full_name,
+                                           on=on))
             else:
                 kind = EventKind.LEFT if action == "leave" else EventKind.EXCLUDED
                 ops.end_membership(current_user, m, kind, form.on_date.data, form.reason.data or "")
