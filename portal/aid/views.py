@@ -35,7 +35,7 @@ from portal.registry.models import Member, MemberStatus, Organisation, OrgLevel
 from portal.text import money as format_money
 from portal.text import percent as format_percent
 from portal.text import years as format_years
-from workflows import AID_PETITION, WorkflowError, available, history, withheld
+from workflows import AID_PETITION, WorkflowError, available, history, problems, withheld
 from workflows import aid as rules
 from workflows.aid_guards import parse_amount
 
@@ -256,7 +256,7 @@ def petition(petition_id):
     return _render_petition(_petition(petition_id))
 
 
-def _render_petition(p: AidPetition, status: int = 200, refused: str = "", refused_form=None):
+def _render_petition(p: AidPetition, status: int = 200, refused: str = "", refused_form=None, attachment_form=None):
     """The petition page; `refused_form` is a decision form sent back filled in with its messages (`refused` the
     action it was for), so a refused decision loses nothing that was typed."""
     actions = available(AID_PETITION, p, current_user)
@@ -274,7 +274,7 @@ def _render_petition(p: AidPetition, status: int = 200, refused: str = "", refus
     return render_template(
         "aid/petition.html", p=p, wf=AID_PETITION, actions=actions, problems=ops.petition_problems(p),
         history=history(AID_PETITION, p), override=override, overdue=_is_overdue(p), refused=refused,
-        attachment_form=AttachmentForm(formdata=None), can_attach=_can_attach(p), sources=rules.VOUCHER_SOURCES,
+        attachment_form=attachment_form or AttachmentForm(formdata=None), can_attach=_can_attach(p), sources=rules.VOUCHER_SOURCES,
         payers=rules.PAYERS, patients=rules.PATIENTS, why_no_action=_why_no_action(p, actions), **forms), status
 
 
@@ -328,13 +328,20 @@ def petition_action(petition_id, action):
     if action not in _FORMS:
         abort(404)
     form = _FORMS[action]()
+    expected = _version(form)
+    if expected is not None and expected != p.version:
+        if ops.already_done_by(p, action, current_user):
+            flash(gettext("Ходатайство %(number)s: ваше решение уже записано.", number=p.number), "info")
+            return redirect(url_for("aid.petition", petition_id=p.id))
+        abort(409, gettext("По этому ходатайству уже принято решение или оно изменилось, пока страница "
+                           "была открыта. Обновите страницу."))
+    # Not allowed now (state, role, a condition of the petition): 409 whatever was typed — there is no form to fix.
+    blocking = problems(AID_PETITION, p, action, current_user, with_input=False)
+    if blocking:
+        abort(409, blocking[0])
     if not form.validate_on_submit():
         # A missing or malformed field: the page again with the form as typed and the message next to the field.
         return _render_petition(p, 422, action, form)
-    expected = _version(form)
-    if expected is not None and expected != p.version and ops.already_done_by(p, action, current_user):
-        flash(gettext("Ходатайство %(number)s: ваше решение уже записано.", number=p.number), "info")
-        return redirect(url_for("aid.petition", petition_id=p.id))
     try:
         ops.act(p, action, current_user, params=_params(action, form), comment=getattr(form, "comment", None) and form.comment.data or "",
                 expected_version=expected)
@@ -361,15 +368,15 @@ def attachment_add(petition_id):
         abort(404 if p.state in (PetitionState.FILED, PetitionState.REVIEWED) else 409,
               gettext("Документы прикладываются, пока ходатайство на рассмотрении."))
     form = AttachmentForm()
-    if not form.validate_on_submit():
-        flash(gettext("Выберите файл и вид документа."), "danger")
-        return redirect(url_for("aid.petition", petition_id=p.id)), 303
+    if not form.validate_on_submit():  # no file chosen: the page again with the message by the field
+        return _render_petition(p, 422, attachment_form=form)
     try:
         ops.add_attachment(p, current_user, form.file.data, AttachmentKind(form.kind.data))
         db.session.commit()
-    except ops.AidError as e:
+    except ops.AidError as e:  # not a PDF/JPEG/PNG, too big: said next to the file field, the kind kept
         db.session.rollback()
-        abort(400, e.message)
+        form.add_errors({"file": [e.message]})
+        return _render_petition(_petition(petition_id), 422, attachment_form=form)
     flash(gettext("Документ приложен."), "success")
     return redirect(url_for("aid.petition", petition_id=p.id))
 
