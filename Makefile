@@ -17,12 +17,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Migrates, loads the demo registry on first start, serves with gunicorn (a production WSGI server).
+# Migrates, loads the demo registry on first start, then runs what production runs, as one command: gunicorn (a
+# production WSGI server) and `portal worker` (the scheduled jobs — the 01:00 transfer to PROFCARDS, the 1st/15th
+# card processing — and the mail outbox). Ctrl+C stops both: the worker finishes the job or message in hand.
+# If gunicorn stops by itself, the worker is stopped too (SIGTERM). The background worker is started by this shell,
+# which ignores SIGINT for it, but the worker installs its own SIGINT/SIGTERM handlers; a second signal would stop it
+# at once, so after a Ctrl+C (which reached it already) it is only waited for.
 # Plain http on loopback, so session cookies go without the Secure flag here; behind HTTPS leave it unset.
 run: install
 	$(BIN)/portal db upgrade
 	$(BIN)/portal demo-data --if-empty --members $(DEMO_MEMBERS)
-	PORTAL_INSECURE_COOKIES=1 $(BIN)/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	@echo "Профпортал: http://$(HOST):$(PORT) — сайт, задания по расписанию и почта; Ctrl+C останавливает всё."
+	@export PORTAL_INSECURE_COOKIES=1; \
+	$(BIN)/portal worker & worker=$$!; \
+	trap 'interrupted=1; exit 130' INT TERM; \
+	trap '[ -n "$$interrupted" ] || kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
+	$(BIN)/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 # The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL is set (CI sets it). The SQLite pass must not
 # see TEST_DATABASE_URL (tests/conftest.py would switch to PostgreSQL), so it runs with the variable removed.

@@ -49,8 +49,9 @@ class PetitionForm(BaseForm):
 class DecisionForm(BaseForm):
     """A presidium decision, or the accountant's payment, on one petition or on the ticked ones."""
 
-    decision_date = DateField(lazy_gettext("Дата заседания Президиума"), validators=[Optional()])
-    decision_number = StringField(lazy_gettext("Номер протокола"), validators=[Optional(), Length(max=40)])
+    decision_date = DateField(lazy_gettext("Дата заседания Президиума"), validators=[DataRequired(BAD_DATE)])
+    decision_number = StringField(lazy_gettext("Номер протокола"), validators=[DataRequired(REQUIRED), Length(max=40)])
+    # Required for a refusal only (the workflow's `needs_comment`): the «Отказать» button asks for it (forms.js).
     comment = TextAreaField(lazy_gettext("Комментарий (причина отказа)"), validators=[Optional(), Length(max=2000)])
     version = HiddenField()
 
@@ -60,13 +61,16 @@ class OverrideForm(BaseForm):
 
     amount = StringField(lazy_gettext("Сумма, руб."), validators=[DataRequired(REQUIRED), Length(max=20)])
     conditions = TextAreaField(lazy_gettext("Иные условия"), validators=[Optional(), Length(max=2000)])
-    comment = TextAreaField(lazy_gettext("Причина (обязательно)"), validators=[Optional(), Length(max=2000)])
+    comment = TextAreaField(lazy_gettext("Причина"), validators=[DataRequired(REQUIRED), Length(max=2000)])
     version = HiddenField()
 
 
 class PaymentForm(BaseForm):
-    paid_on = DateField(lazy_gettext("Дата платежа"), validators=[Optional()])
-    payment_reference = StringField(lazy_gettext("Номер платёжного поручения"), validators=[Optional(), Length(max=60)])
+    """The accountant's payment: its date and the payment order's number, both required."""
+
+    paid_on = DateField(lazy_gettext("Дата платежа"), validators=[DataRequired(BAD_DATE)])
+    payment_reference = StringField(lazy_gettext("Номер платёжного поручения"),
+                                    validators=[DataRequired(REQUIRED), Length(max=60)])
     version = HiddenField()
 
 

@@ -18,6 +18,7 @@ from portal.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from portal.i18n import N_, current_path, install_template_gettext, remember_choice, select_locale, tr
 from portal.sessions import PortalSessionInterface
 from portal.text import money as format_money
+from portal.text import number as format_number
 from portal.text import percent as format_percent
 from portal.text import years as format_years
 
@@ -216,9 +217,14 @@ def _register_template_helpers(app: Flask) -> None:
         return "—" if value is None else format_money(value, str(get_locale()))
 
     @app.template_filter("percent")
-    def percent(value):
+    def percent(value, digits: int = 2):
         """A level in per cent in the page's language (portal.text.percent); «—» when unknown."""
-        return "—" if value is None else format_percent(value, str(get_locale()))
+        return "—" if value is None else format_percent(value, str(get_locale()), digits)
+
+    @app.template_filter("number")
+    def number(value):
+        """A plain number in the page's language (portal.text.number): «80,5», «1 200»; «—» when unknown."""
+        return "—" if value is None else format_number(value, str(get_locale()))
 
     @app.template_filter("years")
     def years(value):

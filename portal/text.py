@@ -25,6 +25,20 @@ def like_prefix(value: str) -> str:
     return escaped + "%"
 
 
+def gendered(gender, male: str, female: str, neutral: str | None = None) -> str:
+    """The variant of a message for the person's gender («вступила раньше, чем родилась»), never «поставлен(а)».
+
+    `gender` is the member's Gender (or its value "M"/"F"); unknown gives `neutral` (the masculine when none is
+    given). The variants are separate msgids, so each is translated whole.
+    """
+    value = getattr(gender, "value", gender)
+    if value == "F":
+        return female
+    if value == "M":
+        return male
+    return neutral if neutral is not None else male
+
+
 def money(value, locale: str = "ru") -> str:
     """Roubles with kopecks as a page writes them: «6 000,00» (ru, a no-break space between thousands), «6,000.00» (en).
 
@@ -36,12 +50,24 @@ def money(value, locale: str = "ru") -> str:
     return text if locale == "en" else text.replace(",", "\u00a0").replace(".", ",")
 
 
-def percent(value, locale: str = "ru") -> str:
-    """A level in per cent with two decimals, without the sign: «85,50» (ru), «85.50» (en)."""
+def percent(value, locale: str = "ru", digits: int = 2) -> str:
+    """A level in per cent without the sign: «85,50» (ru), «85.50» (en); `digits` decimals (coverage shows one:
+    «100,0»). Decimal rounding half up, as people round; a float is taken through its shortest repr."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    text = f"{number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP):.{digits}f}"
+    return text if locale == "en" else text.replace(".", ",")
+
+
+def number(value, locale: str = "ru") -> str:
+    """A number as typed data shows it, without trailing zeros: «80», «80,5», «1 200» (ru); «80.5», «1,200» (en)."""
     from decimal import Decimal
 
-    text = f"{Decimal(value).quantize(Decimal('0.01')):.2f}"
-    return text if locale == "en" else text.replace(".", ",")
+    d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    d = d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+    text = f"{d:,f}"
+    return text if locale == "en" else text.replace(",", "\u00a0").replace(".", ",")
 
 
 def years(n: int, locale: str = "ru") -> str:

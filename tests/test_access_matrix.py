@@ -126,6 +126,8 @@ FORM_IDS = {
     "cards.add_to_request": [("form", "member_ids", "member")],
     "cards.request_add": [("form", "member_ids", "member")],
     "consent.batch_start": [("form", "member_ids", "member")],
+    "consent.bulk_sign": [("form", "member_ids", "member")],
+    "cards.request_hand_over": [("form", "card_ids", "card")],
     "auth.new_account": [("form", "org_id", "org")],
     "aid.petition_new": [("query", "member_id", "member"), ("form", "member_id", "member")],
     "aid.quote": [("form", "member_id", "member")],
@@ -137,6 +139,8 @@ FORM_EXTRAS = {
     "auth.new_account": {"role": "primary_chair", "login": "matrix-new", "full_name": "Матрицына Мария"},
     "aid.queue_decide": {"do": "approve", "decision_date": date.today().isoformat(), "decision_number": "1"},
     "aid.payments_mark": {"paid_on": date.today().isoformat(), "payment_reference": "п/п 1"},
+    "consent.bulk_sign": {"on_date": date.today().isoformat(), "consent152": "y"},
+    "cards.request_hand_over": {"on_date": date.today().isoformat()},
 }
 
 # Flask-Admin model views: the kind of object behind each model.

@@ -17,6 +17,7 @@ from portal.extensions import db
 from tests.aid_helpers import BIK, PDF, PNG, account, aid_fixture, attach_proof, decision, file, petition_in  # noqa: F401
 from tests.conftest import create_member
 from tests.conftest import login as _login
+from tests.form_helpers import field_error, field_value
 from workflows import AID_PETITION, history
 
 
@@ -99,10 +100,16 @@ def test_illegal_pairs_answer_409_and_change_nothing(aid, client, state, action)
 def test_override_needs_a_reason_and_is_recorded(aid, client, state):
     p = petition_in(aid, state)
     login(client, aid.users["regional_chair"])
+    # A missing reason or a bad amount: the page again, 422, the override form filled in as typed, the message
+    # next to its field (issue 9 item 5: never a bare 409 page that loses what was typed).
     r = client.post(f"/aid/petitions/{p.id}/override", data={**FORMS["override"], "comment": "  "})
-    assert r.status_code == 409 and "причину" in r.get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and field_error(page, "comment") == "Обязательное поле."
+    assert field_value(page, "amount") == "12000" and "по тяжёлой болезни" in page
     r = client.post(f"/aid/petitions/{p.id}/override", data={**FORMS["override"], "amount": "1e20"})
-    assert r.status_code == 409 and "сумму" in r.get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and "сумму" in field_error(page, "amount")
+    assert field_value(page, "amount") == "1e20" and "исключительный случай" in page
     r = client.post(f"/aid/petitions/{p.id}/override", data=FORMS["override"])
     assert r.status_code == 302
     db.session.expire_all()
@@ -113,6 +120,8 @@ def test_override_needs_a_reason_and_is_recorded(aid, client, state):
     assert "по тяжёлой болезни" in p.override_after
     page = client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)
     assert "п. 4.5" in page and "исключительный случай" in page
+    # Issue 9 item 15: the override record and the history print money as every page does.
+    assert "Было: 6\u00a0000,00 руб." in page and "стало: 12\u00a0000,00 руб." in page and "6000.00" not in page
     login(client, aid.users["accountant"])
     assert "председатель, п. 4.5" in client.get("/aid/payments").get_data(as_text=True)
 
@@ -133,13 +142,26 @@ def test_nobody_decides_their_own_petition(aid, client):
 def test_decision_needs_meeting_date_and_number(aid, client):
     p = petition_in(aid, "reviewed")
     login(client, aid.users["presidium_member"])
-    r = client.post(f"/aid/petitions/{p.id}/approve", data={"decision_date": today().isoformat()})
-    assert r.status_code == 409 and "номер протокола" in r.get_data(as_text=True)
+    r = client.post(f"/aid/petitions/{p.id}/approve", data={"decision_date": today().isoformat(),
+                                                            "comment": "заседание выездное"})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and field_error(page, "decision_number") == "Обязательное поле."
+    assert field_value(page, "decision_date") == today().isoformat() and "заседание выездное" in page
     r = client.post(f"/aid/petitions/{p.id}/approve",
                     data={"decision_date": (today() + timedelta(days=2)).isoformat(), "decision_number": "1"})
-    assert r.status_code == 409 and "будущем" in r.get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and "будущем" in field_error(page, "decision_date")
+    assert field_value(page, "decision_number") == "1"
     r = client.post(f"/aid/petitions/{p.id}/approve", data={"decision_date": "31.02.2026", "decision_number": "1"})
-    assert r.status_code == 400
+    assert r.status_code == 422 and "ДД.ММ.ГГГГ" in field_error(r.get_data(as_text=True), "decision_date")
+    # A refusal without its reason: the reason's field says so, the protocol typed is kept.
+    r = client.post(f"/aid/petitions/{p.id}/reject", data={"decision_date": today().isoformat(),
+                                                           "decision_number": "7"})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and "причину" in field_error(page, "comment")
+    assert field_value(page, "decision_number") == "7"
+    db.session.expire_all()
+    assert db.session.get(AidPetition, p.id).state == PetitionState.REVIEWED
 
 
 def test_review_needs_the_proof_of_treatment(aid, client):
@@ -274,8 +296,9 @@ def test_attachment_type_by_content(aid, client, content, name, ok):
         assert d.headers["X-Content-Type-Options"] == "nosniff"
         assert d.headers["Content-Disposition"].startswith("attachment")
     else:
-        assert r.status_code == 400 and p.attachments == []
-        assert any(w in r.get_data(as_text=True) for w in ("PDF", "пустой"))
+        # The page again (422) with the reason next to the file field, not a bare 400 page.
+        assert r.status_code == 422 and p.attachments == []
+        assert any(w in field_error(r.get_data(as_text=True), "file") for w in ("PDF", "пустой", "Выберите"))
 
 
 def test_attachment_size_limit(aid, client, monkeypatch):
@@ -285,7 +308,7 @@ def test_attachment_size_limit(aid, client, monkeypatch):
     r = client.post(f"/aid/petitions/{p.id}/attachments",
                     data={"kind": "proof", "file": (io.BytesIO(PDF + b"0" * 2000), "big.pdf")},
                     content_type="multipart/form-data")
-    assert r.status_code == 400 and "больше" in r.get_data(as_text=True)
+    assert r.status_code == 422 and "больше" in field_error(r.get_data(as_text=True), "file")
     assert db.session.get(AidPetition, p.id).attachments == []
 
 
@@ -338,7 +361,9 @@ def test_accountant_exports_register_and_marks_paid(aid, client):
     assert db.session.get(AidPetition, approved[0].id).payment_reference == "п/п 900"
     r = client.post("/aid/payments", data={"paid_on": today().isoformat(), "payment_reference": "",
                                            "petition_ids": [str(override.id)]})
-    assert r.status_code == 409 and "платёжного поручения" in r.get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and field_error(page, "payment_reference") == "Обязательное поле."
+    assert f'value="{override.id}" checked' in page  # the ticks are kept too
 
 
 @pytest.mark.parametrize("role", ["primary_chair", "regional_staff", "presidium_member"])
@@ -442,14 +467,15 @@ def test_petition_page_offers_each_role_its_buttons(aid, client):
 
 
 def test_a_bad_decision_form_names_the_field_and_its_error(aid, client):
-    """The 400 after a bad form shows WTForms' (lazy) messages, not an empty line after the colon."""
+    """A bad form comes back (422) with WTForms' (lazy) messages next to the field, the rest as typed."""
     p = petition_in(aid, "reviewed")
     login(client, aid.users["presidium_member"])
     r = client.post(f"/aid/petitions/{p.id}/approve",
                     data={"decision_date": "31.02.2026", "decision_number": "5", "version": str(p.version)})
-    assert r.status_code == 400
-    page = " ".join(r.get_data(as_text=True).split())
-    assert "Проверьте введённые данные: Дата заседания Президиума: Неверное значение даты" in page, page[-3000:]
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    assert "ДД.ММ.ГГГГ" in field_error(page, "decision_date"), page[-3000:]
+    assert field_value(page, "decision_number") == "5" and field_value(page, "version") == str(p.version)
     db.session.expire_all()
     assert db.session.get(AidPetition, p.id).state == PetitionState.REVIEWED
 
@@ -496,3 +522,19 @@ def test_member_card_lists_the_members_petitions_to_who_may_see_them(aid, client
     assert row in client.get(f"/members/{member.id}").get_data(as_text=True)
     login(client, aid.users["other_region_chair"])
     assert client.get(f"/members/{member.id}").status_code == 404
+
+
+def test_regional_staff_are_told_why_no_action_is_offered(aid, client):
+    """Issue 9 item 20: a filed petition without the voucher stub offers no review, and the page says why (the
+    workflow guard's reason), not an empty action bar; once the stub is attached the button is there."""
+    p = file(aid)
+    login(client, aid.users["regional_staff"])
+    page = client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)
+    assert 'data-testid="aid-action-review"' not in page
+    withheld = page.split('data-testid="withheld"', 1)[1].split("</div>\n</div>", 1)[0]
+    assert "«Документы проверены» пока нельзя" in withheld and "отрывного талона" in withheld
+    attach_proof(p)
+    page = client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)
+    assert 'data-testid="aid-action-review"' in page and "пока нельзя" not in page
+    login(client, aid.users["accountant"])  # nothing of theirs in this state: said plainly
+    assert "ничего не требуется" in client.get(f"/aid/petitions/{p.id}").get_data(as_text=True)

@@ -65,6 +65,8 @@ def test_no_password_token_or_card_number_reaches_the_log(make_app, world):
     db.session.expire_all()
     card = db.session.scalar(select(Card).where(Card.member_id == member.id))
     assert card.number and card.state == CardState.SHIPPED
+    assert central.post(f"/card-requests/{req.id}/receive",
+                        data={"on_date": date.today().isoformat()}).status_code == 302
     assert client.post(f"/cards/{card.id}/hand_over").status_code == 302
     assert client.get("/search", query_string={"q": card.number}).status_code == 200
     assert client.get(f"/members/{world.members['a'].id}").status_code == 200
@@ -89,7 +91,7 @@ def test_no_password_token_or_card_number_reaches_the_log(make_app, world):
 
     log = _all_text()
     actions = {e.action for e in db.session.scalars(select(AuditEntry))}
-    assert {"login", "password_change", "card_request_submit", "manifest_download", "card_request_ship", "card_hand_over", "member_search", "member_read", "account_create",
+    assert {"login", "password_change", "card_request_submit", "manifest_download", "card_request_ship", "card_request_receive", "card_hand_over", "member_search", "member_read", "account_create",
             "account_reset", "test_careless"} <= actions
     for secret in secrets:
         assert secret not in log

@@ -17,6 +17,7 @@ from portal.cards.models import Card, CardRequest, CardState, ProductionBatch, R
 from portal.extensions import db
 from portal.registry.models import CardStatus, ConsentStatus
 from tests.conftest import create_member, login
+from tests.form_helpers import field_error, field_value, is_required
 from workflows import CARD_REQUEST, history
 
 
@@ -93,7 +94,10 @@ def test_full_path_to_issued(client, world, make_app, app):
     assert client.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "RA123", "on_date":
                                                                date.today().isoformat()}).status_code == 409
     r = regional.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "", "on_date": date.today().isoformat()})
-    assert r.status_code == 409 and "номер почтового отправления" in r.get_data(as_text=True)
+    # A missing tracking number: the page again (422) with the date as typed and the message by the field.
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and field_error(page, "tracking_number") == "Обязательное поле."
+    assert field_value(page, "on_date") == date.today().isoformat() and is_required(page, "tracking_number")
     r = regional.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "RA123456789RU",
                                                              "on_date": date.today().isoformat()})
     assert r.status_code == 302
@@ -101,21 +105,36 @@ def test_full_path_to_issued(client, world, make_app, app):
     assert req.state == RequestState.SHIPPED and req.tracking_number == "RA123456789RU"
     cards = [i.card for i in req.items]
     assert all(c.state == CardState.SHIPPED for c in cards)
+    # Issue 9 item 10: nothing is handed over while the cards are in the post; only the regional office records
+    # that the shipment arrived («получены»), and that makes every card of the request «получен».
+    r = client.post(f"/cards/{cards[0].id}/hand_over")
+    assert r.status_code == 409 and "невозможно в состоянии «отправлен»" in r.get_data(as_text=True)
+    assert client.post(f"/card-requests/{req.id}/receive", data={"on_date": date.today().isoformat()}).status_code == 409
+    r = regional.post(f"/card-requests/{req.id}/receive", data={"on_date": ""})
+    assert r.status_code == 422 and "ДД.ММ.ГГГГ" in field_error(r.get_data(as_text=True), "on_date")
+    assert regional.post(f"/card-requests/{req.id}/receive",
+                         data={"on_date": date.today().isoformat()}).status_code == 302
+    db.session.refresh(req)
+    assert req.state == RequestState.RECEIVED and req.received_on == date.today()
+    for c in cards:
+        db.session.refresh(c)
+    assert all(c.state == CardState.RECEIVED for c in cards)
     # The chair hands cards over one by one; the request is issued with the last one.
     for i, card in enumerate(cards):
         assert client.post(f"/cards/{card.id}/hand_over").status_code == 302
         db.session.refresh(req)
-        assert req.state == (RequestState.ISSUED if i == 2 else RequestState.SHIPPED)
+        assert req.state == (RequestState.ISSUED if i == 2 else RequestState.RECEIVED)
     for m in members:
         db.session.refresh(m)
         assert m.card_status == CardStatus.ISSUED and m.card_number
-    assert [h.action for h in history(CARD_REQUEST, req)] == ["submit", "process", "ship", "issue"]
+    assert [h.action for h in history(CARD_REQUEST, req)] == ["submit", "process", "ship", "receive", "issue"]
     # The chair was told by email, through the outbox, of processing and of shipping.
     from portal.mail.models import OutboxMessage
 
     mails = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
     assert [(m.to_addr, m.kind) for m in mails] == [("chair17@example.ru", "card_request_processed"),
-                                                    ("chair17@example.ru", "card_request_shipped")]
+                                                    ("chair17@example.ru", "card_request_shipped"),
+                                                    ("chair17@example.ru", "card_request_received")]
     assert "RA123456789RU" in mails[1].body
 
 
@@ -199,10 +218,11 @@ def test_lost_card_can_be_reissued_with_a_new_number(client, world):
     client.post(f"/card-requests/{req.id}/submit")
     _process()
     card = db.session.scalar(select(Card).where(Card.member_id == m.id))
-    card.state = CardState.SHIPPED  # shipped by the region (tested above)
+    card.state = CardState.RECEIVED  # shipped and received by the region (tested above)
     db.session.commit()
     client.post(f"/cards/{card.id}/hand_over")
-    assert client.post(f"/cards/{card.id}/lose").status_code == 409  # a reason is required
+    lost = client.post(f"/cards/{card.id}/lose")  # a reason is required: said on the request page, not a bare 409
+    assert lost.status_code == 422 and "причину" in lost.get_data(as_text=True)
     assert client.post(f"/cards/{card.id}/lose", data={"comment": "потерян"}).status_code == 302
     assert client.post(f"/cards/{card.id}/reissue").status_code == 302
     db.session.refresh(m)

@@ -18,6 +18,7 @@ from portal.consent.models import BonusExport, ConsentRecord
 from portal.extensions import db
 from portal.registry.models import ConsentStatus
 from tests.conftest import create_member, login, ready_for_consent
+from tests.form_helpers import field_error, field_value
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -60,10 +61,12 @@ def test_signing_without_the_152_fz_tick_records_nothing(client, world):
     login(client, world.users["primary_chair"])
     m = world.members["a"]
     _print(client, m)
-    r = _sign(client, m, ticked=False)
-    assert r.status_code == 302
-    page = client.get(r.location).get_data(as_text=True)
+    r = _sign(client, m, ticked=False, on=date.today() - timedelta(days=3))
+    # The page again with the signing form as typed and the reason (issue 9 item 5), not a redirect that loses it.
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
     assert "Отметьте согласие по ФЗ № 152-ФЗ" in page
+    assert field_value(page, "on_date") == (date.today() - timedelta(days=3)).isoformat()
     db.session.refresh(m)
     assert m.consent_status == ConsentStatus.PRINTED
     assert db.session.scalar(select(func.count()).select_from(ConsentRecord).where(
@@ -90,9 +93,8 @@ def test_a_scan_that_is_not_pdf_jpeg_or_png_is_refused_and_nothing_is_kept(clien
     m = world.members["a"]
     _print(client, m)
     r = _sign(client, m, scan=("scan.pdf", b"<svg onload=alert(1)></svg>"))
-    assert r.status_code == 302
-    page = client.get(r.location).get_data(as_text=True)
-    assert "Можно загрузить только PDF, JPEG, PNG" in page
+    assert r.status_code == 422
+    assert "Можно загрузить только PDF, JPEG, PNG" in field_error(r.get_data(as_text=True), "scan")
     db.session.refresh(m)
     assert m.consent_status == ConsentStatus.PRINTED
     scans = Path(app.config["UPLOAD_DIR"]) / "consent-scans"
@@ -113,8 +115,9 @@ def test_a_future_signing_date_goes_back_to_the_form(client, world):
     m = world.members["a"]
     _print(client, m)
     r = _sign(client, m, on=date.today() + timedelta(days=2))
-    assert r.status_code == 302
-    assert "не может быть в будущем" in client.get(r.location).get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and "не может быть в будущем" in field_error(page, "on_date")
+    assert field_value(page, "on_date") == (date.today() + timedelta(days=2)).isoformat()
 
 
 def test_withdrawal_needs_grounds_and_stops_transfer(client, world):
@@ -123,6 +126,7 @@ def test_withdrawal_needs_grounds_and_stops_transfer(client, world):
     _print(client, m)
     _sign(client, m)
     r = client.post(f"/members/{m.id}/consent/withdraw", data={"on_date": date.today().isoformat(), "reason": ""})
+    assert r.status_code == 422 and field_error(r.get_data(as_text=True), "reason") == "Укажите основание отзыва."
     db.session.refresh(m)
     assert m.consent_status == ConsentStatus.SIGNED
     r = client.post(f"/members/{m.id}/consent/withdraw",

@@ -49,7 +49,7 @@ def test_each_mandatory_field_is_required(client, world, field, message):
 
 @pytest.mark.parametrize("changes,message", [
     ({"birth_date": (date.today() + timedelta(days=3)).isoformat()}, "Дата рождения в будущем."),
-    ({"joined_on": "1960-01-01"}, "Вступил раньше, чем родился."),
+    ({"joined_on": "1960-01-01"}, "Вступила раньше, чем родилась."),
     ({"joined_on": (date.today() + timedelta(days=1)).isoformat()}, "Дата вступления в будущем."),
     ({"birth_date": (date.today() - timedelta(days=365 * 10)).isoformat(), "joined_on": date.today().isoformat()},
      "не меньше 14 лет"),

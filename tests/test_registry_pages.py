@@ -20,6 +20,7 @@ from portal.registry.models import (
     OrgLevel,
 )
 from tests.conftest import create_member, create_org, login
+from tests.form_helpers import field_error, field_value
 
 
 def names_in(page: str) -> list[str]:
@@ -174,7 +175,7 @@ def test_membership_level_rolls_up_by_summing_not_averaging(client, world):
     login(client, world.users["territorial_chair"])
     page = client.get(f"/orgs/{world.terr_a.id}").get_data(as_text=True)
     # (10 + 1) / (40 + 10) = 22.0 %; the average of 25 % and 10 % would be 17.5 %.
-    assert re.search(r'data-testid="membership-level">22\.0', page)
+    assert re.search(r'data-testid="membership-level">22,0', page)
 
 
 def test_membership_level_over_100_is_flagged(client, world):
@@ -190,13 +191,36 @@ def test_membership_level_over_100_is_flagged(client, world):
     assert "Членов больше, чем работающих" in page
 
 
+def test_more_members_than_staff_is_a_data_problem_never_done(client, world):
+    """Issue 9 item 13: 40 members of 9 staff is not «готово» and no coverage over 100 % is printed; the step names
+    the problem and links to the passport's staff count."""
+    world.school_a.staff_count = 9
+    for _ in range(40 - 1):  # the world's school has one member already
+        create_member(world.school_a)
+    db.session.commit()
+    login(client, world.users["primary_chair"])
+    page = client.get(f"/orgs/{world.school_a.id}").get_data(as_text=True)
+    step = re.search(r'<li[^>]*data-step="members"[^>]*>.*?</li>', page, re.S).group(0)
+    assert 'data-done="no"' in step and 'data-problem="yes"' in step and "готово" not in step
+    assert "на учёте 40, а работающих по паспорту — 9" in step
+    assert f'href="/orgs/{world.school_a.id}/passport#staff_count"' in step
+    level = re.search(r'data-testid="membership-level">([^<]*)<', page).group(1)
+    assert level == "—" and "444" not in page
+    assert f'/orgs/{world.school_a.id}/passport#staff_count' in re.search(
+        r'data-testid="level-problem">.*?</div>', page, re.S).group(0)
+    world.school_a.staff_count = 40
+    db.session.commit()
+    page = client.get(f"/orgs/{world.school_a.id}").get_data(as_text=True)
+    assert re.search(r'data-testid="membership-level">100,0', page) and 'data-problem' not in page
+
+
 def test_students_primary_counts_students(client, world):
     org = create_org(world.region_a, OrgLevel.PRIMARY, "Студенческая ППО", kind=InstitutionKind.STUDENTS,
                      staff_count=None, student_count=4)
     create_member(org, category=Category.STUDENT)
     login(client, world.users["regional_chair"])
     page = client.get(f"/orgs/{org.id}").get_data(as_text=True)
-    assert re.search(r'data-testid="membership-level">25\.0', page) and "обучающихся" in page
+    assert re.search(r'data-testid="membership-level">25,0', page) and "обучающихся" in page
 
 
 def test_tree_shows_children_with_counts(client, world):
@@ -227,7 +251,29 @@ def test_correction_request_goes_to_the_organisation_above(client, world, make_a
     db.session.refresh(req)
     assert req.status == CorrectionStatus.DONE and req.answer == "Объединили"
     # Resolving twice is a conflict; another region's chair does not even see it.
-    assert other.post(f"/corrections/{req.id}", data={"decision": "declined"}).status_code == 409
+    assert other.post(f"/corrections/{req.id}", data={"decision": "declined", "answer": "нет"}).status_code == 409
+    # Issue 9 item 11: the chair sees their own requests, the state and the answer, linked from the start page.
+    start = client.get(f"/orgs/{world.school_a.id}").get_data(as_text=True)
+    assert 'href="/corrections/sent"' in start
+    mine = client.get("/corrections/sent").get_data(as_text=True)
+    assert "Школа объединена с СОШ № 5" in mine and "исправлено" in mine and "Объединили" in mine
+    other_chair = make_app().test_client()
+    login(other_chair, world.users["other_region_chair"])
+    assert "Школа объединена" not in other_chair.get("/corrections/sent").get_data(as_text=True)
+
+
+def test_declining_a_correction_needs_a_reason_and_keeps_the_form(client, world, make_app):
+    login(client, world.users["primary_chair"])
+    client.post(f"/orgs/{world.school_a.id}/correction", data={"text": "Не наша школа"})
+    req = db.session.scalar(select(CorrectionRequest))
+    other = make_app().test_client()
+    login(other, world.users["territorial_chair"])
+    r = other.post(f"/corrections/{req.id}", data={"decision": "declined", "answer": " "})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and "причину отказа" in field_error(page, "answer")
+    assert field_value(page, "decision") == "declined"
+    db.session.refresh(req)
+    assert req.status == CorrectionStatus.OPEN
     third = make_app().test_client()
     login(third, world.users["other_region_chair"])
     assert "объединена" not in third.get("/corrections").get_data(as_text=True)

@@ -24,3 +24,13 @@ def test_money_is_exact_and_grouped():
 
 def test_percent_has_two_decimals():
     assert percent(Decimal("85.5")) == "85,50" and percent(Decimal("100"), "en") == "100.00"
+
+
+def test_percent_with_one_decimal_and_plain_numbers_use_the_page_separator():
+    """Issue 9 item 15: «100,0 %» not «100.0 %»; the regulation's thresholds «80» / «80,5»; one English format."""
+    from portal.text import number
+
+    assert percent(100.0, digits=1) == "100,0" and percent(22.0, "en", digits=1) == "22.0"
+    assert percent(Decimal("2.45"), digits=1) == "2,5"  # half up, as people round
+    assert number(Decimal("80.00")) == "80" and number(Decimal("80.50")) == "80,5"
+    assert number(Decimal("1200")) == "1\u00a0200" and number(Decimal("1200.5"), "en") == "1,200.5"

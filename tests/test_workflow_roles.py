@@ -55,13 +55,16 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
                           "card": {"hand_over", "lose", "reissue"}},
     # §2: the regional office (chair and staff) sees and edits its whole region, the central office everything, so
     # they do what a chair does below them; §5: the regional office receives the cards and marks the shipment with
-    # its tracking number; a card's production, shipping and blocking are the office's, not a primary's.
-    "regional_chair": {"consent": {"print", "sign", "withdraw"}, "card_request": {"submit", "cancel", "ship"},
-                       "card": {"produce", "ship", "hand_over", "lose", "block", "reissue"}},
-    "regional_staff": {"consent": {"print", "sign", "withdraw"}, "card_request": {"submit", "cancel", "ship"},
-                       "card": {"produce", "ship", "hand_over", "lose", "block", "reissue"}},
-    "central_admin": {"consent": {"print", "sign", "withdraw"}, "card_request": {"submit", "cancel", "ship"},
-                      "card": {"produce", "ship", "hand_over", "lose", "block", "reissue"}},
+    # its tracking number; a card's production, shipping and blocking are the office's, not a primary's. Issue 9
+    # item 10: only the regional office records that the shipment arrived («получены»), for the request or one card.
+    "regional_chair": {"consent": {"print", "sign", "withdraw"},
+                       "card_request": {"submit", "cancel", "ship", "receive"},
+                       "card": {"produce", "ship", "receive", "hand_over", "lose", "block", "reissue"}},
+    "regional_staff": {"consent": {"print", "sign", "withdraw"},
+                       "card_request": {"submit", "cancel", "ship", "receive"},
+                       "card": {"produce", "ship", "receive", "hand_over", "lose", "block", "reissue"}},
+    "central_admin": {"consent": {"print", "sign", "withdraw"}, "card_request": {"submit", "cancel", "ship", "receive"},
+                      "card": {"produce", "ship", "receive", "hand_over", "lose", "block", "reissue"}},
     # §2 and the README: the presidium and the accountant see aid petitions only, never the registry (152-FZ).
     "presidium_member": {"consent": set(), "card_request": set(), "card": set()},
     "accountant": {"consent": set(), "card_request": set(), "card": set()},
@@ -83,15 +86,19 @@ BY_PEOPLE = [
     ("card_request", "cancel", "draft", "cancelled"),
     ("card_request", "cancel", "submitted", "cancelled"),
     ("card_request", "ship", "processed", "shipped"),
+    ("card_request", "receive", "shipped", "received"),  # issue 9 item 10: the shipment arrived
     ("card", "produce", "ordered", "produced"),
     ("card", "ship", "ordered", "shipped"),
     ("card", "ship", "produced", "shipped"),
-    ("card", "hand_over", "shipped", "issued"),
+    ("card", "receive", "shipped", "received"),
+    ("card", "hand_over", "received", "issued"),  # ВЫДАН only after the region recorded the arrival
     ("card", "lose", "shipped", "lost"),
+    ("card", "lose", "received", "lost"),
     ("card", "lose", "issued", "lost"),
     ("card", "block", "ordered", "blocked"),
     ("card", "block", "produced", "blocked"),
     ("card", "block", "shipped", "blocked"),
+    ("card", "block", "received", "blocked"),
     ("card", "block", "issued", "blocked"),
     ("card", "reissue", "lost", "reissued"),
     ("card", "reissue", "blocked", "reissued"),
@@ -103,7 +110,7 @@ BY_PEOPLE = [
 BY_SYSTEM = [
     ("consent", "transfer", "signed", "transferred"),
     ("card_request", "process", "submitted", "processed"),
-    ("card_request", "issue", "shipped", "issued"),
+    ("card_request", "issue", "received", "issued"),
 ]
 SYSTEM_STATUS = {("consent", "transfer"): {role: 404 for role in ROLES},
                  ("card_request", "process"): REFUSED_STATUS, ("card_request", "issue"): REFUSED_STATUS}
@@ -200,12 +207,15 @@ def make(env, workflow: str, state: str):
         db.session.add(obj)
         db.session.flush()
         card = None
-        card_state = {"processed": "ordered", "shipped": "shipped", "issued": "issued"}.get(state)
+        card_state = {"processed": "ordered", "shipped": "shipped", "received": "received",
+                      "issued": "issued"}.get(state)
         if card_state:
             obj.processed_on = today()
             card = _card_for(m, card_state, obj.id)
-        if state in ("shipped", "issued"):
+        if state in ("shipped", "received", "issued"):
             obj.shipped_on, obj.tracking_number = today(), "RA000000001RU"
+        if state in ("received", "issued"):
+            obj.received_on = today()
         db.session.add(CardRequestItem(request_id=obj.id, member_id=m.id, card_id=card.id if card else None))
     db.session.commit()
     return obj
@@ -306,7 +316,9 @@ def test_no_consent_page_fires_the_transfer(env):
     # The consent pages that post are these and only these; none of them fires the daily transfer.
     posting = {rule.endpoint for rule in env.app.url_map.iter_rules()
                if rule.endpoint.startswith("consent.") and "POST" in rule.methods}
-    assert posting == {"consent.print_form", "consent.sign", "consent.withdraw", "consent.batch_start"}
+    # consent.bulk_sign fires «sign» for many members (issue 9 item 10; tests/test_bulk_actions.py).
+    assert posting == {"consent.print_form", "consent.sign", "consent.withdraw", "consent.batch_start",
+                       "consent.bulk_sign"}
 
 
 def fire(env, role, workflow, source, action):

@@ -9,11 +9,13 @@ registers its guards and effects (portal/flows.py, run by `create_app`).
 
 from workflows import aid_petition, card, card_request, consent
 from workflows.engine import (  # noqa: F401
+    InputProblem,
     WorkflowConflict,
     WorkflowError,
     available,
     bind,
     build,
+    check,
     check_registered,
     configure,
     effect,
@@ -22,6 +24,7 @@ from workflows.engine import (  # noqa: F401
     history,
     may,
     problems,
+    withheld,
 )
 
 CONSENT = build(consent.DEFINITION)

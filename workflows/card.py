@@ -1,4 +1,8 @@
-"""Workflow of one card (SPEC §5): ordered → produced → shipped → ВЫДАН; lost, blocked, reissued."""
+"""Workflow of one card (SPEC §5): ordered → produced → shipped → received → ВЫДАН; lost, blocked, reissued.
+
+«получен» (received) is the regional office's record that the shipment arrived (seed 002 step 10): a chair can mark a
+card ВЫДАН only after it, so no card is handed over on paper while it is still in the post.
+"""
 
 from workflows.i18n import N_
 from workflows.roles import CHAIRS, REGIONAL_OFFICE, SYSTEM
@@ -12,7 +16,9 @@ DEFINITION = {
     "states": {
         "ordered": {"meaning": "waiting", "title": N_("заказан")},
         "produced": {"meaning": "waiting", "title": N_("изготовлен")},
-        "shipped": {"meaning": "waiting", "title": N_("отправлен")},
+        "shipped": {"meaning": "waiting", "title": N_("отправлен"), "description": N_("Карта в пути в региональную организацию.")},
+        "received": {"meaning": "waiting", "title": N_("получен"), "description": N_("Региональная организация получила карту; её можно "
+                                                                "выдать члену Профсоюза.")},
         "issued": {"meaning": "done", "title": N_("ВЫДАН"), "description": N_("Председатель выдал карту члену Профсоюза.")},
         "lost": {"meaning": "refused", "title": N_("утерян")},
         "blocked": {"meaning": "refused", "title": N_("заблокирован")},
@@ -23,11 +29,15 @@ DEFINITION = {
          "roles": SYSTEM + REGIONAL_OFFICE, "effects": ["card_state_to_member"]},
         {"name": "ship", "title": N_("Отправлен"), "source": ["ordered", "produced"], "dest": "shipped",
          "roles": SYSTEM + REGIONAL_OFFICE, "effects": ["card_state_to_member"]},
-        {"name": "hand_over", "title": N_("Выдать (ВЫДАН)"), "source": "shipped", "dest": "issued", "roles": CHAIRS,
-         "guards": ["member_is_active"], "effects": ["card_state_to_member", "card_issued"]},
-        {"name": "lose", "title": N_("Отметить утерю"), "source": ["shipped", "issued"], "dest": "lost", "roles": CHAIRS,
-         "effects": ["card_state_to_member"], "needs_comment": True},
-        {"name": "block", "title": N_("Заблокировать"), "source": ["ordered", "produced", "shipped", "issued"],
+        {"name": "receive", "title": N_("Получен"), "source": "shipped", "dest": "received",
+         "roles": SYSTEM + REGIONAL_OFFICE, "effects": ["card_state_to_member"],
+         "description": N_("Региональная организация получила отправление с картой.")},
+        {"name": "hand_over", "title": N_("Выдать (ВЫДАН)"), "source": "received", "dest": "issued", "roles": CHAIRS,
+         "guards": ["member_is_active"], "effects": ["card_state_to_member", "card_issued"],
+         "description": N_("Председатель выдал карту члену Профсоюза (после того, как регион отметил получение).")},
+        {"name": "lose", "title": N_("Отметить утерю"), "source": ["shipped", "received", "issued"], "dest": "lost",
+         "roles": CHAIRS, "effects": ["card_state_to_member"], "needs_comment": True},
+        {"name": "block", "title": N_("Заблокировать"), "source": ["ordered", "produced", "shipped", "received", "issued"],
          "dest": "blocked", "roles": REGIONAL_OFFICE, "effects": ["card_state_to_member"], "needs_comment": True},
         {"name": "reissue", "title": N_("Перевыпустить"), "source": ["lost", "blocked"], "dest": "reissued",
          "roles": CHAIRS, "guards": ["member_is_active"], "effects": ["card_reissued"],

@@ -37,14 +37,45 @@ from transitions import Machine
 SYSTEM = "system"  # the role of scheduled jobs
 
 
+class InputProblem(str):
+    """A refusal about what the user typed with the action (a missing protocol number, a date in the future).
+
+    A plain `str` (so it reads like any guard's message) that also names the form field it belongs to, so the page
+    can put it next to that field; `field` is "" when no single field is to blame.
+    """
+
+    field: str
+
+    def __new__(cls, field: str, message: str):
+        obj = super().__new__(cls, message)
+        obj.field = field
+        return obj
+
+
 class WorkflowError(Exception):
-    """A transition was refused; `message` is for the user (Russian), `status` the HTTP answer (409 or 404)."""
+    """A transition was refused; `message` is for the user (Russian), `status` the HTTP answer.
+
+    409: the action is not allowed now (wrong state, role, scope, a condition of the object) — a page has nothing to
+    correct. 422 (`is_input`): only what was typed is wrong; the page shows its form again, filled in, with
+    `field_errors()` next to the fields.
+    """
 
     def __init__(self, message: str, status: int = 409, problems: list[str] | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
         self.problems = problems or []
+
+    @property
+    def is_input(self) -> bool:
+        return self.status == 422
+
+    def field_errors(self) -> dict[str, list[str]]:
+        """The problems by form field ("" for the form as a whole)."""
+        out: dict[str, list[str]] = {}
+        for p in self.problems or [self.message]:
+            out.setdefault(getattr(p, "field", ""), []).append(str(p))
+        return out
 
 
 class WorkflowConflict(WorkflowError):
@@ -254,7 +285,8 @@ def problems(wf: Workflow, obj, action: str, actor, params: dict | None = None, 
             continue
         message = _GUARDS[name](obj, actor, params or {})
         if message:
-            found.append(message)
+            # An input guard's answer is about the form, whatever field it names (or none).
+            found.append(InputProblem(getattr(message, "field", ""), message) if name in _INPUT_GUARDS else message)
     return found
 
 
@@ -268,6 +300,42 @@ def available(wf: Workflow, obj, actor) -> list[Transition]:
     return [t for t in wf.transitions.values() if may(wf, obj, t.name, actor)]
 
 
+def withheld(wf: Workflow, obj, actor) -> list[tuple[Transition, list[str]]]:
+    """Transitions the actor's role may fire from the object's state, but a condition of the object withholds now,
+    each with the reasons (`may_<trigger>` answered with its why): a page says what is missing instead of showing
+    an empty action bar."""
+    if actor is not None and wf.scope is not None and not wf.scope(actor, obj):
+        return []
+    current = wf.state_of(obj)
+    out = []
+    for t in wf.transitions.values():
+        if current not in t.source or _role(actor) not in t.roles:
+            continue
+        found = problems(wf, obj, t.name, actor, with_input=False)
+        if found:
+            out.append((t, found))
+    return out
+
+
+def check(wf: Workflow, obj, action: str, actor, params: dict | None = None, comment: str = "") -> None:
+    """Raise the WorkflowError `fire` would raise before moving anything (nothing raised: it may fire).
+
+    Only typed input wrong (an input guard, a missing reason): status 422, the page shows its form again with the
+    messages by field. Anything about the object or the actor (state, role, scope, a condition): 409.
+    """
+    t = wf.transitions.get(action)
+    found = problems(wf, obj, action, actor, params)
+    if t is not None and t.needs_comment and not (comment or "").strip() and all(
+            isinstance(p, InputProblem) for p in found):
+        found.append(InputProblem("comment", gettext("Для действия «%(action)s» нужно указать причину.",
+                                                      action=gettext(t.title))))
+    if found:
+        blocking = [p for p in found if not isinstance(p, InputProblem)]
+        if blocking:
+            raise WorkflowError(blocking[0], problems=found)
+        raise WorkflowError(found[0], status=422, problems=found)
+
+
 def fire(wf: Workflow, obj, action: str, actor, *, comment: str = "", params: dict | None = None) -> dict:
     """Fire a transition: check, move the state with a version check, record history, run effects. Caller commits.
 
@@ -275,11 +343,7 @@ def fire(wf: Workflow, obj, action: str, actor, *, comment: str = "", params: di
     changed the object between reading and writing; nothing is changed in either case.
     """
     t = _bound(wf).transitions.get(action)
-    found = problems(wf, obj, action, actor, params)
-    if found:
-        raise WorkflowError(found[0], problems=found)
-    if t.needs_comment and not comment.strip():
-        raise WorkflowError(gettext("Для действия «%(action)s» нужно указать причину.", action=gettext(t.title)))
+    check(wf, obj, action, actor, params, comment)
     before = wf.state_of(obj)
     after = wf.moves.get((before, action))
     if after is None:  # the definition and the checks above disagree: a bug, but never a silent move

@@ -14,7 +14,7 @@ from portal.aid.models import AidPetition, AttachmentKind
 from portal.aid.operations import petition_problems
 from portal.clock import today
 from portal.text import fold
-from workflows import AID_PETITION, bind, effect, guard
+from workflows import AID_PETITION, InputProblem, bind, effect, guard
 
 bind(AID_PETITION, AidPetition, scope=policy.petition_in_scope)
 
@@ -76,24 +76,24 @@ def decision_is_given(petition, actor, params):
     on = _date(params, "decision_date")
     number = (params.get("decision_number") or "").strip()
     if on is None:
-        return gettext("Укажите дату заседания Президиума.")
+        return InputProblem("decision_date", gettext("Укажите дату заседания Президиума."))
     if on > today():
-        return gettext("Дата заседания не может быть в будущем.")
+        return InputProblem("decision_date", gettext("Дата заседания не может быть в будущем."))
     if on < petition.filed_on:
-        return gettext("Дата заседания раньше подачи ходатайства.")
+        return InputProblem("decision_date", gettext("Дата заседания раньше подачи ходатайства."))
     if not number:
-        return gettext("Укажите номер протокола заседания Президиума.")
+        return InputProblem("decision_number", gettext("Укажите номер протокола заседания Президиума."))
     if len(number) > 40:
-        return gettext("Номер протокола слишком длинный.")
+        return InputProblem("decision_number", gettext("Номер протокола слишком длинный."))
     return None
 
 
 @guard("override_is_valid", checks_input=True)
 def override_is_valid(petition, actor, params):
     if parse_amount(params.get("amount")) is None:
-        return gettext("Укажите сумму помощи в рублях: больше нуля, не больше 1 000 000, не больше двух знаков после запятой.")
+        return InputProblem("amount", gettext("Укажите сумму помощи в рублях: больше нуля, не больше 1 000 000, не больше двух знаков после запятой."))
     if len(params.get("conditions") or "") > 2000:
-        return gettext("Описание условий слишком длинное.")
+        return InputProblem("conditions", gettext("Описание условий слишком длинное."))
     return None
 
 
@@ -102,16 +102,16 @@ def payment_is_given(petition, actor, params):
     on = _date(params, "paid_on")
     reference = (params.get("payment_reference") or "").strip()
     if on is None:
-        return gettext("Укажите дату платежа.")
+        return InputProblem("paid_on", gettext("Укажите дату платежа."))
     if on > today():
-        return gettext("Дата платежа не может быть в будущем.")
+        return InputProblem("paid_on", gettext("Дата платежа не может быть в будущем."))
     decided = petition.decision_date or (petition.override_at.date() if petition.override_at else None)
     if decided and on < decided:
-        return gettext("Дата платежа раньше решения об оказании помощи.")
+        return InputProblem("paid_on", gettext("Дата платежа раньше решения об оказании помощи."))
     if not reference:
-        return gettext("Укажите номер платёжного поручения.")
+        return InputProblem("payment_reference", gettext("Укажите номер платёжного поручения."))
     if len(reference) > 60:
-        return gettext("Номер платёжного поручения слишком длинный.")
+        return InputProblem("payment_reference", gettext("Номер платёжного поручения слишком длинный."))
     return None
 
 

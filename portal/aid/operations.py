@@ -39,6 +39,7 @@ from portal.clock import now, today
 from portal.extensions import db
 from portal.i18n import N_
 from portal.registry.models import Member, MemberStatus, Organisation, OrgLevel
+from portal.text import money as format_money
 from workflows import aid as rules
 
 ATTACHMENT_AREA = "aid"
@@ -372,7 +373,7 @@ def file_petition(actor, member: Member, treatment: TreatmentFacts, profcom_deci
     db.session.execute(insert(WorkflowHistory.__table__).values(
         workflow=AID_PETITION.name, object_type=AID_PETITION.object_type, object_id=petition.id, action="file",
         from_state="filed", to_state="filed", actor_id=getattr(actor, "id", None),
-        actor_login=getattr(actor, "login", "") or "", comment=f"Сумма по Положению: {q.amount} руб."))
+        actor_login=getattr(actor, "login", "") or "", comment=f"Сумма по Положению: {format_money(q.amount)} руб."))
     audit.record("aid_petition_filed", object_type="aid_petitions", object_id=petition.id, org_id=member.org_id,
                  actor=actor, member_id=member.id, amount=str(q.amount), tenure_start=petition.input_tenure_start,
                  staff_count=petition.input_staff_count, members_count=petition.input_members_count)
@@ -389,19 +390,15 @@ def act(petition: AidPetition, action: str, actor, *, params: dict | None = None
     The fields a transition's CHECKs need with the new state (the decision, the payment, the override's who and why)
     are written before the state moves; a refused or lost transition is rolled back by the caller.
     """
-    from workflows import AID_PETITION, WorkflowConflict, WorkflowError, fire, problems
+    from workflows import AID_PETITION, WorkflowConflict, check, fire
     from workflows.aid_petition import STAGED_FIELDS
 
     params = dict(params or {})
     if expected_version is not None and petition.version != expected_version:
         raise WorkflowConflict(gettext("По этому ходатайству уже принято решение или оно изменилось, пока страница "
                                        "была открыта. Обновите страницу."))
-    found = problems(AID_PETITION, petition, action, actor, params)
-    if found:
-        raise WorkflowError(found[0], problems=found)
-    t = AID_PETITION.transitions[action]
-    if t.needs_comment and not comment.strip():
-        raise WorkflowError(gettext("Для действия «%(action)s» нужно указать причину.", action=gettext(t.title)))
+    # The workflow's own check (409 not allowed, 422 typed input wrong) before the staged fields are written.
+    check(AID_PETITION, petition, action, actor, params, comment)
     staged = {
         "decision_date": params.get("decision_date"), "decision_number": (params.get("decision_number") or "").strip(),
         "is_override": True, "override_reason": comment.strip(), "override_by_id": getattr(actor, "id", None),

@@ -36,7 +36,7 @@ from portal.registry.models import Member, MemberStatus, Organisation, OrgLevel
 from portal.text import money as format_money
 from portal.text import percent as format_percent
 from portal.text import years as format_years
-from workflows import AID_PETITION, WorkflowError, available, history
+from workflows import AID_PETITION, WorkflowError, available, history, problems, withheld
 from workflows import aid as rules
 
 bp = Blueprint("aid", __name__)
@@ -277,20 +277,35 @@ def _petition(petition_id) -> AidPetition:
 @policy.requires(policy.Permission.VIEW_AID)
 def petition(petition_id):
     """A petition: facts, amount (override marked), problems, documents, history, the user's possible actions."""
-    p = _petition(petition_id)
+    return _render_petition(_petition(petition_id))
+
+
+def _render_petition(p: AidPetition, status: int = 200, refused: str = "", refused_form=None, attachment_form=None):
+    """The petition page; `refused_form` is a decision form sent back filled in with its messages (`refused` the
+    action it was for), so a refused decision loses nothing that was typed."""
     actions = available(AID_PETITION, p, current_user)
     audit.record("aid_petition_view", object_type="aid_petitions", object_id=p.id, org_id=p.org_id,
                  member_id=p.member_id)
     db.session.commit()
     override = _override_details(p)
+    forms = {"decision_form": DecisionForm(formdata=None, version=p.version, decision_date=today()),
+             "override_form": OverrideForm(formdata=None, version=p.version, amount=str(p.amount)),
+             "payment_form": PaymentForm(formdata=None, version=p.version, paid_on=today()),
+             "action_form": ActionForm(formdata=None, version=p.version)}
+    if refused_form is not None:
+        forms[{"approve": "decision_form", "reject": "decision_form", "override": "override_form",
+               "pay": "payment_form"}.get(refused, "action_form")] = refused_form
     return render_template(
         "aid/petition.html", p=p, wf=AID_PETITION, actions=actions, problems=ops.petition_problems(p),
-        history=history(AID_PETITION, p), override=override, overdue=_is_overdue(p),
-        decision_form=DecisionForm(version=p.version, decision_date=today()),
-        override_form=OverrideForm(version=p.version, amount=str(p.amount)),
-        payment_form=PaymentForm(version=p.version, paid_on=today()), action_form=ActionForm(version=p.version),
-        attachment_form=AttachmentForm(), can_attach=_can_attach(p), sources=rules.VOUCHER_SOURCES,
-        payers=rules.PAYERS, patients=rules.PATIENTS, show_inputs=_shows_inputs())
+        history=history(AID_PETITION, p), override=override, overdue=_is_overdue(p), refused=refused,
+        attachment_form=attachment_form or AttachmentForm(formdata=None), can_attach=_can_attach(p), sources=rules.VOUCHER_SOURCES,
+        payers=rules.PAYERS, patients=rules.PATIENTS, why_no_action=_why_no_action(p, actions), show_inputs=_shows_inputs(),
+        **forms), status
+
+
+def _why_no_action(p: AidPetition, actions) -> list[tuple[str, list[str]]]:
+    """What keeps the user's own actions back (the review without the voucher stub: «приложите корешок путёвки»)."""
+    return [(t.title, reasons) for t, reasons in withheld(AID_PETITION, p, current_user)]
 
 
 def _shows_inputs() -> bool:
@@ -338,18 +353,6 @@ def _params(action: str, form) -> dict:
     return {}
 
 
-def _error_text(form) -> str:
-    """A form's messages as one line; WTForms' messages are lazy strings (translated when shown), so str() each."""
-    out = []
-    for name, errs in form.errors.items():
-        label = getattr(getattr(form, name, None), "label", None)
-        for e in errs:
-            if isinstance(e, dict | list | tuple):  # a sub-form's errors: not in these forms, never shown as a repr
-                continue
-            out.append(f"{label.text}: {e}" if label is not None else str(e))
-    return "; ".join(out)
-
-
 @bp.route("/aid/petitions/<petition_id>/<action>", methods=["POST"])
 @policy.requires(policy.Permission.VIEW_AID)
 def petition_action(petition_id, action):
@@ -358,19 +361,30 @@ def petition_action(petition_id, action):
     if action not in _FORMS:
         abort(404)
     form = _FORMS[action]()
-    if not form.validate_on_submit():
-        abort(400, gettext("Проверьте введённые данные: %(errors)s", errors=_error_text(form)))
     expected = _version(form)
-    if expected is not None and expected != p.version and ops.already_done_by(p, action, current_user):
-        flash(gettext("Ходатайство %(number)s: ваше решение уже записано.", number=p.number), "info")
-        return redirect(url_for("aid.petition", petition_id=p.id))
+    if expected is not None and expected != p.version:
+        if ops.already_done_by(p, action, current_user):
+            flash(gettext("Ходатайство %(number)s: ваше решение уже записано.", number=p.number), "info")
+            return redirect(url_for("aid.petition", petition_id=p.id))
+        abort(409, gettext("По этому ходатайству уже принято решение или оно изменилось, пока страница "
+                           "была открыта. Обновите страницу."))
+    # Not allowed now (state, role, a condition of the petition): 409 whatever was typed — there is no form to fix.
+    blocking = problems(AID_PETITION, p, action, current_user, with_input=False)
+    if blocking:
+        abort(409, blocking[0])
+    if not form.validate_on_submit():
+        # A missing or malformed field: the page again with the form as typed and the message next to the field.
+        return _render_petition(p, 422, action, form)
     try:
         ops.act(p, action, current_user, params=_params(action, form), comment=getattr(form, "comment", None) and form.comment.data or "",
                 expected_version=expected)
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
-        abort(e.status, e.message)
+        if not e.is_input:  # not allowed now, or someone else was first: nothing to correct in the form
+            abort(e.status, e.message)
+        form.add_errors(e.field_errors())
+        return _render_petition(_petition(petition_id), 422, action, form)
     flash(gettext("Ходатайство %(number)s: %(state)s.", number=p.number, state=gettext(AID_PETITION.state_title(p))),
           "success")
     return redirect(url_for("aid.petition", petition_id=p.id))
@@ -388,15 +402,15 @@ def attachment_add(petition_id):
         abort(404 if p.state in (PetitionState.FILED, PetitionState.REVIEWED) else 409,
               gettext("Документы прикладываются, пока ходатайство на рассмотрении."))
     form = AttachmentForm()
-    if not form.validate_on_submit():
-        flash(gettext("Выберите файл и вид документа."), "danger")
-        return redirect(url_for("aid.petition", petition_id=p.id)), 303
+    if not form.validate_on_submit():  # no file chosen: the page again with the message by the field
+        return _render_petition(p, 422, attachment_form=form)
     try:
         ops.add_attachment(p, current_user, form.file.data, AttachmentKind(form.kind.data))
         db.session.commit()
-    except ops.AidError as e:
+    except ops.AidError as e:  # not a PDF/JPEG/PNG, too big: said next to the file field, the kind kept
         db.session.rollback()
-        abort(400, e.message)
+        form.add_errors({"file": [e.message]})
+        return _render_petition(_petition(petition_id), 422, attachment_form=form)
     flash(gettext("Документ приложен."), "success")
     return redirect(url_for("aid.petition", petition_id=p.id))
 
@@ -469,14 +483,23 @@ def card_copy(petition_id):
 def queue():
     """Reviewed petitions of the region with their amounts and problems, to decide one or many at once."""
     _require(Permission.DECIDE_AID)
+    return _render_queue(DecisionForm(formdata=None, decision_date=today()))
+
+
+def _render_queue(form: DecisionForm, status: int = 200):
+    """The queue page; a refused decision comes back in `form` as typed, with the ticks kept."""
     rows = db.session.scalars(select(AidPetition).where(policy.aid_scope(current_user),
                                                         AidPetition.state == PetitionState.REVIEWED)
                               .order_by(AidPetition.filed_on, AidPetition.id).limit(500)).all()
     problems = {p.id: ops.petition_problems(p) for p in rows}
     audit.record("aid_queue_view", object_type="aid_petitions", org_id=current_user.org_id, ids=[p.id for p in rows])
     db.session.commit()
-    return render_template("aid/queue.html", rows=rows, problems=problems,
-                           form=DecisionForm(decision_date=today()))
+    return render_template("aid/queue.html", rows=rows, problems=problems, form=form,
+                           ticked=_ticked_ids()), status
+
+
+def _ticked_ids() -> set[int]:
+    return {pid for raw in request.form.getlist("petition_ids")[:500] if (pid := policy.parse_id(raw)) is not None}
 
 
 def _ticked() -> list[tuple[AidPetition, int | None]]:
@@ -494,16 +517,18 @@ def _ticked() -> list[tuple[AidPetition, int | None]]:
     return out
 
 
-def _many(action: str, params: dict, comment: str, back: str):
+def _many(action: str, params: dict, comment: str, back: str, form, render):
     """Apply one action to each ticked petition in its own transaction; report each outcome.
 
-    Nothing recorded at all (every petition refused or already decided by someone else) answers 409.
+    No petition ticked, or every one refused only for what was typed (a date before the decision, no reason for a
+    refusal): the page again with the form as typed and the messages next to its fields (422). Nothing recorded
+    for any other reason (every petition not allowed now or already decided by someone else) answers 409.
     """
     ticked = _ticked()
     if not ticked:
-        flash(gettext("Отметьте ходатайства."), "warning")
-        return redirect(url_for(back))
-    done, refused = [], []
+        form.add_errors({"": [gettext("Отметьте ходатайства.")]})
+        return render(form, 422)
+    done, refused, typed = [], [], []
     for p, version in ticked:
         number = p.number
         try:
@@ -513,6 +538,12 @@ def _many(action: str, params: dict, comment: str, back: str):
         except WorkflowError as e:  # WorkflowConflict included: someone decided it first
             db.session.rollback()
             refused.append(f"{number}: {e.message}")
+            if e.is_input:
+                typed.append(e)
+    if not done and len(typed) == len(refused):
+        for e in typed[:1]:  # the same input refused for each: said once, next to its field
+            form.add_errors(e.field_errors())
+        return render(form, 422)
     if not done:
         return render_template("error.html", code=409, message=gettext("Ничего не записано. %(reasons)s",
                                                                                reasons=" ".join(refused[:20]))), 409
@@ -528,13 +559,13 @@ def queue_decide():
     """Decide the ticked petitions at one meeting: each decision recorded per petition with the date and number."""
     _require(Permission.DECIDE_AID)
     form = DecisionForm()
-    if not form.validate_on_submit():
-        abort(400, gettext("Проверьте дату и номер протокола."))
     action = request.form.get("do")
     if action not in ("approve", "reject"):
         abort(400, gettext("Выберите решение: оказать помощь или отказать."))
+    if not form.validate_on_submit():
+        return _render_queue(form, 422)
     params = {"decision_date": form.decision_date.data, "decision_number": form.decision_number.data or ""}
-    return _many(action, params, form.comment.data or "", "aid.queue")
+    return _many(action, params, form.comment.data or "", "aid.queue", form, _render_queue)
 
 
 # ---- the accountant -------------------------------------------------------------------------------------------
@@ -545,11 +576,16 @@ def queue_decide():
 def payments():
     """Approved petitions waiting for payment; the register to export; marking them paid."""
     _require(Permission.PAY_AID)
+    return _render_payments(PaymentForm(formdata=None, paid_on=today()))
+
+
+def _render_payments(form: PaymentForm, status: int = 200):
+    """The payments page; a refused payment comes back in `form` as typed, with the ticks kept."""
     rows = _approved()
     audit.record("aid_payments_view", object_type="aid_petitions", org_id=current_user.org_id,
                  ids=[p.id for p in rows])
     db.session.commit()
-    return render_template("aid/payments.html", rows=rows, form=PaymentForm(paid_on=today()))
+    return render_template("aid/payments.html", rows=rows, form=form, ticked=_ticked_ids()), status
 
 
 def _approved() -> list[AidPetition]:
@@ -581,9 +617,9 @@ def payments_mark():
     _require(Permission.PAY_AID)
     form = PaymentForm()
     if not form.validate_on_submit():
-        abort(400, gettext("Проверьте дату платежа."))
+        return _render_payments(form, 422)
     params = {"paid_on": form.paid_on.data, "payment_reference": form.payment_reference.data or ""}
-    return _many("pay", params, "", "aid.payments")
+    return _many("pay", params, "", "aid.payments", form, _render_payments)
 
 
 # ---- the regulation --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 
@@ -19,6 +20,7 @@ from portal.extensions import db, login_manager
 from portal.i18n import LANGUAGES
 from portal.policy import Permission
 from portal.sessions import is_static_request, touch_seen
+from portal.text import fold
 from portal.urls import safe_next
 
 bp = Blueprint("auth", __name__)
@@ -133,10 +135,24 @@ def login():
         login_user(user)
         session["started"] = session["seen"] = now().timestamp()
         if user.must_change_password:
+            # The handed-over password was typed a moment ago: the forced change does not ask for it again.
+            session[TEMP_PASSWORD_CHECKED] = now().timestamp()
             flash(gettext("Это первый вход с паролем, выданным вышестоящей организацией. Задайте свой пароль."), "info")
             return redirect(url_for("auth.change_password"))
         return redirect(safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form, error=None)
+
+
+# Session key: when the temporary password was checked at login; within TEMP_PASSWORD_WINDOW the forced change
+# skips the current-password field (asking again for what was just typed helps nobody).
+TEMP_PASSWORD_CHECKED = "temp_password_checked"
+TEMP_PASSWORD_WINDOW = 15 * 60
+
+
+def _just_logged_in_with_temporary_password(user) -> bool:
+    checked = session.get(TEMP_PASSWORD_CHECKED)
+    return bool(user.must_change_password and isinstance(checked, int | float)
+                and 0 <= now().timestamp() - checked <= TEMP_PASSWORD_WINDOW)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -166,23 +182,28 @@ def change_password():
     passwords at full speed here and then take the account over with a new one.
     """
     form = ChangePasswordForm()
+    user = db.session.get(User, current_user.id)
+    fresh = _just_logged_in_with_temporary_password(user)
+    if fresh:
+        del form.current  # checked at login a moment ago
     if form.validate_on_submit():
-        user = db.session.get(User, current_user.id)
         keys = login_keys("", user.login)
-        wait = reserve_attempt(keys)
+        wait = 0 if fresh else reserve_attempt(keys)
         if wait:
             form.current.errors.append(gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.",
                                                wait=wait))
-            return render_template("auth/password.html", form=form), 429
-        if not user.check_password(form.current.data):  # already counted by _reserve_attempt
+            return render_template("auth/password.html", form=form, fresh=fresh), 429
+        if not fresh and not user.check_password(form.current.data):  # already counted by reserve_attempt
             audit.record("password_change", user, actor=user, outcome="denied", reason="wrong_current_password")
             db.session.commit()
             form.current.errors.append(gettext("Текущий пароль введён неверно."))
-        elif form.new.data == form.current.data:
-            attempt_succeeded(keys)
-            db.session.commit()
+        elif user.check_password(form.new.data):
+            if not fresh:
+                attempt_succeeded(keys)
+                db.session.commit()
             form.new.errors.append(gettext("Новый пароль должен отличаться от текущего."))
         else:
+            session.pop(TEMP_PASSWORD_CHECKED, None)
             user.set_password(form.new.data)
             user.must_change_password = False
             user.end_sessions()
@@ -192,7 +213,7 @@ def change_password():
             login_user(user)
             flash(gettext("Пароль изменён."), "success")
             return redirect(url_for("registry.home"))
-    return render_template("auth/password.html", form=form)
+    return render_template("auth/password.html", form=form, fresh=fresh)
 
 
 # ---- accounts of organisations below ---------------------------------------------------------------------------
@@ -214,13 +235,50 @@ def accounts():
     return render_template("auth/accounts.html", users=users, action_form=AccountActionForm())
 
 
-def _account_org_choices():
+def natural_key(name: str) -> tuple:
+    """Sort key that reads numbers as numbers: «СОШ № 5» before «СОШ № 17»."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", fold(name)))
+
+
+def _account_orgs():
+    """The organisations the user may make accounts for, in tree order: each after its parent, siblings by name."""
     from portal.registry.models import Organisation
 
-    q = policy.visible_orgs(current_user).order_by(Organisation.path).limit(2000)
-    orgs = db.session.scalars(q).all()
-    return [(o.id, f"{'— ' * max(o.depth - current_user.org.depth, 0)}{o}") for o in orgs
+    orgs = [o for o in db.session.scalars(policy.visible_orgs(current_user).order_by(Organisation.path).limit(2000))
             if policy.roles_user_may_grant(current_user, o)]
+    ids = {o.id for o in orgs}
+    children: dict[int | None, list] = {}
+    for o in orgs:
+        children.setdefault(o.parent_id if o.parent_id in ids else None, []).append(o)
+    out = []
+
+    def walk(parent_id):
+        for o in sorted(children.get(parent_id, []), key=lambda o: (natural_key(o.name), o.id)):
+            out.append(o)
+            walk(o.id)
+
+    walk(None)
+    return out
+
+
+def _account_org_choices(orgs):
+    """(id, name) indented by depth below the user's own organisation: the tree as the select shows it."""
+    base = current_user.org.depth
+    indent = "\u00a0" * 4  # a select collapses plain spaces
+
+    def label(o) -> str:
+        level = max(o.depth - base - (0 if policy.is_central(current_user) else 1), 0)
+        return f"{indent * max(level - 1, 0)}{'— ' if level else ''}{o.name}"
+
+    return [(o.id, label(o)) for o in orgs]
+
+
+def _grantable_roles(orgs) -> list:
+    """Every role the user may give to an account of at least one of these organisations, in the Role order."""
+    from portal.auth.models import Role
+
+    allowed = {r for o in orgs for r in policy.roles_user_may_grant(current_user, o)}
+    return [r for r in Role if r in allowed]
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
@@ -230,14 +288,23 @@ def new_account():
     """Create a chair's account for an organisation below; the one-time password is shown once to hand over."""
     if not policy.has_permission(current_user, Permission.MANAGE_ACCOUNTS):
         abort(404)
-    form = AccountForm()
-    form.org_id.choices = _account_org_choices()
-    preset = request.args.get("org", type=int)
-    if request.method == "GET" and preset:
-        form.org_id.data = preset
     from portal.auth.models import Role
 
-    form.role.choices = [(r.value, r.label) for r in Role]
+    form = AccountForm()
+    orgs = _account_orgs()
+    form.org_id.choices = _account_org_choices(orgs)
+    # Only the roles this account may grant; the default is the role of the chosen (or most common) organisation.
+    roles = _grantable_roles(orgs)
+    form.role.choices = [(r.value, r.label) for r in roles]
+    if request.method == "GET":
+        preset = request.args.get("org", type=int)
+        chosen = next((o for o in orgs if o.id == preset), None)
+        if chosen is not None:
+            form.org_id.data = chosen.id
+        granted = policy.roles_user_may_grant(current_user, chosen) if chosen is not None else ()
+        default = granted[0] if granted else (Role.PRIMARY_CHAIR if Role.PRIMARY_CHAIR in roles else
+                                              (roles[0] if roles else None))
+        form.role.data = default.value if default else None
     if form.validate_on_submit():
         org = policy.get_org(current_user, form.org_id.data)
         allowed = policy.roles_user_may_grant(current_user, org)

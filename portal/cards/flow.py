@@ -12,7 +12,7 @@ from portal.clock import today
 from portal.extensions import db
 from portal.registry.flow import date_param, member_in_scope
 from portal.registry.models import CardStatus
-from workflows import CARD, CARD_REQUEST, bind, effect, fire, guard, may
+from workflows import CARD, CARD_REQUEST, InputProblem, bind, effect, fire, guard, may
 
 bind(CARD_REQUEST, CardRequest, scope=lambda actor, req: policy.org_in_scope(actor, req.org))
 bind(CARD, Card, scope=lambda actor, c: member_in_scope(actor, c.member))
@@ -40,16 +40,28 @@ def request_members_eligible(req, actor, params):
 def tracking_is_given(req, actor, params):
     tracking = (params.get("tracking_number") or "").strip()
     if not tracking:
-        return gettext("Укажите номер почтового отправления.")
+        return InputProblem("tracking_number", gettext("Укажите номер почтового отправления."))
     if len(tracking) > 40:
-        return gettext("Номер отправления слишком длинный.")
+        return InputProblem("tracking_number", gettext("Номер отправления слишком длинный."))
     shipped_on = date_param(params, "on_date")
     if shipped_on is None:
-        return gettext("Укажите дату отправки.")
+        return InputProblem("on_date", gettext("Укажите дату отправки."))
     if shipped_on > today():
-        return gettext("Дата отправки не может быть в будущем.")
+        return InputProblem("on_date", gettext("Дата отправки не может быть в будущем."))
     if req.processed_on and shipped_on < req.processed_on:
-        return gettext("Дата отправки раньше даты обработки заявки.")
+        return InputProblem("on_date", gettext("Дата отправки раньше даты обработки заявки."))
+    return None
+
+
+@guard("received_on_is_valid", checks_input=True)
+def received_on_is_valid(req, actor, params):
+    on = date_param(params, "on_date")
+    if on is None:
+        return InputProblem("on_date", gettext("Укажите дату получения карт."))
+    if on > today():
+        return InputProblem("on_date", gettext("Дата получения не может быть в будущем."))
+    if req.shipped_on and on < req.shipped_on:
+        return InputProblem("on_date", gettext("Дата получения раньше даты отправки."))
     return None
 
 
@@ -113,8 +125,22 @@ def request_shipped(req, actor, params):
             fire(CARD, item.card, "ship", None)
     notify_chair(req, f"Карты по заявке № {req.id} отправлены",
                  f"Карты по заявке № {req.id} ({req.org.name}) отправлены в региональную организацию "
-                 f"{req.shipped_on:%d.%m.%Y}, почтовое отправление {req.tracking_number}. Получите их в вышестоящей "
-                 "организации и отметьте каждую выданную карту статусом «ВЫДАН».", "card_request_shipped")
+                 f"{req.shipped_on:%d.%m.%Y}, почтовое отправление {req.tracking_number}. Когда региональная организация "
+                 "отметит их получение, получите их и отметьте каждую выданную карту статусом «ВЫДАН».",
+                 "card_request_shipped")
+
+
+@effect("request_received")
+def request_received(req, actor, params):
+    """The shipment arrived: the request's shipped cards are received too (the chairs may hand them over)."""
+    req.received_on = params["on_date"]
+    for item in req.items:
+        if item.card is not None and item.card.state == CardState.SHIPPED:
+            fire(CARD, item.card, "receive", None)
+    notify_chair(req, f"Карты по заявке № {req.id} получены",
+                 f"Карты по заявке № {req.id} ({req.org.name}) получены региональной организацией "
+                 f"{req.received_on:%d.%m.%Y}. Получите их и отметьте каждую выданную карту статусом «ВЫДАН».",
+                 "card_request_received")
 
 
 @effect("request_issued")
@@ -127,7 +153,7 @@ def request_issued(req, actor, params):
 
 _CARD_TO_MEMBER = {
     "ordered": CardStatus.ORDERED, "produced": CardStatus.PRODUCED, "shipped": CardStatus.SHIPPED,
-    "issued": CardStatus.ISSUED, "lost": CardStatus.LOST, "blocked": CardStatus.BLOCKED,
+    "received": CardStatus.RECEIVED, "issued": CardStatus.ISSUED, "lost": CardStatus.LOST, "blocked": CardStatus.BLOCKED,
     "reissued": CardStatus.REISSUED,
 }
 

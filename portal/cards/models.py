@@ -17,6 +17,7 @@ class RequestState(TitledEnum):
     SUBMITTED = "submitted", N_("отправлена")
     PROCESSED = "processed", N_("обработана")
     SHIPPED = "shipped", N_("отправлены карты")
+    RECEIVED = "received", N_("получены карты")
     ISSUED = "issued", N_("выдана")
     CANCELLED = "cancelled", N_("отменена")
 
@@ -25,6 +26,7 @@ class CardState(TitledEnum):
     ORDERED = "ordered", N_("заказан")
     PRODUCED = "produced", N_("изготовлен")
     SHIPPED = "shipped", N_("отправлен")
+    RECEIVED = "received", N_("получен")
     ISSUED = "issued", N_("ВЫДАН")
     LOST = "lost", N_("утерян")
     BLOCKED = "blocked", N_("заблокирован")
@@ -48,6 +50,7 @@ class CardRequest(db.Model):
     processed_on: Mapped[date | None] = mapped_column(Date)
     shipped_on: Mapped[date | None] = mapped_column(Date)
     tracking_number: Mapped[str] = mapped_column(String(40), default="")
+    received_on: Mapped[date | None] = mapped_column(Date)  # the regional office recorded the shipment's arrival
     issued_on: Mapped[date | None] = mapped_column(Date)
 
     org: Mapped[Organisation] = relationship()

@@ -10,6 +10,7 @@ from sqlalchemy import select, text, update
 from portal.cards.models import Card, CardRequest, CardRequestItem, CardState, Counter, RequestState
 from portal.extensions import db
 from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus
+from portal.text import gendered
 
 CARD_PREFIX = "2202"  # the programme's issuer prefix; 11 digits of sequence and a Luhn check digit follow
 
@@ -114,7 +115,8 @@ def member_card_problem(member: Member, request_id: int | None = None, busy: set
     if member.card_status not in (CardStatus.NOT_ORDERED, CardStatus.REISSUED):
         return gettext("%(name)s: билет уже %(state)s.", name=member.short_name, state=member.card_status.label)
     if member.id in (busy if busy is not None else busy_members([member.id], request_id)):
-        return gettext("%(name)s: уже включён(а) в другую заявку.", name=member.short_name)
+        return gendered(member.gender, gettext("%(name)s: уже включён в другую заявку.", name=member.short_name),
+                        gettext("%(name)s: уже включена в другую заявку.", name=member.short_name))
     return None
 
 

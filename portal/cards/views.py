@@ -8,7 +8,7 @@ from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import DateField, StringField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from forms import BaseForm
 from portal import audit, policy
@@ -19,7 +19,7 @@ from portal.extensions import db
 from portal.files import send_bytes, send_stored
 from portal.policy import Permission
 from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus, Organisation, OrgLevel
-from workflows import CARD, CARD_REQUEST, WorkflowError, available, fire, history
+from workflows import CARD, CARD_REQUEST, WorkflowError, available, fire, history, withheld
 
 bp = Blueprint("cards", __name__)
 
@@ -31,6 +31,28 @@ class ActionForm(BaseForm):
     tracking_number = StringField(lazy_gettext("Номер почтового отправления"), validators=[Optional(), Length(max=40)])
     comment = TextAreaField(lazy_gettext("Комментарий"), validators=[Optional(), Length(max=2000)])
 
+
+class ShipForm(ActionForm):
+    """The regional office's shipment: the tracking number and the date are required."""
+
+    on_date = DateField(lazy_gettext("Дата отправки"), validators=[DataRequired(lazy_gettext("Дата в формате ДД.ММ.ГГГГ."))])
+    tracking_number = StringField(lazy_gettext("Номер почтового отправления"),
+                                  validators=[DataRequired(lazy_gettext("Обязательное поле.")), Length(max=40)])
+
+
+class ReceiveForm(ActionForm):
+    """The regional office's record that the shipment arrived: its date is required."""
+
+    on_date = DateField(lazy_gettext("Дата получения"), validators=[DataRequired(lazy_gettext("Дата в формате ДД.ММ.ГГГГ."))])
+
+
+class HandOverForm(BaseForm):
+    """«Выдан» for many cards of a request at once (seed 002 step 10): one date for all."""
+
+    on_date = DateField(lazy_gettext("Дата выдачи"), validators=[DataRequired(lazy_gettext("Дата в формате ДД.ММ.ГГГГ."))])
+
+
+ACTION_FORMS = {"ship": ShipForm, "receive": ReceiveForm}
 
 policy.staff_only(bp)
 
@@ -114,7 +136,13 @@ def _report_added(added: int, refused: list[str]) -> None:
 @policy.requires(policy.Permission.VIEW_REGISTRY)
 def request_page(req_id):
     """A card request: its members and cards, state, history, and what the user may do now."""
-    req = _request(req_id)
+    return _render_request(_request(req_id))
+
+
+def _render_request(req: CardRequest, form: ActionForm | None = None, status: int = 200,
+                    hand_over_form: HandOverForm | None = None, report=None, ticked=frozenset()):
+    """The request page; `form` is a refused action's form (the shipment's tracking number) sent back as typed,
+    `report` the per-card outcome of a bulk «выдан»."""
     actions = [t for t in available(CARD_REQUEST, req, current_user)]
     eligible = []
     if req.state == RequestState.DRAFT and policy.has_permission(current_user, Permission.EDIT_MEMBERS):
@@ -127,12 +155,19 @@ def request_page(req_id):
     card_actions = {item.card.id: available(CARD, item.card, current_user) for item in req.items if item.card}
     html = render_template("cards/request.html", req=req, actions=actions, eligible=eligible,
                            card_actions=card_actions, history=history(CARD_REQUEST, req), wf=CARD_REQUEST,
-                           form=ActionForm(on_date=today()), overdue=req.id in _overdue_ids([req]))
+                           form=form or ActionForm(formdata=None, on_date=today()),
+                           ship_form=form if isinstance(form, ShipForm) else ShipForm(formdata=None, on_date=today()),
+                           receive_form=(form if isinstance(form, ReceiveForm)
+                                         else ReceiveForm(formdata=None, on_date=today())),
+                           hand_over_form=hand_over_form or HandOverForm(formdata=None, on_date=today()),
+                           report=report or [], ticked=ticked,
+                           overdue=req.id in _overdue_ids([req]),
+                           withheld=[(t.title, why) for t, why in withheld(CARD_REQUEST, req, current_user)])
     # The page lists members by name (in the request and those who could be added): a list read, audited.
     audit.write("card_request_read", object_type="card_requests", object_id=req.id, org_id=req.org_id,
                 ids=sorted({i.member_id for i in req.items} | {m.id for m in eligible}))
     audit.commit_read()
-    return html
+    return html, status
 
 
 def _overdue_ids(reqs) -> set[int]:
@@ -158,6 +193,47 @@ def request_add(req_id):
     return redirect(url_for("cards.request_page", req_id=req.id))
 
 
+@bp.route("/card-requests/<req_id>/hand-over", methods=["POST"])
+def request_hand_over(req_id):
+    """Mark the ticked cards of a request ВЫДАН at once, with one date (seed 002 step 10).
+
+    Each card goes through the card workflow's own `hand_over` (a card the region has not marked received, or of a
+    member who left, is refused with its reason and stops nobody else), each in its own transaction; the page shows
+    a per-card report. Without a date or a tick the page comes back with the form as typed (422). A card outside
+    this request or the user's scope answers 404 like a missing one, and nothing is recorded.
+    """
+    req = _request(req_id)
+    form = HandOverForm()
+    ids = list(dict.fromkeys(int(x) for x in request.form.getlist("card_ids")[:1000] if x.isdigit()))
+    cards = db.session.scalars(select(Card).where(Card.id.in_(ids or [0]), Card.request_id == req.id)
+                               .order_by(Card.id)).all()
+    if len(cards) != len(ids):
+        abort(404)
+    valid = form.validate_on_submit()
+    if not ids:
+        form.add_errors({"": [gettext("Отметьте карты, которые выданы.")]})
+        valid = False
+    if not valid:
+        return _render_request(req, status=422, hand_over_form=form, ticked=frozenset(ids))
+    report = []
+    for card_id in ids:
+        card = db.session.get(Card, card_id)
+        name = card.member.full_name
+        try:
+            fire(CARD, card, "hand_over", current_user, params={"on_date": form.on_date.data})
+            audit.record("card_hand_over", object_type="cards", object_id=card.id, org_id=card.member.org_id,
+                         card=card.number, bulk=True)
+            db.session.commit()
+            report.append((name, True, gettext("ВЫДАН")))
+        except WorkflowError as e:
+            db.session.rollback()
+            report.append((name, False, e.message))
+    done = sum(1 for r in report if r[1])
+    if done:
+        flash(gettext("Отмечено «ВЫДАН»: %(n)s из %(total)s.", n=done, total=len(report)), "success")
+    return _render_request(_request(req_id), hand_over_form=form, report=report)
+
+
 @bp.route("/card-requests/<req_id>/items/<int:member_id>/remove", methods=["POST"])
 @policy.requires(policy.Permission.EDIT_MEMBERS)
 def request_remove(req_id, member_id: int):
@@ -176,11 +252,11 @@ def request_remove(req_id, member_id: int):
 def request_action(req_id, action):
     """Fire a request transition (submit, cancel, ship); anything not allowed answers 409 and changes nothing."""
     req = _request(req_id)
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400, gettext("Проверьте дату и номер отправления."))
+    form = ACTION_FORMS.get(action, ActionForm)()
     if action not in CARD_REQUEST.transitions:
         abort(404)
+    if not form.validate_on_submit():
+        return _render_request(req, form, 422)
     try:
         fire(CARD_REQUEST, req, action, current_user, comment=form.comment.data or "",
              params={"on_date": form.on_date.data, "tracking_number": form.tracking_number.data or ""})
@@ -191,7 +267,10 @@ def request_action(req_id, action):
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
-        abort(e.status, e.message)
+        if not e.is_input:
+            abort(e.status, e.message)
+        form.add_errors(e.field_errors())
+        return _render_request(_request(req_id), form, 422)
     flash(done, "success")
     return redirect(target)
 
@@ -202,10 +281,10 @@ def card_action(card_id, action):
     """Hand a card over (ВЫДАН), mark it lost, block it, or reissue it."""
     card = policy.get_scoped(current_user, Card, card_id, lambda c: c.member.org)
     form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
     if action not in CARD.transitions:
         abort(404)
+    if not form.validate_on_submit():
+        return _card_refused(card, form)
     try:
         fire(CARD, card, action, current_user, comment=form.comment.data or "",
              params={"on_date": form.on_date.data or today()})
@@ -214,7 +293,10 @@ def card_action(card_id, action):
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
-        abort(e.status, e.message)
+        if not e.is_input:
+            abort(e.status, e.message)
+        form.add_errors(e.field_errors())
+        return _card_refused(policy.get_scoped(current_user, Card, card_id, lambda c: c.member.org), form)
     flash(gettext("%(name)s: билет %(state)s.", name=card.member.short_name,
                   state=gettext(CARD.states[card.state.value].title)),
           "success")
@@ -224,6 +306,20 @@ def card_action(card_id, action):
     if card.request_id:
         return redirect(url_for("cards.request_page", req_id=card.request_id))
     return redirect(url_for("registry.member", member_id=card.member_id))
+
+
+def _card_refused(card: Card, form: ActionForm):
+    """A card action refused for what was typed (a loss without its reason): the request page again with the
+    message (422), or back to the member card when the card belongs to no request."""
+    if card.request_id:
+        req = db.session.get(CardRequest, card.request_id)
+        form.add_errors({"": [e for errs in form.errors.values() for e in errs if isinstance(e, str)]}
+                        if not form.form_errors else {})
+        return _render_request(req, form, 422)
+    for errs in form.errors.values():
+        for e in errs:
+            flash(str(e), "danger")
+    return redirect(url_for("registry.member", member_id=card.member_id), 303)
 
 
 @bp.route("/card-batches")

@@ -8,7 +8,7 @@ from portal.clock import today
 from portal.consent.models import ConsentRecord
 from portal.registry.flow import date_param, member_in_scope
 from portal.registry.models import Member
-from workflows import CONSENT, bind, effect, guard
+from workflows import CONSENT, InputProblem, bind, effect, guard
 
 bind(CONSENT, Member, scope=member_in_scope)
 
@@ -17,11 +17,11 @@ bind(CONSENT, Member, scope=member_in_scope)
 def signed_on_is_valid(member, actor, params):
     signed_on = date_param(params, "on_date")
     if signed_on is None:
-        return gettext("Укажите дату подписания согласия.")
+        return InputProblem("on_date", gettext("Укажите дату подписания согласия."))
     if signed_on > today():
-        return gettext("Дата подписания не может быть в будущем.")
+        return InputProblem("on_date", gettext("Дата подписания не может быть в будущем."))
     if signed_on < member.joined_on.replace(year=max(member.joined_on.year - 1, 1)):
-        return gettext("Дата подписания раньше вступления в Профсоюз.")
+        return InputProblem("on_date", gettext("Дата подписания раньше вступления в Профсоюз."))
     return None
 
 
@@ -29,9 +29,9 @@ def signed_on_is_valid(member, actor, params):
 def withdrawn_on_is_valid(member, actor, params):
     on = date_param(params, "on_date")
     if on is None:
-        return gettext("Укажите дату отзыва согласия.")
+        return InputProblem("on_date", gettext("Укажите дату отзыва согласия."))
     if on > today():
-        return gettext("Дата отзыва не может быть в будущем.")
+        return InputProblem("on_date", gettext("Дата отзыва не может быть в будущем."))
     return None
 
 

@@ -10,7 +10,7 @@ from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 
-from forms.consent import BatchForm, PrintForm, SignForm, WithdrawForm
+from forms.consent import BatchForm, BulkSignForm, PrintForm, SignForm, WithdrawForm
 from portal import audit, policy
 from portal.clock import now, today
 from portal.consent import operations as ops
@@ -30,12 +30,12 @@ BATCH_LIMIT = 1000
 policy.staff_only(bp)
 
 
-def _refuse(m: Member, action: str, error: WorkflowError):
-    """A (state, action) pair the workflow does not allow answers 409; a bad date or file goes back to the form."""
-    if not may(CONSENT, m, action, current_user):
+def _refuse(m: Member, action: str, error: WorkflowError, form):
+    """A (state, action) pair the workflow does not allow answers 409; a bad date goes back to the form as typed."""
+    if not error.is_input and not may(CONSENT, m, action, current_user):
         abort(409, error.message)
-    flash(error.message, "error")
-    return redirect(url_for("consent.consent", member_id=m.id))
+    form.add_errors(error.field_errors() if error.is_input else {"": [error.message]})
+    return _render_consent(m, 422, **{f"{action}_form": form})
 
 
 def _editable_member(member_id) -> Member:
@@ -49,18 +49,24 @@ def _editable_member(member_id) -> Member:
 @policy.requires(policy.Permission.VIEW_REGISTRY)
 def consent(member_id):
     """The member's consent: state, legal records, workflow history, and the actions the user may take."""
-    m = policy.get_member(current_user, member_id)
+    return _render_consent(policy.get_member(current_user, member_id))
+
+
+def _render_consent(m: Member, status: int = 200, sign_form=None, withdraw_form=None):
+    """The consent page; a refused signature or withdrawal comes back in its form as typed, with the message."""
     records = db.session.scalars(select(ConsentRecord).where(ConsentRecord.member_id == m.id)
                                  .order_by(ConsentRecord.id.desc())).all()
     audit.write("consent_read", m)
     actions = {t.name for t in available(CONSENT, m, current_user)}
     page = render_template("consent/consent.html", m=m, records=records, history=history(CONSENT, m),
                            print_problem=ops.consent_print_problem(m),
-                           actions=actions, print_form=PrintForm(), sign_form=SignForm(on_date=today()),
-                           withdraw_form=WithdrawForm(on_date=today()), wf=CONSENT,
-                           can_edit=policy.can_edit_member(current_user, m))
+                           actions=actions, print_form=PrintForm(formdata=None),
+                           sign_form=sign_form or SignForm(formdata=None, on_date=today()),
+                           withdraw_form=withdraw_form or WithdrawForm(formdata=None, on_date=today()), wf=CONSENT,
+                           can_edit=policy.can_edit_member(current_user, m),
+                           ticked=request.method == "POST" and request.form.get("consent152") == "yes")
     audit.commit_read()  # after rendering: what the page shows was read in the audited transaction
-    return page
+    return page, status
 
 
 @bp.route("/members/<member_id>/consent/print", methods=["POST"])
@@ -95,13 +101,13 @@ def sign(member_id):
     """Record the signed consent (the 152-FZ tick) with its date and an optional scan."""
     m = _editable_member(member_id)
     form = SignForm()
-    if not form.validate_on_submit():
-        flash(" ".join(str(e) for errs in form.errors.values() for e in errs) or gettext("Проверьте дату."), "error")
-        return redirect(url_for("consent.consent", member_id=m.id))
+    valid = form.validate_on_submit()
     if request.form.get("consent152") != "yes":  # the box of the signed form: no tick, no consent on record
-        flash(gettext("Отметьте согласие по ФЗ № 152-ФЗ «О персональных данных» — без этой отметки подписание не "
-                      "записывается."), "error")
-        return redirect(url_for("consent.consent", member_id=m.id))
+        form.add_errors({"": [gettext("Отметьте согласие по ФЗ № 152-ФЗ «О персональных данных» — без этой отметки "
+                                      "подписание не записывается.")]})
+        valid = False
+    if not valid:
+        return _render_consent(m, 422, sign_form=form)
     scan = None
     upload = form.scan.data
     try:
@@ -114,9 +120,9 @@ def sign(member_id):
         if scan:
             remove_stored(SCAN_AREA, scan[0])
         if isinstance(e, WorkflowError):
-            return _refuse(m, "sign", e)
-        flash(str(e), "error")
-        return redirect(url_for("consent.consent", member_id=m.id))
+            return _refuse(m, "sign", e, form)
+        form.add_errors({"scan": [str(e)]})
+        return _render_consent(m, 422, sign_form=form)
     flash(gettext("Согласие отмечено. В течение суток данные будут переданы в ПРОФКАРДС."), "success")
     return redirect(url_for("consent.consent", member_id=m.id))
 
@@ -128,14 +134,13 @@ def withdraw(member_id):
     m = _editable_member(member_id)
     form = WithdrawForm()
     if not form.validate_on_submit():
-        flash(" ".join(str(e) for errs in form.errors.values() for e in errs), "error")
-        return redirect(url_for("consent.consent", member_id=m.id))
+        return _render_consent(m, 422, withdraw_form=form)
     try:
         ops.withdraw(current_user, m, form.on_date.data, form.reason.data)
         db.session.commit()
     except WorkflowError as e:
         db.session.rollback()
-        return _refuse(m, "withdraw", e)
+        return _refuse(m, "withdraw", e, form)
     flash(gettext("Отзыв согласия отмечен. Передача данных в ПРОФКАРДС прекращена."), "success")
     return redirect(url_for("consent.consent", member_id=m.id))
 
@@ -212,6 +217,59 @@ def batch_start(org_id):
     else:
         threading.Thread(target=_run_batch, args=(app, job.id, actor_id), daemon=True).start()
     return redirect(url_for("consent.batch", job_id=job.id))
+
+
+BULK_LIMIT = 500  # ticked rows of one or a few pages of the member list
+
+
+@bp.route("/orgs/<org_id>/consents/sign", methods=["POST"])
+def bulk_sign(org_id):
+    """«Согласия подписаны» for the ticked members at once, with one date (seed 002 step 7).
+
+    Each member goes through the same workflow transition as on their own page, in a transaction of its own, so one
+    refusal (the form was never printed, the member left) stops nobody else; the answer is a per-member report. A
+    missing date or tick comes back as the form with the chosen members, filled in (422). An id outside the user's
+    scope answers 404 like a missing one, and nothing is recorded.
+    """
+    org = policy.get_org(current_user, org_id)
+    if not policy.has_permission(current_user, Permission.EDIT_MEMBERS):
+        abort(404)
+    form = BulkSignForm()
+    ids = list(dict.fromkeys(int(x) for x in request.form.getlist("member_ids")[:BULK_LIMIT] if x.isdigit()))
+    members = db.session.scalars(select(Member).where(Member.id.in_(ids or [0]), policy.member_scope(current_user))
+                                 .order_by(Member.last_name_folded, Member.id)).all()
+    if len(members) != len(ids):
+        abort(404)
+    valid = form.validate_on_submit()
+    if not ids:
+        form.add_errors({"": [gettext("Отметьте членов Профсоюза, чьи подписанные согласия получены.")]})
+        valid = False
+    if not valid:
+        return _render_bulk_sign(org, form, members, [], 422)
+    results = []
+    for m in members:
+        name, member_id = m.full_name, m.id
+        try:
+            ops.record_signature(current_user, m, form.on_date.data)
+            db.session.commit()
+            results.append((member_id, name, True, gettext("согласие отмечено")))
+        except WorkflowError as e:
+            db.session.rollback()
+            results.append((member_id, name, False, e.message))
+    done = sum(1 for r in results if r[2])
+    if done:
+        flash(gettext("Согласия отмечены: %(n)s из %(total)s. В течение суток данные будут переданы в ПРОФКАРДС.",
+                      n=done, total=len(results)), "success")
+    return _render_bulk_sign(org, form, [], results, 200)
+
+
+def _render_bulk_sign(org, form, members, results, status):
+    """The bulk form with the chosen members (to correct and resend) and/or the per-member report."""
+    html = render_template("consent/bulk_sign.html", org=org, form=form, members=members, results=results)
+    audit.write("consent_bulk_sign_page", object_type="members", org_id=org.id,
+                ids=[m.id for m in members] + [r[0] for r in results])
+    audit.commit_read()
+    return html, status
 
 
 def _own_url(url: str | None) -> bool:

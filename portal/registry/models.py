@@ -153,6 +153,7 @@ class CardStatus(TitledEnum):
     ORDERED = "ordered", N_("заказан")
     PRODUCED = "produced", N_("изготовлен")
     SHIPPED = "shipped", N_("отправлен")
+    RECEIVED = "received", N_("получен")
     ISSUED = "issued", N_("ВЫДАН")
     LOST = "lost", N_("утерян")
     BLOCKED = "blocked", N_("заблокирован")

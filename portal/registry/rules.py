@@ -13,6 +13,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 
 from portal.clock import full_years, today
 from portal.i18n import N_
+from portal.text import gendered
 
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' .\-]*$")
 PHONE_RE = re.compile(r"^\+?[\d\s()\-]{5,25}$")
@@ -52,6 +53,10 @@ MESSAGES = {
     "category": N_("нет категории"),
 }
 
+# «вступил(а) раньше, чем родился(ась)» in the member's gender; the neutral wording when the gender is not known.
+JOINED_BEFORE_BIRTH = {"M": N_("вступил раньше, чем родился"), "F": N_("вступила раньше, чем родилась"),
+                       None: N_("дата вступления раньше даты рождения")}
+
 MIN_AGE = 14  # the Charter admits students of professional education from 14
 TOO_YOUNG = N_("члену Профсоюза должно быть не меньше 14 лет")  # a msgid, so the number is written out
 MAX_AGE = 110
@@ -82,7 +87,8 @@ def check_member(data: dict, *, on: date | None = None) -> dict[str, str]:
         if joined > on:
             errors["joined_on"] = N_("дата вступления в будущем")
         elif isinstance(birth, date) and joined < birth:
-            errors["joined_on"] = N_("вступил раньше, чем родился")
+            errors["joined_on"] = gendered(data.get("gender"), JOINED_BEFORE_BIRTH["M"], JOINED_BEFORE_BIRTH["F"],
+                                           JOINED_BEFORE_BIRTH[None])
     issued = data.get("id_doc_issued_on")
     if isinstance(issued, date):
         if issued > on:

@@ -26,6 +26,7 @@ from forms.registry import (
     TransferForm,
 )
 from portal import audit, policy
+from portal.clock import today
 from portal.extensions import db
 from portal.policy import Permission
 from portal.registry import operations as ops
@@ -44,6 +45,7 @@ from portal.registry.models import (
     OrgLevel,
 )
 from portal.registry.queries import FILTERS, SORTS, search_condition
+from portal.text import gendered
 
 bp = Blueprint("registry", __name__)
 
@@ -93,16 +95,21 @@ def checklist(org: Organisation) -> dict:
 
     cabinets = cabinet_count(_subtree_member_filter(org))
     potential = potential_members(org)
+    # More members than people who could be members (40 of 9) is bad passport data, not a finished step.
+    over = bool(potential) and members > potential
     missing = org.passport_missing()
     steps = [
         {"key": "passport", "title": gettext("Паспорт организации заполнен"), "done": not missing,
          "detail": gettext("всё заполнено") if not missing else gettext("не заполнено полей: %(n)s", n=len(missing)),
          "url": url_for("registry.passport", org_id=org.id)},
-        {"key": "members", "title": gettext("Члены Профсоюза поставлены на учёт"), "done": members > 0,
-         "detail": (gettext("на учёте %(n)s из %(total)s возможных", n=members, total=potential) if potential
+        {"key": "members", "title": gettext("Члены Профсоюза поставлены на учёт"), "done": members > 0 and not over,
+         "problem": over,
+         "detail": (_over_detail(org, members, potential) if over
+                    else gettext("на учёте %(n)s из %(total)s возможных", n=members, total=potential) if potential
                     else gettext("на учёте %(n)s", n=members))
                    + ("; " + gettext("без телефона и e-mail: %(n)s", n=no_contacts) if no_contacts else ""),
-         "url": url_for("registry.members", org_id=org.id)},
+         "url": (url_for("registry.passport", org_id=org.id, _anchor=_potential_field(org)) if over
+                 else url_for("registry.members", org_id=org.id))},
         {"key": "consents", "title": gettext("Согласия на обработку персональных данных собраны"),
          "done": members > 0 and consents == members,
          "detail": gettext("собрано %(n)s из %(total)s", n=consents, total=members),
@@ -122,8 +129,26 @@ def checklist(org: Organisation) -> dict:
                            "Профсоюза — PDF", n=cabinets, total=cards_issued),
          "url": url_for("cabinet_staff.instruction", org_id=org.id)},
     ]
-    return {"steps": steps, "members": members, "potential": potential,
-            "level": membership_level(members, potential), "passport_missing": missing}
+    return {"steps": steps, "members": members, "potential": potential, "over": over,
+            "level": None if over else membership_level(members, potential), "passport_missing": missing,
+            "potential_url": url_for("registry.passport", org_id=org.id, _anchor=_potential_field(org))}
+
+
+def _potential_field(org: Organisation) -> str:
+    """The passport field that holds who could be members: the student count of a students' primary, else staff."""
+    return "student_count" if org.level == OrgLevel.PRIMARY and org.is_student_org else "staff_count"
+
+
+def _over_detail(org: Organisation, members: int, potential: int) -> str:
+    """The data problem named: more members on record than the passport's staff (students) count allows."""
+    if org.level != OrgLevel.PRIMARY:
+        return gettext("на учёте %(n)s, а работающих и обучающихся по паспортам первичных организаций — %(total)s: "
+                       "проверьте численность в паспортах", n=members, total=potential)
+    if org.is_student_org:
+        return gettext("на учёте %(n)s, а обучающихся по паспорту — %(total)s: проверьте численность обучающихся "
+                       "в паспорте", n=members, total=potential)
+    return gettext("на учёте %(n)s, а работающих по паспорту — %(total)s: проверьте численность работающих в "
+                   "паспорте", n=members, total=potential)
 
 
 def potential_members(org: Organisation) -> int | None:
@@ -154,9 +179,11 @@ def org(org_id):
     ancestors = _breadcrumbs(org)
     open_corrections = db.session.scalar(select(func.count()).select_from(CorrectionRequest).where(
         CorrectionRequest.org_id == org.id, CorrectionRequest.status == CorrectionStatus.OPEN))
+    sent_corrections = db.session.scalar(select(func.count()).select_from(CorrectionRequest).where(
+        CorrectionRequest.org_id == current_user.org_id)) if org.id == current_user.org_id else 0
     return render_template("registry/org.html", org=org, children=children, ancestors=ancestors,
                            checklist=checklist(org), can_edit=policy.can_edit_org(current_user, org),
-                           open_corrections=open_corrections)
+                           open_corrections=open_corrections, sent_corrections=sent_corrections)
 
 
 def _breadcrumbs(org: Organisation) -> list[Organisation]:
@@ -212,25 +239,48 @@ def correction(org_id):
 def corrections():
     """The queue of correction requests sent to the organisations the user manages."""
     _require(Permission.RESOLVE_CORRECTIONS)
+    return _render_corrections()
+
+
+def _render_corrections(refused_id: int | None = None, refused_form=None, status: int = 200):
+    """The queue; a refused answer comes back under its request, as typed, with the message by the field."""
     to_org_ids = policy.visible_org_ids(current_user)
     reqs = db.session.scalars(
         select(CorrectionRequest).where(CorrectionRequest.to_org_id.in_(to_org_ids))
         .order_by((CorrectionRequest.status == CorrectionStatus.OPEN).desc(), CorrectionRequest.id.desc())
         .limit(300)).all()
-    return render_template("registry/corrections.html", reqs=reqs, form=CorrectionAnswerForm())
+    return render_template("registry/corrections.html", reqs=reqs, form=CorrectionAnswerForm(formdata=None),
+                           refused_id=refused_id, refused_form=refused_form), status
+
+
+@bp.route("/corrections/sent")
+def my_corrections():
+    """The correction requests the user's own organisation sent up: each with its state and the answer.
+
+    Decision: a chair sees every request of their organisation (a successor in the chair sees the predecessor's
+    too), not only the ones they wrote themselves; the list is reached from the start page.
+    """
+    reqs = db.session.scalars(
+        select(CorrectionRequest).where(CorrectionRequest.org_id == current_user.org_id)
+        .order_by(CorrectionRequest.id.desc()).limit(300)).all()
+    return render_template("registry/my_corrections.html", reqs=reqs, org=current_user.org)
 
 
 @bp.route("/corrections/<int:req_id>", methods=["POST"])
 @policy.requires(policy.Permission.RESOLVE_CORRECTIONS)
 def resolve_correction(req_id: int):
-    """Record the decision on a correction request."""
+    """Record the decision on a correction request; a refusal needs its reason in the answer."""
     _require(Permission.RESOLVE_CORRECTIONS)
     req = db.session.get(CorrectionRequest, req_id)
     if req is None or not policy.org_in_scope(current_user, req.to_org):
         policy.abort_not_found("correction_requests", req_id if req else None, user=current_user if req else None)
     form = CorrectionAnswerForm()
-    if not form.validate_on_submit():
-        abort(400)
+    valid = form.validate_on_submit()
+    if valid and form.decision.data == "declined" and not (form.answer.data or "").strip():
+        form.answer.errors.append(gettext("Укажите причину отказа: её увидит председатель."))
+        valid = False
+    if not valid:
+        return _render_corrections(req.id, form, 422)
     try:
         ops.resolve_correction(current_user, req, form.decision.data == "done", form.answer.data or "")
     except ops.RegistryError as e:
@@ -380,7 +430,7 @@ def members(org_id):
 
     html = render_template("registry/members.html", org=org, **listing, page_args=page_args, args=request.args,
                            enums={"category": Category, "consent": ConsentStatus, "card": CardStatus,
-                                  "dues": DuesForm, "status": MemberStatus})
+                                  "dues": DuesForm, "status": MemberStatus}, today=today())
     audit.commit_read()  # after rendering: the rows shown are the rows read in the audited transaction
     return html
 
@@ -428,7 +478,8 @@ def member_new(org_id):
             form[e.field or "last_name"].errors.append(e.message)
         else:
             db.session.commit()
-            flash(gettext("%(name)s поставлен(а) на учёт.", name=member.full_name), "success")
+            flash(gendered(member.gender, gettext("%(name)s поставлен на учёт.", name=member.full_name),
+                           gettext("%(name)s поставлена на учёт.", name=member.full_name)), "success")
             if request.form.get("next") == "another":
                 return redirect(url_for("registry.member_new", org_id=org.id))
             return redirect(url_for("registry.member", member_id=member.id))
@@ -531,12 +582,18 @@ def member_event(member_id, action):
                 if target is None or target.id not in {o.id for o in targets}:
                     raise ops.RegistryError(gettext("Выберите организацию из списка."), field="to_org_id")
                 ops.transfer_member(current_user, m, target, form.on_date.data, form.reason.data or "")
-                message = gettext("%(name)s переведён(а) в «%(org)s». Профсоюзный стаж сохраняется.", name=m.full_name,
-                                  org=target)
+                message = gendered(
+                    m.gender,
+                    gettext("%(name)s переведён в «%(org)s». Профсоюзный стаж сохраняется.", name=m.full_name, org=target),
+                    gettext("%(name)s переведена в «%(org)s». Профсоюзный стаж сохраняется.", name=m.full_name,
+                            org=target))
             elif action == "readmit":
                 ops.readmit_member(current_user, m, form.on_date.data, form.reason.data or "")
-                message = gettext("%(name)s повторно принят(а). Стаж считается с %(on)s.", name=m.full_name,
-                                  on=form.on_date.data.strftime("%d.%m.%Y"))
+                on = form.on_date.data.strftime("%d.%m.%Y")
+                message = gendered(m.gender,
+                                   gettext("%(name)s повторно принят. Стаж считается с %(on)s.", name=m.full_name, on=on),
+                                   gettext("%(name)s повторно принята. Стаж считается с %(on)s.", name=m.full_name,
+                                           on=on))
             else:
                 kind = EventKind.LEFT if action == "leave" else EventKind.EXCLUDED
                 ops.end_membership(current_user, m, kind, form.on_date.data, form.reason.data or "")

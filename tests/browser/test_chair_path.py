@@ -88,7 +88,7 @@ def test_chair_adds_a_member_after_a_validation_error_and_finds_her(page, chair_
     # The form comes back with the message next to the joining date, the typed values kept, nothing stored.
     joined = page.locator("#joined_on")
     expect(joined).to_have_class(re.compile(r"\bis-invalid\b"))
-    expect(page.locator("#joined_on ~ .invalid-feedback")).to_have_text("Вступил раньше, чем родился.")
+    expect(page.locator("#joined_on ~ .invalid-feedback")).to_have_text("Вступила раньше, чем родилась.")
     expect(page.locator("#birth_date")).not_to_have_class(re.compile(r"\bis-invalid\b"))
     expect(page.get_by_role("alert").filter(has_text="Карточка не сохранена")).to_be_visible()
     expect(page.get_by_label("Фамилия", exact=True)).to_have_value("Королёва")

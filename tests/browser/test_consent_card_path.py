@@ -123,6 +123,11 @@ def test_chair_prints_records_consent_and_submits_a_card_request(page, school_me
     expect(page.get_by_test_id("consent-state")).to_have_text("согласие распечатано")
 
     # 2. The signed form is back. Without the 152-FZ tick nothing is recorded; then the tick, the date, a scan.
+    # The browser refuses first (the tick is required); the server refuses too, with the form kept (422).
+    page.goto(page.url)  # settle: the print script reloads the page after a download
+    page.get_by_role("button", name="Отметить согласие").click()
+    assert page.locator("#consent152").evaluate("el => el.required && !el.validity.valid")
+    page.get_by_test_id("sign-form").evaluate("f => { f.noValidate = true; }")
     page.get_by_role("button", name="Отметить согласие").click()
     expect(page.get_by_role("alert").filter(has_text="Отметьте согласие по ФЗ № 152-ФЗ")).to_be_visible()
     expect(page.get_by_test_id("consent-state")).to_have_text("согласие распечатано")

@@ -72,7 +72,7 @@ def test_chair_imports_the_1c_export(page, chair_world):
     expect(refused).to_have_count(8)
     for name in REFUSED:
         expect(refused.filter(has_text=name)).to_have_count(1)
-    expect(refused.filter(has_text="Кузнецова Анна")).to_contain_text(re.compile("вступил раньше, чем родился", re.I))
+    expect(refused.filter(has_text="Кузнецова Анна")).to_contain_text(re.compile("вступила раньше, чем родилась", re.I))
     expect(page.get_by_test_id("duplicate-rows").locator("tbody tr")).to_have_count(2)
     assert _members(school_id) == 0
 

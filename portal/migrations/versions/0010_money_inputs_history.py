@@ -6,7 +6,7 @@ staff or student count is kept (old → new, who, when); a petition stores the i
 and by whom each was last changed, so reviewers see a change made shortly before filing.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-04 15:00:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0010'
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

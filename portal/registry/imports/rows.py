@@ -21,6 +21,7 @@ from portal.registry.rules import (
     check_member,
     email_is_valid,
 )
+from portal.registry.rules import JOINED_BEFORE_BIRTH as _JOINED_BEFORE_BIRTH
 from portal.spreadsheets import FORMULA_START
 from portal.text import fold
 
@@ -118,7 +119,7 @@ NULL = "\\N"  # COPY's NULL: a Staged date nobody gave
 ORDER = ("last_name", "first_name", "patronymic", "birth_date", "gender", "position", "education", "dues_form",
          "joined_on", "category", "department", "address", "phone", "email", "id_doc_type", "id_doc_number",
          "id_doc_issued_on", "id_doc_issuer")
-JOINED_BEFORE_BIRTH = N_("вступил раньше, чем родился")
+JOINED_BEFORE_BIRTH = frozenset(_JOINED_BEFORE_BIRTH.values())  # the message in each gender
 _UNKNOWN = object()  # an enum cell whose text matches no value
 _MISS = object()  # not in a cache yet
 _NO_NAME = ("", "")  # an empty patronymic, as `RowReader._ok_name` gives it
@@ -405,7 +406,7 @@ class RowReader:
         errors = check_member(data, on=self.on)
         if problems:
             errors.update(problems)
-        if errors and "birth_date" in errors and errors.get("joined_on") == JOINED_BEFORE_BIRTH:
+        if errors and "birth_date" in errors and errors.get("joined_on") in JOINED_BEFORE_BIRTH:
             del errors["joined_on"]
         name = " ".join(p for p in (last, first, middle) if p)
         return data, name, errors
