@@ -343,6 +343,8 @@ def test_member_who_withdrew_after_submission_gets_no_card_and_is_not_in_the_man
     login(regional, world.users["regional_staff"])
     r = regional.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "RA1", "on_date": date.today().isoformat()})
     assert r.status_code == 302, r.get_data(as_text=True)
+    r = regional.post(f"/card-requests/{req.id}/receive", data={"on_date": date.today().isoformat()})
+    assert r.status_code == 302, r.get_data(as_text=True)
     db.session.expire_all()
     r = client.post(f"/cards/{by_member[stays.id].card_id}/hand_over")
     assert r.status_code == 302, r.get_data(as_text=True)

@@ -46,8 +46,7 @@ def test_registration_flash_in_the_members_gender(client, world, gender, surname
 
 
 def test_a_member_in_another_request_is_named_in_their_gender(client, world):
-    from workflows.guards import member_card_problem
-
+    from portal.cards.operations import member_card_problem
     from portal.registry.models import ConsentStatus
 
     m = create_member(world.school_a, gender=Gender.FEMALE)

@@ -23,10 +23,11 @@ from portal.extensions import db
 from portal.jobs import retention
 from portal.jobs.runner import run_due
 from portal.jobs.schedule import MOSCOW
-from tests.conftest import create_member, login
+from tests.conftest import create_member, login, ready_for_consent
 
 
 def _sign(client, m):
+    ready_for_consent(m)  # the consent form needs the member's identity document and the operator's address
     client.post(f"/members/{m.id}/consent/print", data={"fmt": "pdf"})
     r = client.post(f"/members/{m.id}/consent/sign", data={"on_date": date.today().isoformat(), "consent152": "yes"},
                     content_type="multipart/form-data")
@@ -148,7 +149,7 @@ def test_a_consent_scan_outlives_the_withdrawal_by_three_years(client, world, ap
     from portal.consent.models import ConsentRecord
 
     login(client, world.users["primary_chair"])
-    m = create_member(world.school_a)
+    m = ready_for_consent(create_member(world.school_a))
     client.post(f"/members/{m.id}/consent/print", data={"fmt": "pdf"})
     r = client.post(f"/members/{m.id}/consent/sign", content_type="multipart/form-data",
                     data={"on_date": date.today().isoformat(), "consent152": "yes",

@@ -194,6 +194,7 @@ def request_add(req_id):
 
 
 @bp.route("/card-requests/<req_id>/hand-over", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def request_hand_over(req_id):
     """Mark the ticked cards of a request ВЫДАН at once, with one date (seed 002 step 10).
 

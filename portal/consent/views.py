@@ -223,6 +223,7 @@ BULK_LIMIT = 500  # ticked rows of one or a few pages of the member list
 
 
 @bp.route("/orgs/<org_id>/consents/sign", methods=["POST"])
+@policy.requires(policy.Permission.EDIT_MEMBERS)
 def bulk_sign(org_id):
     """«Согласия подписаны» for the ticked members at once, with one date (seed 002 step 7).
 

@@ -254,6 +254,7 @@ def _render_corrections(refused_id: int | None = None, refused_form=None, status
 
 
 @bp.route("/corrections/sent")
+@policy.requires(policy.Permission.VIEW_REGISTRY)
 def my_corrections():
     """The correction requests the user's own organisation sent up: each with its state and the answer.
 
