@@ -1,0 +1,242 @@
+"""The Whoosh backend (the default): a directory in the instance folder, one writer at a time.
+
+Schema: title (boosted) and content (lead + body) analysed by `analysis.term_of`, stored for the snippets; the
+reader-scope fields are keywords (audience org paths, member categories), state and public as ids, the publication
+time as a sortable number. Ranking is BM25F; Whoosh's block-max pruning finds the top N without scoring every
+posting of the commonest words, and N is bounded by the page (never past `MAX_HITS`). Ties in score go to the newer
+item by re-sorting the top N (ties across the N-th place may fall either way; see README «Поиск»).
+
+A full rebuild writes a fresh index beside the live one and swaps directories, so searching and publishing go on
+meanwhile; updates queued during the rebuild are re-applied after the swap (`service.rebuild`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from whoosh import index as windex
+from whoosh import query as wq
+from whoosh.analysis import Filter, RegexTokenizer
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.writing import LockError
+
+from search_index.analysis import WORD, term_of
+from search_index.base import ALL, MAX_HITS, Backend, Document, Hit, Results, Scope
+from search_index.query import Query, snippet
+
+INDEX_NAME = "news"
+
+
+class RussianFilter(Filter):
+    """Each token's text becomes its `term_of` (stop words dropped); positions and character ranges kept."""
+
+    def __call__(self, tokens):
+        for t in tokens:
+            term = term_of(t.text)
+            if term is None:
+                continue
+            t.text = term
+            yield t
+
+    def __eq__(self, other):
+        return isinstance(other, RussianFilter)
+
+
+def analyzer():
+    return RegexTokenizer(WORD.pattern) | RussianFilter()
+
+
+def schema() -> Schema:
+    ana = analyzer()
+    return Schema(
+        key=ID(unique=True, stored=True),  # "kind:id"
+        kind=ID(stored=True),
+        id=STORED(),
+        title=TEXT(analyzer=ana, stored=True, field_boost=3.0, phrase=True),
+        content=TEXT(analyzer=ana, stored=True, phrase=True),
+        category=ID(stored=True),
+        state=ID(stored=True),
+        public=ID(),
+        audience=KEYWORD(scorable=False, lowercase=False, commas=False),
+        cats=KEYWORD(scorable=False, lowercase=False, commas=False),
+        published=NUMERIC(int, bits=64, signed=True, sortable=True, stored=True),
+    )
+
+
+def _ts(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def _fields(doc: Document) -> dict:
+    return {
+        "key": f"{doc.kind}:{doc.id}", "kind": doc.kind, "id": doc.id, "title": doc.title, "content": doc.content,
+        "category": doc.category, "state": doc.state, "public": "1" if doc.public else "0",
+        "audience": " ".join(doc.audience_orgs) or ALL, "cats": " ".join(doc.audience_cats) or ALL,
+        "published": _ts(doc.published_at),
+    }
+
+
+def scope_filter(scope: Scope, kind: str, category: str | None = None):
+    """The reader's scope as a Whoosh filter query (no scoring)."""
+    parts = [wq.Term("kind", kind)]
+    parts.append(wq.Or([wq.Term("state", "published"), wq.Term("state", "archived")]) if scope.archives
+                 else wq.Term("state", "published"))
+    if scope.public_only:
+        parts.append(wq.Term("public", "1"))
+    if scope.ancestors is not None:
+        orgs = [wq.Term("audience", ALL), *(wq.Term("audience", p) for p in scope.ancestors)]
+        if scope.subtree:
+            orgs.append(wq.Prefix("audience", scope.subtree))
+        parts.append(wq.Or(orgs))
+    if scope.category is not None:
+        parts.append(wq.Or([wq.Term("cats", ALL), wq.Term("cats", scope.category)]))
+    if category:
+        parts.append(wq.Term("category", category))
+    return wq.And(parts)
+
+
+def compile_query(query: Query):
+    """The parsed query over title and content (a clause matches in either)."""
+    def either(make):
+        return wq.Or([make("title"), make("content")])
+
+    clauses = [either(lambda f, t=t: wq.Term(f, t)) for t in query.terms]
+    clauses += [either(lambda f, p=p: wq.Prefix(f, p)) for p in query.prefixes]
+    for phrase in query.phrases:
+        words = [t for _, t in phrase.parts]
+        gap = max(b[0] - a[0] for a, b in zip(phrase.parts, phrase.parts[1:], strict=False))
+        clauses.append(either(lambda f, w=words, g=gap: wq.Phrase(f, w, slop=g)))
+    return wq.And(clauses)
+
+
+class WhooshBackend(Backend):
+    name = "whoosh"
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self._ix = None
+
+    # -- the index ----------------------------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return self.directory.is_dir() and windex.exists_in(str(self.directory), INDEX_NAME)
+
+    def _open(self, create: bool = True):
+        if self._ix is not None and self.ready():
+            return self._ix
+        self._ix = None
+        if not self.ready():
+            if not create:
+                raise FileNotFoundError(str(self.directory))
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._ix = windex.create_in(str(self.directory), schema(), indexname=INDEX_NAME)
+        else:
+            self._ix = windex.open_dir(str(self.directory), indexname=INDEX_NAME)
+        return self._ix
+
+    def _writer(self, ix, procs: int = 1, limitmb: int = 128):
+        # Another process holding the lock (a worker draining the queue) is waited for, not failed.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return ix.writer(procs=procs, limitmb=limitmb) if procs > 1 else ix.writer(limitmb=limitmb)
+            except LockError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def index(self, docs: list[Document], procs: int = 1) -> None:
+        if not docs:
+            return
+        ix = self._open()
+        w = self._writer(ix, procs)
+        try:
+            for doc in docs:
+                w.update_document(**_fields(doc))
+        except BaseException:
+            w.cancel()
+            raise
+        w.commit()
+
+    def add_fresh(self, docs, procs: int = 1) -> None:
+        """Add documents known not to be in the index (a rebuild): no delete-by-key per document."""
+        ix = self._open()
+        w = self._writer(ix, procs)
+        try:
+            for doc in docs:
+                w.add_document(**_fields(doc))
+        except BaseException:
+            w.cancel()
+            raise
+        w.commit()
+
+    def delete(self, kind: str, ids: list[int]) -> None:
+        if not ids or not self.ready():
+            return
+        ix = self._open()
+        w = self._writer(ix)
+        for i in ids:
+            w.delete_by_term("key", f"{kind}:{i}")
+        w.commit()
+
+    def clear(self) -> None:
+        self._ix = None
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self._open()
+
+    def count(self, kind: str) -> int:
+        if not self.ready():
+            return 0
+        with self._open(create=False).searcher() as s:
+            return s.doc_count() if kind is None else len(list(s.document_numbers(kind=kind)))
+
+    def rebuild(self, kind: str, batches, procs: int = 1) -> int:
+        """Build a new index in a sibling directory, then swap it in (readers keep the old one meanwhile)."""
+        fresh = WhooshBackend(self.directory.with_name(self.directory.name + f".new-{os.getpid()}"))
+        if fresh.directory.exists():
+            shutil.rmtree(fresh.directory)
+        fresh._open()
+        n = 0
+        for batch in batches:
+            fresh.add_fresh(batch, procs=procs)
+            n += len(batch)
+        fresh._ix = None
+        old = self.directory.with_name(self.directory.name + f".old-{os.getpid()}")
+        self._ix = None
+        if self.directory.exists():
+            os.replace(self.directory, old)
+        os.replace(fresh.directory, self.directory)
+        shutil.rmtree(old, ignore_errors=True)
+        return n
+
+    # -- searching ----------------------------------------------------------------------------------------------
+
+    def search(self, query: Query, scope: Scope, *, kind: str, page: int = 1, per_page: int = 10,
+               category: str | None = None) -> Results:
+        results = Results(query=query, page=page, per_page=per_page, source=self.name)
+        if query.empty:
+            return results
+        ix = self._open(create=False)
+        limit = min(page * per_page, MAX_HITS)
+        with ix.searcher() as s:
+            found = s.search(compile_query(query), filter=scope_filter(scope, kind, category), limit=limit,
+                             terms=False)
+            results.total = found.estimated_length() if not found.has_exact_length() else len(found)
+            results.total = max(results.total, found.scored_length())
+            results.total_is_lower_bound = results.total > MAX_HITS
+            top = [(round(h.score, 6), h["published"], h.fields()) for h in found]
+        # Relevance first, newer first on equal scores.
+        top.sort(key=lambda x: (-x[0], -x[1]))
+        for score, published, f in top[(page - 1) * per_page: page * per_page]:
+            results.hits.append(Hit(kind=f["kind"], id=f["id"], title=f["title"],
+                                    snippet=snippet(query, f["content"]),
+                                    published_at=datetime.fromtimestamp(published, UTC),
+                                    category=f.get("category", ""), score=score))
+        return results
