@@ -50,6 +50,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.consent.views import bp as consent_bp
     from portal.i18n import bp as i18n_bp
     from portal.mail.views import bp as service_bp
+    from portal.news.views import bp as news_bp
     from portal.policy import IdConverter
     from portal.registry.import_views import bp as imports_bp
     from portal.registry.views import bp as registry_bp
@@ -66,6 +67,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(workflow_bp)
     app.register_blueprint(aid_bp)
     app.register_blueprint(i18n_bp)
+    app.register_blueprint(news_bp)
     init_admin(app)
     _register_cli(app)
     _register_errors(app)

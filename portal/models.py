@@ -7,6 +7,7 @@ from portal.cards.models import Card, CardRequest, CardRequestItem, Counter, Pro
 from portal.consent.models import BatchPrint, BonusExport, ConsentRecord  # noqa: F401
 from portal.jobs.models import JobRun  # noqa: F401
 from portal.mail.models import OutboxMessage  # noqa: F401
+from portal.news.models import Mailing, MailingDelivery, NewsAudience, NewsImage, NewsItem, Unsubscribe  # noqa: F401
 from portal.registry.imports import ImportJob  # noqa: F401
 from portal.registry.models import (  # noqa: F401
     CorrectionRequest,
@@ -14,4 +15,5 @@ from portal.registry.models import (  # noqa: F401
     MemberEvent,
     Organisation,
 )
+from search_index.models import SearchDocument, SearchQueue  # noqa: F401
 from workflows.engine import WorkflowHistory  # noqa: F401

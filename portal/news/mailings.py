@@ -1,0 +1,363 @@
+"""Mailings of seed 001's communication plan: schedules as data, digests of a period's items, per-category
+unsubscribe by a signed link, and queueing through the outbox at most once per member per mailing.
+
+The plan (seed 001, «Содержание и объём передаваемой информации»):
+
+| plan entry | when | to whom |
+|---|---|---|
+| welcome («Цели и перспективы сервиса») | on a member's first entry to the cabinet | that member |
+| union news | as they appear (each published item of the category) | everyone it is meant for |
+| instructions | as they appear (new products) | everyone |
+| partner offers | every two weeks (1st and 15th, 10:00 МСК) | all members or a segment |
+| contests and results | monthly (1st, 12:00 МСК) | all members or a segment |
+| regional news | every two weeks (1st and 15th, 11:00 МСК), one digest per region | each region's members |
+| financial literacy | monthly (20th, 10:00 МСК) | all members |
+
+`PLAN` holds the entries; `NEWS_MAILING_PLAN` in the configuration switches an entry off ({"partners": False}).
+«Every two weeks» is the 1st and the 15th (the job layer's calendar; the same two slots the card processing uses).
+
+Sending (`send`): recipients are the members with a cabinet (`readers.members_with_cabinet`), narrowed by the
+mailing's segment (an organisation's subtree, a member category), minus those who unsubscribed from the category
+(or from everything), minus those who already have a delivery row. Each chunk writes its delivery rows and its
+outbox letters in one transaction; the unique (mailing, member) makes a second runner's chunk fail and roll back,
+so a member is never written twice, and a crash loses at most the chunk in hand, which the next run writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal import clock
+from portal.bulk import insert_rows
+from portal.extensions import db
+from portal.jobs.schedule import MonthDays
+from portal.mail.models import OutboxMessage
+from portal.news.models import Mailing, MailingDelivery, NewsAudience, NewsCategory, NewsItem, NewsState, Unsubscribe
+from portal.news.readers import members_with_cabinet
+from portal.registry.models import Member, Organisation, OrgLevel
+from portal.text import like_prefix
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    name: str
+    title: str
+    category: str  # the unsubscribe category (a NewsCategory value, or "welcome")
+    when: str  # "first_entry" | "on_publish" | "digest"
+    schedule: MonthDays | None = None
+    per_region: bool = False
+
+
+PLAN: dict[str, PlanEntry] = {e.name: e for e in (
+    PlanEntry("welcome", "Цели и перспективы сервиса", "welcome", "first_entry"),
+    PlanEntry("union_news", "Новости Профсоюза", NewsCategory.UNION.value, "on_publish"),
+    PlanEntry("instructions", "Инструкции использования", NewsCategory.INSTRUCTIONS.value, "on_publish"),
+    PlanEntry("partners", "Предложения и акции партнёров", NewsCategory.PARTNERS.value, "digest",
+              MonthDays(days=(1, 15), hour=10)),
+    PlanEntry("contests", "Конкурсы и их результаты", NewsCategory.CONTESTS.value, "digest", MonthDays(days=(1,), hour=12)),
+    PlanEntry("regional", "Региональные новости", NewsCategory.REGIONAL.value, "digest",
+              MonthDays(days=(1, 15), hour=11), per_region=True),
+    PlanEntry("finance", "Финансовая грамотность", NewsCategory.FINANCE.value, "digest", MonthDays(days=(20,), hour=10)),
+)}
+
+UNSUBSCRIBE_ALL = "all"
+CHUNK = 5000
+WELCOME_PERIOD = datetime(2000, 1, 1, tzinfo=UTC)  # the one «welcome» mailing every first entry joins
+
+
+def enabled(name: str) -> bool:
+    return bool((current_app.config.get("NEWS_MAILING_PLAN") or {}).get(name, True))
+
+
+def category_title(category: str) -> str:
+    if category == "welcome":
+        return gettext("Приветственное письмо")
+    if category == UNSUBSCRIBE_ALL:
+        return gettext("все рассылки")
+    try:
+        return NewsCategory(category).label
+    except ValueError:
+        return category
+
+
+# ---- unsubscribe links -----------------------------------------------------------------------------------------
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="news-unsubscribe")
+
+
+def unsubscribe_token(member_id: int, category: str) -> str:
+    return _serializer().dumps([member_id, category])
+
+
+def read_token(token: str) -> tuple[int, str] | None:
+    """(member id, category) of a genuine link; None for a forged or damaged one."""
+    try:
+        value = _serializer().loads(token)
+    except BadSignature:
+        return None
+    if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], int)
+            or not isinstance(value[1], str)):
+        return None
+    return value[0], value[1]
+
+
+def unsubscribe(member_id: int, category: str) -> bool:
+    """Record the refusal (idempotent); the next chunk of any mailing already skips the member. Caller commits."""
+    if db.session.get(Member, member_id) is None:
+        return False
+    exists_already = db.session.scalar(select(Unsubscribe.id).where(Unsubscribe.member_id == member_id,
+                                                                     Unsubscribe.category == category))
+    if exists_already is None:
+        db.session.add(Unsubscribe(member_id=member_id, category=category, created_at=clock.now()))
+    return True
+
+
+def base_url() -> str:
+    return (current_app.config.get("PORTAL_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+
+
+# ---- recipients --------------------------------------------------------------------------------------------------
+
+
+def recipients(mailing: Mailing, *, pending_only: bool = True):
+    """select(Member.id, Member.email) of the mailing's recipients (not yet delivered, if pending_only)."""
+    q = (select(Member.id, Member.email).where(Member.id.in_(members_with_cabinet().scalar_subquery())))
+    if mailing.segment_org_id:
+        org = db.session.get(Organisation, mailing.segment_org_id)
+        q = q.where(Member.org_id.in_(select(Organisation.id).where(
+            Organisation.path.like(like_prefix(org.path), escape="\\")).scalar_subquery()))
+    if mailing.segment_category:
+        q = q.where(Member.category == mailing.segment_category)
+    q = q.where(~exists(select(Unsubscribe.id).where(
+        Unsubscribe.member_id == Member.id, Unsubscribe.category.in_([mailing.category, UNSUBSCRIBE_ALL]))))
+    if pending_only and mailing.id is not None:
+        q = q.where(~exists(select(MailingDelivery.id).where(MailingDelivery.mailing_id == mailing.id,
+                                                             MailingDelivery.member_id == Member.id)))
+    return q
+
+
+def count_recipients(mailing: Mailing) -> int:
+    return db.session.scalar(select(func.count()).select_from(recipients(mailing, pending_only=False).subquery())) or 0
+
+
+# ---- letters ------------------------------------------------------------------------------------------------------
+
+
+def digest_items(category: str, start: datetime | None, end: datetime, region: Organisation | None = None,
+                 limit: int = 30) -> list[NewsItem]:
+    """Published items of a category in (start, end]: for everyone (no audience, no member category), or — for a
+    region's digest — aimed at the region itself."""
+    q = select(NewsItem).where(NewsItem.state == NewsState.PUBLISHED, NewsItem.category == category,
+                               NewsItem.published_at <= end, NewsItem.audience_categories == "")
+    if start is not None:
+        q = q.where(NewsItem.published_at > start)
+    if region is None:
+        q = q.where(NewsItem.audience_all.is_(True))
+    else:
+        q = q.where(or_(NewsItem.audience_all.is_(True), exists(select(NewsAudience.news_id).where(
+            NewsAudience.news_id == NewsItem.id, NewsAudience.org_id == region.id))))
+    return list(db.session.scalars(q.order_by(NewsItem.published_at.desc()).limit(limit)))
+
+
+def _url(endpoint: str, **values) -> str:
+    """An absolute link for a letter; built without a request (the jobs send mail), on PORTAL_BASE_URL."""
+    adapter = current_app.url_map.bind("localhost")
+    return base_url() + adapter.build(endpoint, values)
+
+
+def item_url(item: NewsItem) -> str:
+    return _url("news.public_item" if item.is_public else "news.read", news_id=item.id)
+
+
+def digest_body(title: str, items: list[NewsItem]) -> str:
+    lines = [title, ""]
+    for item in items:
+        when = item.published_at.astimezone(UTC).strftime("%d.%m.%Y") if item.published_at else ""
+        lines += [f"• {item.title} ({when})"]
+        if item.lead:
+            lines.append(f"  {item.lead}")
+        lines += [f"  {item_url(item)}", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+WELCOME_BODY = (
+    "Здравствуйте!\n\nВы вошли в личный кабинет члена Профсоюза. Здесь публикуются новости Профсоюза и вашей "
+    "региональной организации, инструкции, предложения партнёров, конкурсы и материалы по финансовой грамотности.\n\n"
+    "Электронный профсоюзный билет даёт скидки и бонусы у партнёров программы ПРОФКАРДС.\n")
+
+
+def footer(member_id: int, category: str) -> str:
+    def link(cat):
+        return _url("news.unsubscribe", token=unsubscribe_token(member_id, cat))
+
+    return (f"\n--\nОтписаться от рассылки «{category_title(category)}»: {link(category)}\n"
+            f"Отписаться от всех рассылок: {link(UNSUBSCRIBE_ALL)}\n")
+
+
+# ---- creating mailings ----------------------------------------------------------------------------------------------
+
+
+def create(plan: str, category: str, subject: str, body: str, *, period_end: datetime,
+           period_start: datetime | None = None, segment_org: Organisation | None = None, segment_category: str = "",
+           actor=None) -> Mailing:
+    """A queued mailing (the job sends it); the same plan and period twice is the same mailing."""
+    existing = db.session.scalar(select(Mailing).where(Mailing.plan == plan, Mailing.period_end == period_end))
+    if existing is not None:
+        return existing
+    mailing = Mailing(plan=plan[:40], category=category, subject=subject[:300], body=body, period_start=period_start,
+                      period_end=period_end, segment_org_id=segment_org.id if segment_org else None,
+                      segment_category=segment_category, status="queued", total=0, queued=0,
+                      created_by_id=getattr(actor, "id", None), created_at=clock.now())
+    db.session.add(mailing)
+    db.session.flush()
+    mailing.total = count_recipients(mailing)
+    return mailing
+
+
+def item_published(item: NewsItem) -> None:
+    """«As they appear»: a published union-news or instruction item becomes a mailing to those it is meant for."""
+    for entry in PLAN.values():
+        if entry.when != "on_publish" or entry.category != item.category.value or not enabled(entry.name):
+            continue
+        if not item.audience_all or item.audience_categories:
+            # An item for some organisations or categories is mailed only to its single organisation's subtree.
+            orgs = item.audience_orgs
+            if len(orgs) != 1 or item.audience_categories.count(",") > 2:
+                continue
+            segment, seg_cat = orgs[0], item.categories[0] if item.categories else ""
+        else:
+            segment, seg_cat = None, ""
+        create(f"{entry.name}:{item.id}", entry.category, item.title,
+               digest_body(entry.title, [item]), period_end=clock.now(), segment_org=segment,
+               segment_category=seg_cat)
+
+
+def create_digests(entry: PlanEntry, slot: datetime) -> list[Mailing]:
+    """The scheduled digests of one plan entry for one slot (one per region for regional news)."""
+    previous = entry.schedule.slots_between(slot - timedelta(days=62), slot - timedelta(microseconds=1))
+    start = previous[-1] if previous else slot - timedelta(days=31)
+    out = []
+    regions = ([None] if not entry.per_region else
+               list(db.session.scalars(select(Organisation).where(Organisation.level == OrgLevel.REGIONAL)
+                                       .order_by(Organisation.id))))
+    for region in regions:
+        items = digest_items(entry.category, start, slot, region)
+        if not items:
+            continue
+        plan = entry.name if region is None else f"{entry.name}:{region.id}"
+        subject = entry.title if region is None else f"{entry.title}: {region.short_name or region.name}"
+        out.append(create(plan, entry.category, subject, digest_body(subject, items), period_start=start,
+                          period_end=slot, segment_org=region))
+    return out
+
+
+def welcome_member(member: Member) -> bool:
+    """The welcome letter on a member's first entry to the cabinet (seam: the cabinet calls it); once per member."""
+    if not enabled("welcome") or not member.email:
+        return False
+    mailing = create("welcome", "welcome", PLAN["welcome"].title, WELCOME_BODY, period_end=WELCOME_PERIOD)
+    mailing.status = "sending"
+    if db.session.scalar(select(MailingDelivery.id).where(MailingDelivery.mailing_id == mailing.id,
+                                                          MailingDelivery.member_id == member.id)):
+        return False
+    try:
+        with db.session.begin_nested():  # two first entries at once: the unique row lets one through
+            return _write_chunk(mailing, [(member.id, member.email)]) == 1
+    except IntegrityError:
+        return False
+
+
+# ---- sending ---------------------------------------------------------------------------------------------------------
+
+
+def _message_id(mailing_id: int, member_id: int) -> str:
+    # Stable per (mailing, member): a resent letter is recognisably the same one.
+    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), f"{mailing_id}:{member_id}".encode(),
+                      hashlib.sha256).hexdigest()[:16]
+    return f"<mailing-{mailing_id}-{member_id}-{digest}@{_domain()}>"
+
+
+def _domain() -> str:
+    from portal.mail.outbox import _id_domain
+
+    return _id_domain()
+
+
+def _write_chunk(mailing: Mailing, rows: list[tuple[int, str]]) -> int:
+    """Delivery rows and letters for `rows` (member id, email), in the caller's transaction."""
+    from portal.mail.outbox import check_address, clean_subject
+
+    now = clock.now()
+    subject = clean_subject(mailing.subject)
+    deliveries, letters = [], []
+    for member_id, email in rows:
+        try:
+            address = check_address(email)
+        except ValueError:
+            address = None
+        deliveries.append((mailing.id, member_id))
+        if address:
+            letters.append((_message_id(mailing.id, member_id), address, subject,
+                            mailing.body + footer(member_id, mailing.category), f"news:{mailing.category}"[:40],
+                            "pending", 0, "", now, now))
+    insert_rows(MailingDelivery.__table__, ("mailing_id", "member_id"), deliveries)
+    insert_rows(OutboxMessage.__table__, ("message_id", "to_addr", "subject", "body", "kind", "status", "attempts",
+                                          "last_error", "created_at", "next_attempt_at"), letters)
+    return len(letters)
+
+
+def send(mailing_id: int, *, chunk: int = CHUNK, heartbeat=None, limit_chunks: int | None = None) -> int:
+    """Queue the mailing's letters, chunk by chunk (each committed); returns how many letters were queued now.
+
+    Safe to run twice, at once or after a crash: members with a delivery row are skipped, and a chunk that races
+    another runner fails on the unique (mailing, member) and is rolled back whole.
+    """
+    mailing = db.session.get(Mailing, mailing_id)
+    if mailing is None or mailing.status == "done":
+        return 0
+    db.session.execute(update(Mailing).where(Mailing.id == mailing_id, Mailing.status == "queued")
+                       .values(status="sending"))
+    db.session.commit()
+    written, chunks, last = 0, 0, 0
+    while limit_chunks is None or chunks < limit_chunks:
+        rows = db.session.execute(recipients(mailing).where(Member.id > last).order_by(Member.id).limit(chunk)).all()
+        if not rows:
+            break
+        last = rows[-1][0]
+        try:
+            n = _write_chunk(mailing, [(r[0], r[1]) for r in rows])
+            db.session.execute(update(Mailing).where(Mailing.id == mailing_id)
+                               .values(queued=Mailing.queued + len(rows)))
+            db.session.commit()
+            written += n
+        except IntegrityError:
+            db.session.rollback()  # another runner wrote some of these members first; go on past them
+        chunks += 1
+        if heartbeat:
+            heartbeat()
+    if limit_chunks is None or chunks < limit_chunks:
+        db.session.execute(update(Mailing).where(Mailing.id == mailing_id)
+                           .values(status="done", finished_at=clock.now()))
+        db.session.commit()
+    return written
+
+
+def send_queued(heartbeat=None) -> str:
+    """The job: send every mailing that is queued or was left half-sent."""
+    ids = list(db.session.scalars(select(Mailing.id).where(Mailing.status.in_(["queued", "sending"]),
+                                                           Mailing.plan != "welcome").order_by(Mailing.id)))
+    total = sum(send(i, heartbeat=heartbeat) for i in ids)
+    return f"рассылок: {len(ids)}, писем поставлено в очередь: {total}"
+
+
