@@ -95,8 +95,15 @@ def read(news_id: int):
     _require_reader()
     item = ops.get_readable(reader_scope(), news_id)
     if item is None:
-        abort(404)
+        _not_found("news_items", news_id, NewsItem)
     return render_template("news/item.html", item=item, preview=False, image_endpoint="news.image")
+
+
+def _not_found(object_type: str, object_id: int, model):
+    """404 for a missing object and a foreign one alike; a staff user's probe of an existing one is audited."""
+    if current_user.is_authenticated and db.session.get(model, object_id) is not None:
+        policy.abort_not_found(object_type, object_id, user=current_user)
+    abort(404)
 
 
 @bp.route("/news/search")
@@ -123,7 +130,7 @@ def image(image_id: int):
         policy.news_item_in_scope(current_user, item)) or (
         (current_member() or current_user.is_authenticated) and ops.get_readable(reader_scope(), item.id) is not None)
     if not allowed:
-        abort(404)
+        _not_found("news_images", image_id, NewsImage)
     return send_file_inline_image(IMAGE_AREA, img.stored_name, img.mime)
 
 
