@@ -25,8 +25,10 @@ so a member is never written twice, and a crash loses at most the chunk in hand,
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -74,7 +76,22 @@ CHUNK = 5000
 WELCOME_PERIOD = datetime(2000, 1, 1, tzinfo=UTC)  # the one «welcome» mailing every first entry joins
 
 
+_paused: contextvars.ContextVar[bool] = contextvars.ContextVar("news_mailings_paused", default=False)
+
+
+@contextmanager
+def paused():
+    """No plan mailings inside (demo data: a year of items published at once is not news to mail)."""
+    token = _paused.set(True)
+    try:
+        yield
+    finally:
+        _paused.reset(token)
+
+
 def enabled(name: str) -> bool:
+    if _paused.get():
+        return False
     return bool((current_app.config.get("NEWS_MAILING_PLAN") or {}).get(name, True))
 
 
