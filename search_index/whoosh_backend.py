@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,6 +122,25 @@ class WhooshBackend(Backend):
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
         self._ix = None
+        self._local = threading.local()
+
+    def _searcher(self):
+        """A searcher kept per thread and refreshed when the index changed (opening one per query re-reads the
+        segment files), with the reader-scope filters it has computed (a scope's document set is computed once
+        per index generation instead of once per query)."""
+        local = self._local
+        searcher = getattr(local, "searcher", None)
+        if searcher is not None and getattr(local, "ix", None) is self._ix and self._ix is not None:
+            fresh = searcher.refresh()
+            if fresh is not searcher:
+                searcher.close()
+                local.searcher, local.filters = fresh, {}
+            return local.searcher, local.filters
+        if searcher is not None:
+            searcher.close()
+        local.ix = self._open(create=False)
+        local.searcher, local.filters = local.ix.searcher(), {}
+        return local.searcher, local.filters
 
     # -- the index ----------------------------------------------------------------------------------------------
 
@@ -202,11 +222,18 @@ class WhooshBackend(Backend):
         fresh = WhooshBackend(self.directory.with_name(self.directory.name + f".new-{os.getpid()}"))
         if fresh.directory.exists():
             shutil.rmtree(fresh.directory)
-        fresh._open()
+        # One writer for the whole build: a commit per batch would write (and merge) a segment per batch.
+        w = fresh._writer(fresh._open(), procs, limitmb=256)
         n = 0
-        for batch in batches:
-            fresh.add_fresh(batch, procs=procs)
-            n += len(batch)
+        try:
+            for batch in batches:
+                for doc in batch:
+                    w.add_document(**_fields(doc))
+                n += len(batch)
+        except BaseException:
+            w.cancel()
+            raise
+        w.commit()
         fresh._ix = None
         old = self.directory.with_name(self.directory.name + f".old-{os.getpid()}")
         self._ix = None
@@ -223,15 +250,21 @@ class WhooshBackend(Backend):
         results = Results(query=query, page=page, per_page=per_page, source=self.name)
         if query.empty:
             return results
-        ix = self._open(create=False)
+        s, filters = self._searcher()
         limit = min(page * per_page, MAX_HITS)
-        with ix.searcher() as s:
-            found = s.search(compile_query(query), filter=scope_filter(scope, kind, category), limit=limit,
-                             terms=False)
-            results.total = found.estimated_length() if not found.has_exact_length() else len(found)
-            results.total = max(results.total, found.scored_length())
-            results.total_is_lower_bound = results.total > MAX_HITS
-            top = [(round(h.score, 6), h["published"], h.fields()) for h in found]
+        key = (scope, kind, category)
+        allowed = filters.get(key)
+        if allowed is None:
+            if len(filters) > 256:
+                filters.clear()
+            allowed = filters[key] = s._filter_to_comb(scope_filter(scope, kind, category))
+        if not len(allowed):
+            return results  # an empty filter would read to Whoosh as no filter at all
+        found = s.search(compile_query(query), filter=allowed, limit=limit, terms=False)
+        results.total = found.estimated_length() if not found.has_exact_length() else len(found)
+        results.total = max(results.total, found.scored_length())
+        results.total_is_lower_bound = results.total > MAX_HITS
+        top = [(round(h.score, 6), h["published"], h.fields()) for h in found]
         # Relevance first, newer first on equal scores.
         top.sort(key=lambda x: (-x[0], -x[1]))
         for score, published, f in top[(page - 1) * per_page: page * per_page]:

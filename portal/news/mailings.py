@@ -25,16 +25,17 @@ so a member is never written twice, and a crash loses at most the chunk in hand,
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import hashlib
 import hmac
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -72,6 +73,8 @@ PLAN: dict[str, PlanEntry] = {e.name: e for e in (
 )}
 
 UNSUBSCRIBE_ALL = "all"
+# An address that needs no further checking: ASCII, one @, a dotted domain, no spaces or control characters.
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})+\Z")
 CHUNK = 5000
 WELCOME_PERIOD = datetime(2000, 1, 1, tzinfo=UTC)  # the one «welcome» mailing every first entry joins
 
@@ -109,24 +112,26 @@ def category_title(category: str) -> str:
 # ---- unsubscribe links -----------------------------------------------------------------------------------------
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="news-unsubscribe")
+def _token_key() -> bytes:
+    return hashlib.sha256(b"news-unsubscribe:" + str(current_app.config["SECRET_KEY"]).encode()).digest()
 
 
-def unsubscribe_token(member_id: int, category: str) -> str:
-    return _serializer().dumps([member_id, category])
+def unsubscribe_token(member_id: int, category: str, key: bytes | None = None) -> str:
+    """`<member>-<category>-<signature>`: an HMAC-SHA256 of the two, so a link can't be made for someone else.
+    Built by hand rather than with itsdangerous: a mailing to 1.3 M members makes 2.6 M of them."""
+    mac = hmac.new(key or _token_key(), f"{member_id}:{category}".encode(), hashlib.sha256).digest()[:16]
+    return f"{member_id}-{category}-{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 
 def read_token(token: str) -> tuple[int, str] | None:
     """(member id, category) of a genuine link; None for a forged or damaged one."""
-    try:
-        value = _serializer().loads(token)
-    except BadSignature:
+    parts = (token or "").split("-", 2)
+    if len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 10:
         return None
-    if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], int)
-            or not isinstance(value[1], str)):
+    member_id, category = int(parts[0]), parts[1]
+    if not hmac.compare_digest(unsubscribe_token(member_id, category), token):
         return None
-    return value[0], value[1]
+    return member_id, category
 
 
 def unsubscribe(member_id: int, category: str) -> bool:
@@ -215,11 +220,20 @@ WELCOME_BODY = (
 
 
 def footer(member_id: int, category: str) -> str:
-    def link(cat):
-        return _url("news.unsubscribe", token=unsubscribe_token(member_id, cat))
+    return footer_maker(category)(member_id)
 
-    return (f"\n--\nОтписаться от рассылки «{category_title(category)}»: {link(category)}\n"
-            f"Отписаться от всех рассылок: {link(UNSUBSCRIBE_ALL)}\n")
+
+def footer_maker(category: str):
+    """member id → the letter's footer with its two signed unsubscribe links; the constant parts built once."""
+    key = _token_key()
+    base = _url("news.unsubscribe", token="TOKEN").rsplit("TOKEN", 1)[0]
+    one = f"\n--\nОтписаться от рассылки «{category_title(category)}»: {base}"
+
+    def make(member_id: int) -> str:
+        return (f"{one}{unsubscribe_token(member_id, category, key)}\n"
+                f"Отписаться от всех рассылок: {base}{unsubscribe_token(member_id, UNSUBSCRIBE_ALL, key)}\n")
+
+    return make
 
 
 # ---- creating mailings ----------------------------------------------------------------------------------------------
@@ -317,17 +331,21 @@ def _write_chunk(mailing: Mailing, rows: list[tuple[int, str]]) -> int:
 
     now = clock.now()
     subject = clean_subject(mailing.subject)
+    footer_of = footer_maker(mailing.category)
+    kind = f"news:{mailing.category}"[:40]
     deliveries, letters = [], []
     for member_id, email in rows:
-        try:
-            address = check_address(email)
-        except ValueError:
-            address = None
+        address = email.strip() if email and _PLAIN_EMAIL.match(email.strip()) else None
+        if address is None:
+            # Not plainly an address: the outbox's full check (IDN, normalisation) decides, once per odd one.
+            try:
+                address = check_address(email)
+            except ValueError:
+                address = None
         deliveries.append((mailing.id, member_id))
         if address:
-            letters.append((_message_id(mailing.id, member_id), address, subject,
-                            mailing.body + footer(member_id, mailing.category), f"news:{mailing.category}"[:40],
-                            "pending", 0, "", now, now))
+            letters.append((_message_id(mailing.id, member_id), address, subject, mailing.body + footer_of(member_id),
+                            kind, "pending", 0, "", now, now))
     insert_rows(MailingDelivery.__table__, ("mailing_id", "member_id"), deliveries)
     insert_rows(OutboxMessage.__table__, ("message_id", "to_addr", "subject", "body", "kind", "status", "attempts",
                                           "last_error", "created_at", "next_attempt_at"), letters)
