@@ -51,4 +51,7 @@ def build_config(instance_path: Path) -> dict:
         # Login throttling: after this many failures per account or per address, a growing delay.
         "LOGIN_FREE_ATTEMPTS": 5,
         "LOGIN_MAX_DELAY_SECONDS": 15 * 60,
+        # News search: "whoosh" (an index directory per node) or "postgresql" (README «News, search and mailings»).
+        "SEARCH_BACKEND": os.environ.get("SEARCH_BACKEND", "whoosh"),
+        "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000"),
     }

@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from portal import clock
 from portal.bulk import insert_rows
 from portal.extensions import db
+from portal.i18n import N_
 from portal.jobs.schedule import MonthDays
 from portal.mail.models import OutboxMessage
 from portal.news.models import Mailing, MailingDelivery, NewsAudience, NewsCategory, NewsItem, NewsState, Unsubscribe
@@ -61,15 +62,15 @@ class PlanEntry:
 
 
 PLAN: dict[str, PlanEntry] = {e.name: e for e in (
-    PlanEntry("welcome", "Цели и перспективы сервиса", "welcome", "first_entry"),
-    PlanEntry("union_news", "Новости Профсоюза", NewsCategory.UNION.value, "on_publish"),
-    PlanEntry("instructions", "Инструкции использования", NewsCategory.INSTRUCTIONS.value, "on_publish"),
-    PlanEntry("partners", "Предложения и акции партнёров", NewsCategory.PARTNERS.value, "digest",
+    PlanEntry("welcome", N_("Цели и перспективы сервиса"), "welcome", "first_entry"),
+    PlanEntry("union_news", N_("Новости Профсоюза"), NewsCategory.UNION.value, "on_publish"),
+    PlanEntry("instructions", N_("Инструкции использования"), NewsCategory.INSTRUCTIONS.value, "on_publish"),
+    PlanEntry("partners", N_("Предложения и акции партнёров"), NewsCategory.PARTNERS.value, "digest",
               MonthDays(days=(1, 15), hour=10)),
-    PlanEntry("contests", "Конкурсы и их результаты", NewsCategory.CONTESTS.value, "digest", MonthDays(days=(1,), hour=12)),
-    PlanEntry("regional", "Региональные новости", NewsCategory.REGIONAL.value, "digest",
+    PlanEntry("contests", N_("Конкурсы и их результаты"), NewsCategory.CONTESTS.value, "digest", MonthDays(days=(1,), hour=12)),
+    PlanEntry("regional", N_("Региональные новости"), NewsCategory.REGIONAL.value, "digest",
               MonthDays(days=(1, 15), hour=11), per_region=True),
-    PlanEntry("finance", "Финансовая грамотность", NewsCategory.FINANCE.value, "digest", MonthDays(days=(20,), hour=10)),
+    PlanEntry("finance", N_("Финансовая грамотность"), NewsCategory.FINANCE.value, "digest", MonthDays(days=(20,), hour=10)),
 )}
 
 UNSUBSCRIBE_ALL = "all"
