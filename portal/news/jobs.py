@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from portal.extensions import db
+from portal.i18n import N_
 from portal.jobs.runner import heartbeat
 from portal.jobs.schedule import Every, register
 from portal.news import mailings
@@ -34,8 +35,8 @@ def _digest_job(entry: mailings.PlanEntry):
     return run
 
 
-register("news_minute", Every(minutes=1), news_minute, title="Публикация новостей по расписанию и рассылки")
+register("news_minute", Every(minutes=1), news_minute, title=N_("Публикация новостей по расписанию и рассылки"))
 for _entry in mailings.PLAN.values():
     if _entry.when == "digest":
         register(f"news_digest_{_entry.name}", _entry.schedule, _digest_job(_entry),
-                 title=f"Рассылка: {_entry.title}")
+                 title=_entry.title)
