@@ -44,20 +44,26 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal import models  # noqa: F401  (register every model on the metadata)
     from portal.admin import init_admin
     from portal.aid.views import bp as aid_bp
+    from portal.api.views import bp as api_bp
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import init_login
+    from portal.cabinet.staff_views import bp as cabinet_staff_bp
+    from portal.cabinet.verify import bp as verify_bp
+    from portal.cabinet.views import bp as cabinet_bp
     from portal.cards.views import bp as cards_bp
     from portal.consent.views import bp as consent_bp
     from portal.i18n import bp as i18n_bp
     from portal.mail.views import bp as service_bp
     from portal.news.views import bp as news_bp
     from portal.policy import IdConverter
+    from portal.policy import separate_principals as policy_separate_principals
     from portal.registry.import_views import bp as imports_bp
     from portal.registry.views import bp as registry_bp
     from portal.workflow_views import bp as workflow_bp
 
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds its rules
     init_login(app)
+    app.before_request(policy_separate_principals)  # after the session checks: members and staff never cross
     app.register_blueprint(auth_bp)
     app.register_blueprint(registry_bp)
     app.register_blueprint(imports_bp)
@@ -68,6 +74,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(aid_bp)
     app.register_blueprint(i18n_bp)
     app.register_blueprint(news_bp)
+    app.register_blueprint(cabinet_bp)
+    app.register_blueprint(verify_bp)
+    app.register_blueprint(cabinet_staff_bp)
+    app.register_blueprint(api_bp)
     init_admin(app)
     _register_cli(app)
     _register_errors(app)
@@ -99,6 +109,10 @@ def _register_errors(app: Flask) -> None:
     }
 
     def handler(err):
+        if request.path.startswith("/api/"):  # the mobile app's API answers JSON, routing errors included
+            from portal.api.views import json_error
+
+            return json_error(err)
         code = getattr(err, "code", 500) or 500
         if code == 500:
             db.session.rollback()

@@ -118,7 +118,8 @@ def _values(action: str, obj=None, *, object_type: str = "", object_id: int | No
         actor = current_user
     address = (request.remote_addr or "") if has_request_context() else "cli"
     return dict(
-        actor_id=getattr(actor, "id", None),
+        # A member acting in the cabinet is named by actor_login ("member:<account id>"); actor_id is for staff.
+        actor_id=None if getattr(actor, "is_member", False) else getattr(actor, "id", None),
         actor_login=getattr(actor, "login", "") or "",
         action=action,
         object_type=object_type,

@@ -38,6 +38,10 @@ def demo_data(members: int, regions: int, seed: int, if_empty: bool):
     click.echo(f"Демо-учётные записи (пароль у всех: {result['password']}):")
     for login, role, org in result["accounts"]:
         click.echo(f"  {login:<14} {role} — {org}")
+    if result.get("members"):
+        click.echo("Личный кабинет члена Профсоюза (/cabinet/login, логин — номер билета, тот же пароль):")
+        for number, name in result["members"]:
+            click.echo(f"  {number} {name}")
 
 
 @main.command("create-admin")

@@ -242,6 +242,7 @@ def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18, news: in
         accounts.append((login, role.title, str(targets[level])))
     db.session.flush()
     load_demo_aid(region, school, rng, fake)
+    members = load_demo_cabinets(school)
     from portal.news.demo import load_demo_news
 
     editor = db.session.scalar(select(User).where(User.login == "editor-cs"))
@@ -252,7 +253,7 @@ def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18, news: in
         import search_index
 
         search_index.rebuild("news")
-    return {"accounts": accounts, "password": DEMO_PASSWORD, "orgs": sum(len(v) if isinstance(v, list) else 1
+    return {"accounts": accounts, "members": members, "password": DEMO_PASSWORD, "orgs": sum(len(v) if isinstance(v, list) else 1
                                                                           for v in tree.values())}
 
 
@@ -314,3 +315,44 @@ def load_demo_aid(region: Organisation, school: Organisation, rng: random.Random
         aid_ops.act(petition, "approve", users["presidium"], params=decision)
         if state == "paid":
             aid_ops.act(petition, "pay", users["accountant"], params={"paid_on": on, "payment_reference": "п/п 1043"})
+
+
+DEMO_CABINETS = 3
+
+
+def load_demo_cabinets(school: Organisation) -> list[tuple[str, str]]:
+    """A few members of the demo school with a signed consent, an issued card and a registered cabinet (password
+    DEMO_PASSWORD); returns (card number, name). The numbers are the first ones the card counter gives, so the
+    first is always 2202 0000 0000 0010 (README).
+
+    The consent goes through its workflow as the school's chair would record it; the card is set up as issued
+    directly (the request → batch → shipment path of a real card is the cards demo's business, not this one's).
+    """
+    from portal.cabinet.models import MemberAccount
+    from portal.cards.models import Card, CardState
+    from portal.cards.operations import card_number, next_sequence
+    from portal.clock import now
+    from portal.consent import operations as consent_ops
+    from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus
+
+    chair = db.session.scalar(select(User).where(User.login == "school"))
+    members = db.session.scalars(select(Member).where(
+        Member.org_id == school.id, Member.status == MemberStatus.ACTIVE, Member.card_number.is_(None))
+        .order_by(Member.id).limit(DEMO_CABINETS)).all()
+    out = []
+    for member, seq in zip(members, next_sequence(len(members)), strict=True):
+        if member.consent_status not in (ConsentStatus.SIGNED, ConsentStatus.TRANSFERRED):
+            consent_ops.mark_printed(chair, member)  # a reprint of a printed form changes nothing
+            consent_ops.record_signature(chair, member, date.today())
+        number = card_number(seq)
+        db.session.add(Card(number=number, member_id=member.id, state=CardState.ISSUED, issued_on=date.today()))
+        member.card_number, member.card_status = number, CardStatus.ISSUED
+        account = MemberAccount(member_id=member.id, email=f"member{seq}@demo.profportal.local",
+                                phone=member.phone or "", rules_accepted_at=now(), email_confirmed_at=now(),
+                                session_version=1, verify_token=MemberAccount.new_verify_token(),
+                                closed_reason="")
+        account.set_password(DEMO_PASSWORD)
+        db.session.add(account)
+        out.append((number, member.full_name))
+    db.session.flush()
+    return out

@@ -3,6 +3,7 @@
 from portal.aid.models import AidPetition, AidRegulation, AidRegulationBand, PetitionAttachment  # noqa: F401
 from portal.audit import AuditEntry  # noqa: F401
 from portal.auth.models import LoginThrottle, User  # noqa: F401
+from portal.cabinet.models import FamilyMember, MemberAccount, MemberToken  # noqa: F401
 from portal.cards.models import Card, CardRequest, CardRequestItem, Counter, ProductionBatch  # noqa: F401
 from portal.consent.models import BatchPrint, BonusExport, ConsentRecord  # noqa: F401
 from portal.jobs.models import JobRun  # noqa: F401

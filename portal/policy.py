@@ -11,7 +11,7 @@ Permissions are declared once with a readable title and granted to roles in one 
 from __future__ import annotations
 
 from flask import abort
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import Select, and_, any_, false, func, select, true
 from werkzeug.routing import IntegerConverter
 
@@ -107,9 +107,44 @@ def has_permission(user: User | None, permission: str) -> bool:
     return permission in ROLE_PERMISSIONS.get(user.role, frozenset())
 
 
+def is_member_principal(user) -> bool:
+    """A member's account (the cabinet) rather than a staff account."""
+    return bool(getattr(user, "is_member", False))
+
+
+def _refuse_members():
+    if is_member_principal(current_user):
+        abort(404)
+    return None
+
+
 def staff_only(blueprint) -> None:
-    """Every page of the blueprint is for logged-in staff: anonymous visitors are sent to the login page."""
-    blueprint.before_request(login_required(lambda: None))
+    """Every page of the blueprint is for logged-in staff: anonymous visitors are sent to the login page, and a
+    member's session answers 404 (a member is logged in, but no staff page exists for them)."""
+    blueprint.before_request(login_required(_refuse_members))
+
+
+# Blueprints of the member's side; every other blueprint (but the public ones) is a staff area.
+MEMBER_BLUEPRINTS = frozenset({"cabinet"})
+# Open to everyone, whoever is logged in: static files, the language switch, and the API (bearer tokens, no session).
+SHARED_BLUEPRINTS = frozenset({None, "bootstrap", "i18n", "api", "verify"})
+
+
+def separate_principals():
+    """App-wide (before every request): a member's session never opens a staff page and a staff session never opens
+    the cabinet — both answer 404, like a page that is not there. The blueprints' own hooks say the same; this one
+    also covers the back office and any blueprint added later (fail closed: unknown blueprints are staff areas)."""
+    from flask import request
+
+    if not current_user or not current_user.is_authenticated:
+        return None
+    blueprint = request.blueprint
+    if blueprint in SHARED_BLUEPRINTS:
+        return None
+    member = is_member_principal(current_user)
+    if member != (blueprint in MEMBER_BLUEPRINTS):
+        abort(404)
+    return None
 
 
 def require(user: User | None, permission: str) -> None:

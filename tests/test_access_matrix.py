@@ -68,10 +68,30 @@ PUBLIC = {
     "news.feed_atom": "the Atom feed of public news",
     "news.search": "news search: the reader's scope decides (anonymous: public items; tests/test_news.py)",
     "news.unsubscribe": "a mailing's signed unsubscribe link (a forged one is 404; tests/test_news.py)",
+    # The member's side: the doors into the cabinet, and what an installed web app fetches before anyone logs in.
+    "cabinet.register": "registration step 1 (tests/test_cabinet.py: one refusal for every reason, throttled)",
+    "cabinet.register_account": "registration step 2: only after step 1 matched a card holder (session)",
+    "cabinet.registered": "«check your mail»: shows the address typed in this session only",
+    "cabinet.confirm_email": "the emailed single-use link",
+    "cabinet.login": "the member login form",
+    "cabinet.reset_request": "asks for a reset link; the same answer for every card",
+    "cabinet.reset": "the emailed single-use reset link (1 h)",
+    "cabinet.closed": "«the cabinet is closed» after a withdrawal: no data",
+    "cabinet.manifest": "the web app manifest: no data",
+    "cabinet.service_worker": "the service worker script: no data",
+    "verify.card": "public card verification: valid / not valid and «Имя Ф.» only (tests/test_cabinet.py)",
+    "api.token_login": "the API's login: card number + password → bearer token (tests/test_api.py)",
+    "api.openapi": "the API's OpenAPI document: no data",
 }
 
+# Blueprints of the member's side: their endpoints are walked by member_targets, never by staff_targets.
+MEMBER_BLUEPRINTS = {"cabinet", "api"}
+# A member-side URL argument → the kind of the member's own object it names.
+MEMBER_ARG_KINDS = {"family_id": "family_member", "token_id": "api_token"}
+
 # Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).
-STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid", "news"}
+STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid",
+                     "cabinet_staff", "news"}
 
 # A URL argument → the kind of object it names. Keys are "argument" or "endpoint-pattern:argument" where one name
 # means different objects in different blueprints (the pattern wins).
@@ -428,6 +448,8 @@ def staff_targets(app) -> list[Target]:
                 for w in words:
                     targets.append(Target(endpoint, method, {}, w, id_in, id_param, kind if id_in else None, extra))
             continue
+        if blueprint in MEMBER_BLUEPRINTS:
+            continue  # member_targets
         if blueprint not in STAFF_BLUEPRINTS:
             raise NotInMatrix(f"add {endpoint} to the access matrix (blueprint {blueprint or '-'} is neither "
                               f"public nor staff)")
@@ -450,6 +472,23 @@ def staff_targets(app) -> list[Target]:
             for w in _word_combinations(endpoint, word_args):
                 targets.append(Target(endpoint, method, kinds, w, extra_form=FORM_EXTRAS.get(endpoint, {}),
                                       form_ids=form_ids))
+    return targets
+
+
+def member_targets(app) -> list[Target]:
+    """Every member-side request shape (cabinet pages and API), or NotInMatrix for an argument nobody described."""
+    targets = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint, r.rule)):
+        blueprint = rule.endpoint.rpartition(".")[0]
+        if blueprint not in MEMBER_BLUEPRINTS or rule.endpoint in PUBLIC:
+            continue
+        kinds = {}
+        for arg in rule.arguments:
+            if arg not in MEMBER_ARG_KINDS:
+                raise NotInMatrix(f"add {rule.endpoint} to the access matrix (member URL argument <{arg}>)")
+            kinds[arg] = MEMBER_ARG_KINDS[arg]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            targets.append(Target(rule.endpoint, method, kinds, {}))
     return targets
 
 
@@ -493,7 +532,7 @@ def call(client, app, target: Target, ids: dict[str, str], admin_id: str | None 
     if target.method == "GET":
         r = client.get(path, query_string=query)
     else:
-        r = client.post(path, query_string=query, data=form)
+        r = client.open(path, method=target.method, query_string=query, data=form)
     if 300 <= r.status_code < 400:
         with client.session_transaction() as session:
             session.pop("_flashes", None)
@@ -725,7 +764,7 @@ def test_every_endpoint_is_in_the_matrix(app):
     except NotInMatrix as e:
         pytest.fail(str(e))
     endpoints = {r.endpoint for r in app.url_map.iter_rules()}
-    covered = {t.endpoint for t in targets} | (set(PUBLIC) & endpoints)
+    covered = {t.endpoint for t in targets} | {t.endpoint for t in member_targets(app)} | (set(PUBLIC) & endpoints)
     assert covered == endpoints
     assert set(FORM_IDS) <= covered and set(FORM_EXTRAS) <= set(FORM_IDS), "FORM_IDS names an endpoint that is gone"
     assert len(targets) > 100
@@ -793,4 +832,116 @@ def test_anonymous_users_get_the_login_page_never_data(app, client, matrix):
         if not (to_login or answer.status in (401, 404)):
             problems.append(f"{target.label}: anonymous → {answer.brief()}")
         problems += [f"{target.label}: anonymous sees {s!r}" for s in inside.secrets if s in answer.text]
+    assert not problems, "\n".join(problems)
+
+
+# ---- the member role and the API ----------------------------------------------------------------------------------
+
+MEMBER_MATRIX_PASSWORD = "member-matrix-pass"
+
+
+def _member_account(member: Member, tag: str):
+    """An open, confirmed member account with a family row and an API token of its own (commits)."""
+    from portal.cabinet import operations as cab_ops
+    from portal.cabinet.models import FamilyMember, MemberAccount, MemberToken
+
+    account = MemberAccount(member_id=member.id, email=f"{tag}@example.org", phone="", session_version=1,
+                            rules_accepted_at=datetime.now(UTC), email_confirmed_at=datetime.now(UTC),
+                            verify_token=MemberAccount.new_verify_token(), closed_reason="")
+    account.set_password(MEMBER_MATRIX_PASSWORD)
+    db.session.add(account)
+    db.session.flush()
+    family = FamilyMember(account_id=account.id, full_name=f"Семейная {tag.upper()}-Родственница", relation="child")
+    db.session.add(family)
+    cab_ops.issue_api_token(account, label=f"Телефон {tag}")
+    db.session.commit()
+    token = db.session.scalar(select(MemberToken).where(MemberToken.account_id == account.id))
+    return account, Context(tag, {"family_member": family, "api_token": token},
+                            [family.full_name, member.last_name, member.card_number])
+
+
+def _member_login(client, member: Member):
+    r = client.post("/cabinet/login", data={"card_number": member.card_number, "password": MEMBER_MATRIX_PASSWORD})
+    assert r.status_code == 302 and r.location.endswith("/cabinet/"), r.get_data(as_text=True)[:300]
+
+
+def test_a_member_session_gets_404_on_every_staff_endpoint(app, client, matrix):
+    """A logged-in member is not staff: every staff page answers 404 (never a login redirect, never data)."""
+    world, contexts = matrix
+    _member_account(world.members["a"], "ma")
+    _member_login(client, world.members["a"])
+    inside = Context("inside", {**contexts["a"].objects, **contexts["central"].objects},
+                     contexts["a"].secrets + contexts["central"].secrets)
+    before = snapshot([contexts["a"]])
+    problems = []
+    for target in staff_targets(app):
+        ids, admin_id = ids_from(target, inside)
+        answer = call(client, app, target, ids, admin_id)
+        if answer.status != 404:
+            problems.append(f"{target.label}: member → {answer.brief()}")
+    unchanged(Target("member", "POST", {}, {}), "member session", [contexts["a"]], before, problems)
+    assert client.get("/cabinet/").status_code == 200, "the member was logged out by a staff page"
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", ["central_admin", "primary_chair"])
+def test_staff_sessions_never_open_member_pages(app, client, matrix, role):
+    """A staff session opens no cabinet page (404) and is no API credential (401)."""
+    world, _ = matrix
+    member = world.members["a"]
+    _, own = _member_account(member, "ma")
+    login(client, world.users[role], PASSWORD)
+    problems = []
+    for target in member_targets(app):
+        ids = {arg: own.id(kind) for arg, kind in target.kinds.items()}
+        answer = call(client, app, target, ids)
+        expected = 401 if target.endpoint.startswith("api.") else 404
+        if answer.status != expected:
+            problems.append(f"{target.label}: {role} → {answer.brief()}")
+        problems += [f"{target.label}: {role} sees {s!r}" for s in own.secrets if s and s in answer.text]
+    for path in ("/cabinet/login", "/cabinet/register"):
+        if client.get(path).status_code != 404:
+            problems.append(f"GET {path}: {role} is not refused")
+    assert not problems, "\n".join(problems)
+
+
+def test_another_members_objects_answer_like_missing_ones(app, client, matrix):
+    """Member A asking for member B's family row or API token gets what a missing id gets; nothing changes."""
+    world, _ = matrix
+    _, own = _member_account(world.members["a"], "ma")
+    _, other = _member_account(world.members["a2"], "mb")
+    _member_login(client, world.members["a"])
+    problems, reached = [], set()
+    for target in member_targets(app):
+        if not target.kinds or target.endpoint.startswith("api."):
+            continue
+        foreign = call(client, app, target, {a: other.id(k) for a, k in target.kinds.items()})
+        for missing in NONEXISTENT_IDS[:1]:
+            absent = call(client, app, target, {a: missing for a in target.kinds})
+            if not foreign.same_as(absent):
+                problems.append(f"{target.label}: another member's → {foreign.brief()}, missing → {absent.brief()}")
+        problems += [f"{target.label}: sees {s!r}" for s in other.secrets if s and s in foreign.text]
+        reached.add(target.endpoint)
+    from portal.cabinet.models import FamilyMember, MemberToken
+
+    db.session.expire_all()
+    assert db.session.get(FamilyMember, other.objects["family_member"].id) is not None
+    assert db.session.get(MemberToken, other.objects["api_token"].id).revoked_at is None
+    assert {"cabinet.family_delete", "cabinet.token_revoke"} <= reached
+    assert not problems, "\n".join(problems)
+
+
+def test_anonymous_member_pages_go_to_the_member_login_and_the_api_says_401(app, client, matrix):
+    world, _ = matrix
+    _, own = _member_account(world.members["a"], "ma")
+    problems = []
+    for target in member_targets(app):
+        answer = call(client, app, target, {a: own.id(k) for a, k in target.kinds.items()})
+        if target.endpoint.startswith("api."):
+            ok = answer.status == 401 and answer.content_type.startswith("application/json")
+        else:
+            ok = answer.status == 302 and "/cabinet/login" in answer.location
+        if not ok:
+            problems.append(f"{target.label}: anonymous → {answer.brief()}")
+        problems += [f"{target.label}: anonymous sees {s!r}" for s in own.secrets if s and s in answer.text]
     assert not problems, "\n".join(problems)

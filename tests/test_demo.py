@@ -46,3 +46,13 @@ def test_demo_data_refuses_a_registry_that_has_data(app):
 def test_demo_data_rejects_bad_numbers(app):
     result = app.test_cli_runner().invoke(args=["demo-data", "--regions", "40"])
     assert result.exit_code != 0 and "регионов" in result.output
+
+
+def test_demo_members_log_in_to_the_cabinet(app):
+    result = app.test_cli_runner().invoke(args=["demo-data", "--members", "300", "--regions", "3"])
+    assert result.exit_code == 0, result.output
+    assert "2202000000000010" in result.output  # the README's member login
+    c = app.test_client()
+    r = c.post("/cabinet/login", data={"card_number": "2202 0000 0000 0010", "password": DEMO_PASSWORD})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    assert "2202000000000010" in c.get("/cabinet/card").get_data(as_text=True)

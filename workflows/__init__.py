@@ -27,6 +27,8 @@ from workflows.engine import (  # noqa: F401
 
 
 def _member_in_scope(actor, member) -> bool:
+    if policy.is_member_principal(actor):  # a member acts only on their own record
+        return getattr(actor, "member_id", None) == member.id
     # A member of the actor's own organisation is in scope without loading the organisation (a query per transition).
     return policy.has_permission(actor, policy.Permission.EDIT_MEMBERS) and (
         member.org_id == actor.org_id or policy.org_in_scope(actor, member.org))

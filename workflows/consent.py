@@ -1,7 +1,7 @@
 """Workflow of a member's consent to personal-data processing (152-FZ, SPEC §4, seed 002 steps 6–7)."""
 
 from portal.i18n import N_
-from workflows.roles import CHAIRS, SYSTEM
+from workflows.roles import CHAIRS, MEMBER, SYSTEM
 
 DEFINITION = {
     "name": "consent",
@@ -31,7 +31,7 @@ DEFINITION = {
          "roles": SYSTEM, "effects": ["consent_transferred"],
          "description": N_("Ежедневная выгрузка в бонусную программу.")},
         {"name": "withdraw", "title": N_("Отозвать согласие"), "source": ["printed", "signed", "transferred"],
-         "dest": "withdrawn", "roles": CHAIRS, "guards": ["withdrawn_on_is_valid"], "effects": ["consent_withdrawn"],
+         "dest": "withdrawn", "roles": CHAIRS + MEMBER, "guards": ["withdrawn_on_is_valid"], "effects": ["consent_withdrawn"],
          "needs_comment": True,
          "description": N_("По письменному отзыву члена Профсоюза: передача прекращается, отзыв передаётся в программу.")},
     ],

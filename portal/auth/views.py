@@ -55,12 +55,13 @@ def init_login(app) -> None:
             message = gettext("Сеанс завершён из-за бездействия. Войдите снова.")
         if message:
             lang = session.get("lang")
+            to = "cabinet.login" if policy.is_member_principal(current_user) else "auth.login"
             logout_user()
             session.clear()
             if lang in LANGUAGES:
                 session["lang"] = lang
             flash(message, "warning")
-            return redirect(url_for("auth.login"))
+            return redirect(url_for(to))
         session["seen"] = moment
         if current_user.must_change_password and request.endpoint not in _ALLOWED_BEFORE_PASSWORD_CHANGE:
             return redirect(url_for("auth.change_password"))
@@ -73,7 +74,14 @@ _ALLOWED_BEFORE_PASSWORD_CHANGE = {"auth.change_password", "auth.logout", "stati
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    """The session names the account and its session version; an older version is an ended session."""
+    """The session names the account and its session version; an older version is an ended session.
+
+    Member accounts' ids are namespaced ("m:<id>:<version>") and loaded by the cabinet; a staff id is never one.
+    """
+    if isinstance(user_id, str) and user_id.startswith("m:"):
+        from portal.cabinet.operations import load_member_session
+
+        return load_member_session(user_id)
     try:
         uid, version = (int(x) for x in user_id.split(":"))
     except (ValueError, AttributeError):

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, exists, func, select
 
 from forms.registry import (
     CorrectionAnswerForm,
@@ -90,6 +90,9 @@ def checklist(org: Organisation) -> dict:
         ).where(_subtree_member_filter(org), active)
     ).one()
     members, consents, cards_ordered, cards_issued, no_contacts = (int(x or 0) for x in row)
+    from portal.cabinet.operations import cabinet_count
+
+    cabinets = cabinet_count(_subtree_member_filter(org))
     potential = potential_members(org)
     missing = org.passport_missing()
     steps = [
@@ -113,6 +116,12 @@ def checklist(org: Organisation) -> dict:
          "done": cards_ordered > 0 and cards_issued == cards_ordered,
          "detail": gettext("выдано %(n)s из %(total)s", n=cards_issued, total=cards_ordered),
          "url": url_for("registry.members", org_id=org.id, card="issued")},
+        # seed 002 step 11: the chair hands out the instruction; members register in the cabinet themselves.
+        {"key": "cabinets", "title": gettext("Члены Профсоюза зарегистрировались в личном кабинете"),
+         "done": cards_issued > 0 and cabinets >= cards_issued,
+         "detail": gettext("зарегистрировались %(n)s из %(total)s с выданным билетом; инструкция для членов "
+                           "Профсоюза — PDF", n=cabinets, total=cards_issued),
+         "url": url_for("cabinet_staff.instruction", org_id=org.id)},
     ]
     return {"steps": steps, "members": members, "potential": potential,
             "level": membership_level(members, potential), "passport_missing": missing}
@@ -320,13 +329,22 @@ class MemberRow(NamedTuple):
     status: MemberStatus
     consent_status: ConsentStatus
     card_status: CardStatus
+    has_cabinet: bool = False  # registered in the member's cabinet (an EXISTS in the row's own statement)
 
     org_name: str = ""  # read only for lists over several organisations
 
     full_name = property(Member.full_name.fget)
 
 
-ROW_COLUMNS = tuple(getattr(Member, name) for name in MemberRow._fields if name != "org_name")
+def _has_cabinet():
+    from portal.cabinet.models import MemberAccount
+
+    return (exists().where(MemberAccount.member_id == Member.id, MemberAccount.closed_at.is_(None))
+            .correlate(Member).label("has_cabinet"))
+
+
+ROW_COLUMNS = (*(getattr(Member, name) for name in MemberRow._fields if name not in ("org_name", "has_cabinet")),
+               _has_cabinet())
 # The organisation's name as lists show it (`str(org)`), in the row's own statement: with a LIMIT, PostgreSQL
 # evaluates the subquery for the rows returned only, after the sort.
 ORG_NAME = (select(func.coalesce(func.nullif(Organisation.short_name, ""), Organisation.name))
