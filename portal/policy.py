@@ -127,7 +127,7 @@ def staff_only(blueprint) -> None:
 # Blueprints of the member's side; every other blueprint (but the public ones) is a staff area.
 MEMBER_BLUEPRINTS = frozenset({"cabinet"})
 # Open to everyone, whoever is logged in: static files, the language switch, and the API (bearer tokens, no session).
-SHARED_BLUEPRINTS = frozenset({None, "bootstrap", "i18n", "api", "verify"})
+SHARED_BLUEPRINTS = frozenset({None, "bootstrap", "i18n", "api", "verify", "public_news"})
 
 
 def separate_principals():

@@ -301,10 +301,53 @@ def test_public_pages_and_feeds(app, world, editors):
 # ---- mailings ---------------------------------------------------------------------------------------------------------
 
 
+MEMBER_PASSWORD = "member-news-2026"
+
+
 def _with_email(world):
+    """Every member opens a cabinet with a confirmed address (where mailings go)."""
+    from datetime import UTC, datetime
+
+    from portal.cabinet.models import MemberAccount
+
     for i, m in enumerate(world.members.values()):
         m.email = f"member{i}@example.org"
+        if m.card_number is None:
+            m.card_number = f"2202{i:012d}"
+        account = MemberAccount(member_id=m.id, email=m.email, phone="", session_version=1,
+                                rules_accepted_at=datetime.now(UTC), email_confirmed_at=datetime.now(UTC),
+                                verify_token=MemberAccount.new_verify_token(), closed_reason="")
+        account.set_password(MEMBER_PASSWORD)
+        db.session.add(account)
     db.session.commit()
+
+
+def test_mail_goes_to_open_confirmed_cabinets_only(app, world, editors):
+    _with_email(world)
+    from portal.cabinet.models import MemberAccount
+
+    closed = db.session.scalar(select(MemberAccount).where(MemberAccount.member_id == world.members["b"].id))
+    closed.closed_at = clock.now()
+    db.session.commit()
+    make_item(editors["central"], title="Финансовая грамотность: вклады", category="finance")
+    [m] = mailings.create_digests(mailings.PLAN["finance"], clock.now() + timedelta(minutes=1))
+    assert m.total == len(world.members) - 1
+
+
+def test_members_read_their_news_in_the_cabinet_and_search_it(app, world, editors):
+    _with_email(world)
+    mine = make_item(editors["region"], title="Профсоюзом организован семинар")
+    other = make_item(editors["other"], title="Омский профсоюз провёл семинар")
+    member = app.test_client()
+    r = member.post("/cabinet/login", data={"card_number": world.members["a"].card_number, "password": MEMBER_PASSWORD})
+    assert r.status_code == 302, r.get_data(as_text=True)[:300]
+    page = member.get("/cabinet/news/").get_data(as_text=True)
+    assert "Профсоюзом организован семинар" in page and "Омский профсоюз" not in page
+    assert member.get(f"/cabinet/news/{mine.id}").status_code == 200
+    assert member.get(f"/cabinet/news/{other.id}").status_code == 404
+    found = member.get("/news/search", query_string={"q": "профсоюза семинары"}).get_data(as_text=True)
+    assert f'href="/cabinet/news/{mine.id}"' in found and f"/news/{other.id}" not in found
+    assert member.get("/news/").status_code == 404  # the staff list is not a member's page
 
 
 def test_mailing_is_sent_once_although_the_job_runs_twice(app, world, editors):

@@ -154,8 +154,9 @@ def base_url() -> str:
 
 
 def recipients(mailing: Mailing, *, pending_only: bool = True):
-    """select(Member.id, Member.email) of the mailing's recipients (not yet delivered, if pending_only)."""
-    q = (select(Member.id, Member.email).where(Member.id.in_(members_with_cabinet().scalar_subquery())))
+    """select(Member.id, email) of the mailing's recipients (not yet delivered, if pending_only)."""
+    cabinet = members_with_cabinet().subquery()
+    q = select(Member.id, cabinet.c.email).join(cabinet, cabinet.c.member_id == Member.id)
     if mailing.segment_org_id:
         org = db.session.get(Organisation, mailing.segment_org_id)
         q = q.where(Member.org_id.in_(select(Organisation.id).where(
@@ -200,7 +201,7 @@ def _url(endpoint: str, **values) -> str:
 
 
 def item_url(item: NewsItem) -> str:
-    return _url("news.public_item" if item.is_public else "news.read", news_id=item.id)
+    return _url("public_news.public_item", news_id=item.id) if item.is_public else _url("cabinet.news_item", news_id=item.id)
 
 
 def digest_body(title: str, items: list[NewsItem]) -> str:
@@ -227,7 +228,7 @@ def footer(member_id: int, category: str) -> str:
 def footer_maker(category: str):
     """member id → the letter's footer with its two signed unsubscribe links; the constant parts built once."""
     key = _token_key()
-    base = _url("news.unsubscribe", token="TOKEN").rsplit("TOKEN", 1)[0]
+    base = _url("public_news.unsubscribe", token="TOKEN").rsplit("TOKEN", 1)[0]
     one = f"\n--\nОтписаться от рассылки «{category_title(category)}»: {base}"
 
     def make(member_id: int) -> str:

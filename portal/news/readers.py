@@ -1,8 +1,8 @@
 """Who reads news: the seam between news and the member cabinet (SPEC §7), and the reader scopes.
 
-The member cabinet is built on another branch. Until it is merged, `current_member()` answers None (no member is
-logged in) and `members_with_cabinet()` means every active member with an email address. When the cabinet lands,
-these two functions are pointed at its model and session; nothing else in news changes.
+`current_member()` is the member of the cabinet session (portal.cabinet: a MemberAccount is the Flask-Login user);
+`members_with_cabinet()` are the members whose cabinet is open with a confirmed email, which is where their
+mailings go. These two functions are all that news knows of the cabinet.
 """
 
 from __future__ import annotations
@@ -19,13 +19,21 @@ PUBLIC_SCOPE = Scope(ancestors=None, public_only=True)
 
 
 def current_member() -> Member | None:
-    """The member logged in to the cabinet, if any (seam: the cabinet branch provides it)."""
+    """The member logged in to the cabinet, if any."""
+    if policy.is_member_principal(current_user):
+        return current_user.member
     return None
 
 
 def members_with_cabinet() -> Select:
-    """select(Member.id) of the members mailings go to (seam: members who opened a cabinet, once it exists)."""
-    return select(Member.id).where(Member.status == MemberStatus.ACTIVE, Member.email != "")
+    """select(member_id, email) of the members mailings go to: an open cabinet with a confirmed email (the
+    cabinet's address, which the member confirmed, not the registry's), still an active member."""
+    from portal.cabinet.models import MemberAccount
+
+    return (select(MemberAccount.member_id.label("member_id"), MemberAccount.email.label("email"))
+            .join(Member, Member.id == MemberAccount.member_id)
+            .where(MemberAccount.closed_at.is_(None), MemberAccount.email_confirmed_at.is_not(None),
+                   Member.status == MemberStatus.ACTIVE))
 
 
 def member_scope(member: Member) -> Scope:

@@ -35,6 +35,10 @@ from portal.registry.models import Organisation, OrgLevel
 from workflows import NEWS_ITEM, WorkflowError, available, history
 
 bp = Blueprint("news", __name__)
+policy.staff_only(bp)
+# Pages anyone may open, whoever is logged in (policy.SHARED_BLUEPRINTS): public items and feeds, the search (the
+# reader's scope decides), images (their item decides), and unsubscribe links from letters.
+public_bp = Blueprint("public_news", __name__)
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 PER_PAGE = 20
@@ -52,21 +56,15 @@ def _category_arg() -> str | None:
 
 
 def _require_reader() -> None:
-    """Members in the cabinet and staff who read news; anonymous visitors go to the login page."""
-    if current_member() is not None:
-        return
-    if not current_user.is_authenticated:
-        abort(redirect(url_for("auth.login", next=request.full_path)))
+    """Staff who read news (members read in the cabinet: portal.news.member_views)."""
     policy.require(current_user, Permission.READ_NEWS)
 
 
 def _require_editor() -> None:
-    if not current_user.is_authenticated:
-        abort(redirect(url_for("auth.login", next=request.full_path)))
     policy.require(current_user, Permission.EDIT_NEWS)
 
 
-def _listing(scope, page: int, category: str | None):
+def listing(scope, page: int, category: str | None):
     q = select(NewsItem).where(ops.visible_condition(scope))
     if category:
         q = q.where(NewsItem.category == category)
@@ -84,9 +82,9 @@ def index():
     """The news meant for the reader, newest first, paged, by rubric (members: the cabinet's feed)."""
     _require_reader()
     page, category = _page(), _category_arg()
-    items, more = _listing(reader_scope(), page, category)
+    items, more = listing(reader_scope(), page, category)
     return render_template("news/index.html", items=items, more=more, page=page, category=category,
-                           categories=list(NewsCategory), endpoint="news.index", item_endpoint="news.read")
+                           categories=list(NewsCategory), endpoint="news.index", **_layout(None))
 
 
 @bp.route("/news/<int:news_id>")
@@ -96,7 +94,7 @@ def read(news_id: int):
     item = ops.get_readable(reader_scope(), news_id)
     if item is None:
         _not_found("news_items", news_id, NewsItem)
-    return render_template("news/item.html", item=item, preview=False, image_endpoint="news.image")
+    return render_template("news/item.html", item=item, preview=False, **_layout(None))
 
 
 def _not_found(object_type: str, object_id: int, model):
@@ -106,20 +104,30 @@ def _not_found(object_type: str, object_id: int, model):
     abort(404)
 
 
-@bp.route("/news/search")
+@public_bp.route("/news/search")
 def search():
     """Full-text search over what the reader may read (anyone: the public items when not logged in)."""
     text = (request.args.get("q") or "").strip()[:500]
     page, category = _page(), _category_arg()
     scope = reader_scope() if (current_member() or current_user.is_authenticated) else PUBLIC_SCOPE
     results = search_index.search("news", text, scope, page=page, per_page=10, category=category) if text else None
-    public = not (current_member() or policy.has_permission(current_user, Permission.READ_NEWS))
+    member = current_member()
+    public = not (member or policy.has_permission(current_user, Permission.READ_NEWS))
     return render_template("news/search.html", q=text, results=results, category=category,
-                           categories=list(NewsCategory), Markup=Markup,
-                           item_endpoint="news.public_item" if public else "news.read")
+                           categories=list(NewsCategory), Markup=Markup, **_layout(member, public))
 
 
-@bp.route("/news/images/<int:image_id>")
+def _layout(member, public: bool = False) -> dict:
+    """Templates and links for the reader: the cabinet's layout for a member, the portal's for staff and public."""
+    if member is not None:
+        return {"layout": "cabinet/base.html", "item_endpoint": "cabinet.news_item", "list_endpoint": "cabinet.news"}
+    if public:
+        return {"layout": "base.html", "item_endpoint": "public_news.public_item",
+                "list_endpoint": "public_news.public_list"}
+    return {"layout": "base.html", "item_endpoint": "news.read", "list_endpoint": "news.index"}
+
+
+@public_bp.route("/news/images/<int:image_id>")
 def image(image_id: int):
     """An item's image, to whoever may read the item (or edit it)."""
     img = db.session.get(NewsImage, image_id)
@@ -137,37 +145,37 @@ def image(image_id: int):
 # ---- public --------------------------------------------------------------------------------------------------------
 
 
-@bp.route("/public/news/")
+@public_bp.route("/public/news/")
 def public_list():
     """Public news: anyone, no login."""
     page, category = _page(), _category_arg()
-    items, more = _listing(PUBLIC_SCOPE, page, category)
+    items, more = listing(PUBLIC_SCOPE, page, category)
     return render_template("news/index.html", items=items, more=more, page=page, category=category,
-                           categories=list(NewsCategory), endpoint="news.public_list",
-                           item_endpoint="news.public_item", public=True)
+                           categories=list(NewsCategory), endpoint="public_news.public_list", public=True,
+                           **_layout(None, public=True))
 
 
-@bp.route("/public/news/<int:news_id>")
+@public_bp.route("/public/news/<int:news_id>")
 def public_item(news_id: int):
     """A public item's page (no login)."""
     item = ops.get_readable(PUBLIC_SCOPE, news_id)
     if item is None:
         abort(404)
-    return render_template("news/item.html", item=item, preview=False, public=True, image_endpoint="news.image")
+    return render_template("news/item.html", item=item, preview=False, public=True, **_layout(None, public=True))
 
 
 def _feed() -> FeedGenerator:
     fg = FeedGenerator()
-    fg.id(url_for("news.public_list", _external=True))
+    fg.id(url_for("public_news.public_list", _external=True))
     fg.title(gettext("Новости Профсоюза"))
     fg.subtitle(gettext("Публичные новости Профпортала"))
     fg.language("ru")
-    fg.link(href=url_for("news.public_list", _external=True), rel="alternate")
-    items, _ = _listing(PUBLIC_SCOPE, 1, _category_arg())
+    fg.link(href=url_for("public_news.public_list", _external=True), rel="alternate")
+    items, _ = listing(PUBLIC_SCOPE, 1, _category_arg())
     fg.updated(_aware(items[0].published_at) if items else datetime(2026, 1, 1, tzinfo=UTC))
     for item in reversed(items[:FEED_SIZE]):
         entry = fg.add_entry()
-        link = url_for("news.public_item", news_id=item.id, _external=True)
+        link = url_for("public_news.public_item", news_id=item.id, _external=True)
         entry.id(link)
         entry.guid(link, permalink=True)
         entry.title(item.title)
@@ -184,20 +192,20 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-@bp.route("/public/news/feed.rss")
+@public_bp.route("/public/news/feed.rss")
 def feed_rss():
     """RSS 2.0 of the public news."""
     fg = _feed()
-    fg.link(href=url_for("news.feed_rss", _external=True), rel="self")
+    fg.link(href=url_for("public_news.feed_rss", _external=True), rel="self")
     fg.description(gettext("Публичные новости Профпортала"))
     return Response(fg.rss_str(pretty=True), mimetype="application/rss+xml")
 
 
-@bp.route("/public/news/feed.atom")
+@public_bp.route("/public/news/feed.atom")
 def feed_atom():
     """Atom 1.0 of the public news."""
     fg = _feed()
-    fg.link(href=url_for("news.feed_atom", _external=True), rel="self")
+    fg.link(href=url_for("public_news.feed_atom", _external=True), rel="self")
     return Response(fg.atom_str(pretty=True), mimetype="application/atom+xml")
 
 
@@ -292,7 +300,7 @@ def preview(news_id: int):
     """The item as readers will see it (any state)."""
     _require_editor()
     item = policy.get_news_for_edit(current_user, news_id)
-    return render_template("news/item.html", item=item, preview=True, image_endpoint="news.image")
+    return render_template("news/item.html", item=item, preview=True, **_layout(None))
 
 
 @bp.route("/news/edit/<int:news_id>/<action>", methods=["POST"])
@@ -319,8 +327,6 @@ def act(news_id: int, action: str):
 
 
 def _require_mailer() -> None:
-    if not current_user.is_authenticated:
-        abort(redirect(url_for("auth.login", next=request.full_path)))
     policy.require(current_user, Permission.SEND_MAILINGS)
 
 
@@ -394,7 +400,7 @@ def mailing(mailing_id: int):
     return render_template("news/mailing.html", m=m, org=org)
 
 
-@bp.route("/news/unsubscribe/<token>", methods=["GET", "POST"])
+@public_bp.route("/news/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str):
     """Unsubscribe from one category (or all) by the signed link of a letter; no login; honoured at once."""
     value = mailings.read_token(token)

@@ -2,7 +2,7 @@
 the news editor role
 
 Revision ID: 0012
-Revises: 0005
+Revises: 0011
 Create Date: 2026-12-04 14:43:04.838532
 
 """
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0012'
-down_revision = '0005'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
