@@ -88,7 +88,7 @@ PUBLIC = {
 # Blueprints of the member's side: their endpoints are walked by member_targets, never by staff_targets.
 MEMBER_BLUEPRINTS = {"cabinet", "api"}
 # A member-side URL argument → the kind of the member's own object it names.
-MEMBER_ARG_KINDS = {"family_id": "family_member", "token_id": "api_token"}
+MEMBER_ARG_KINDS = {"family_id": "family_member", "token_id": "api_token", "news_id": "member_news"}
 
 # Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).
 STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid",
@@ -855,10 +855,15 @@ def _member_account(member: Member, tag: str):
     family = FamilyMember(account_id=account.id, full_name=f"Семейная {tag.upper()}-Родственница", relation="child")
     db.session.add(family)
     cab_ops.issue_api_token(account, label=f"Телефон {tag}")
+    # A news item meant for the member's own organisation only: another member's answers like a missing one.
+    news = NewsItem(org_id=member.org_id, title=f"Новость {tag.upper()}-Только-своим", lead="", body="<p>Текст</p>",
+                    body_text="Текст", category="union", state=NewsState.PUBLISHED, published_at=datetime.now(UTC),
+                    audience_all=False, audience_orgs=[db.session.get(Organisation, member.org_id)])
+    db.session.add(news)
     db.session.commit()
     token = db.session.scalar(select(MemberToken).where(MemberToken.account_id == account.id))
-    return account, Context(tag, {"family_member": family, "api_token": token},
-                            [family.full_name, member.last_name, member.card_number])
+    return account, Context(tag, {"family_member": family, "api_token": token, "member_news": news},
+                            [family.full_name, member.last_name, member.card_number, news.title])
 
 
 def _member_login(client, member: Member):
