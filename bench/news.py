@@ -302,12 +302,18 @@ def digest_queue(app, members: int):
     m = mailings.create("bench", "union", "Дайджест", mailings.digest_body("Дайджест", news),
                         period_end=datetime.now(UTC))
     db.session.commit()
+    # Queued: the mailing's recipients fixed as delivery rows (one INSERT … SELECT); then the letters written.
     t = time.perf_counter()
-    queued = mailings.send(m.id)
-    seconds = time.perf_counter() - t
-    rate = queued / seconds if seconds else 0
-    out = {"members": members, "letters": queued, "seconds": round(seconds, 2), "letters_s": round(rate),
-           "extrapolated_1_3M_s": round(1_300_000 / rate, 1) if rate else None}
+    fixed = mailings.fix_recipients(m)
+    db.session.commit()
+    queue_s = time.perf_counter() - t
+    t = time.perf_counter()
+    letters = mailings.send(m.id)
+    letters_s = time.perf_counter() - t
+    out = {"members": members, "recipients": fixed, "queue_s": round(queue_s, 2),
+           "queue_1_3M_s": round(1_300_000 / fixed * queue_s, 1) if fixed else None,
+           "letters": letters, "letters_s": round(letters / letters_s) if letters_s else 0,
+           "extrapolated_1_3M_s": round(1_300_000 / (letters / letters_s), 1) if letters else None}
     log("digest", out)
     return out
 
@@ -353,12 +359,13 @@ def markdown(results: list[dict]) -> str:
             lines.append(f"| {r['items']:,} | {backend} | {cls} | {v['app']['p50']} / {v['app']['p95']} | "
                          f"{v['raw']['p50']} / {v['raw']['p95']} | {ratio:.2f} |")
     lines += ["", "| items | Whoosh app items/s | Whoosh raw items/s | PostgreSQL app items/s | listing req/s | "
-              "item req/s | digest letters/s (members) | 1.3 M queued in |", "|---|---|---|---|---|---|---|---|"]
+              "item req/s | digest queued (members) → 1.3 M | letters/s → 1.3 M letters |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         b, h, d = r["build_items_s"], r["http"], r["digest"]
         lines.append(f"| {r['items']:,} | {b['whoosh_app']} | {b['whoosh_raw']} | {b['postgresql_app']} | "
-                     f"{h['listing']['req_s']} | {h['item']['req_s']} | {d['letters_s']} ({d['members']:,}) | "
-                     f"{d['extrapolated_1_3M_s']} s |")
+                     f"{h['listing']['req_s']} | {h['item']['req_s']} | {d['queue_s']} s ({d['members']:,}) → "
+                     f"{d['queue_1_3M_s']} s | {d['letters_s']} → {d['extrapolated_1_3M_s']} s |")
     return "\n".join(lines)
 
 

@@ -171,6 +171,8 @@ def rebuild(kind: str, batch: int = 500) -> int:
     backend = get_backend()
     started = clock.now() - timedelta(seconds=1)
     n = backend.rebuild(kind, source.batches(batch))
+    # Queued updates from before the rebuild read the database are in the new index already.
+    db.session.execute(delete(SearchQueue).where(SearchQueue.kind == kind, SearchQueue.created_at < started))
     db.session.commit()
     changed = source.changed_since(started)
     if changed:

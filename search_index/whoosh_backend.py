@@ -116,6 +116,22 @@ def compile_query(query: Query):
     return wq.And(clauses)
 
 
+EXACT_COUNT_UP_TO = 500
+
+
+def _total(found, limit: int) -> tuple[int, bool]:
+    """How many hits, without scoring every match of the commonest words: exact when the top N held them all or
+    the estimate is small (counting is then cheap); otherwise «more than MAX_HITS» or the index's estimate."""
+    if found.scored_length() < limit:
+        return found.scored_length(), False
+    estimate = found.estimated_length()
+    if estimate <= EXACT_COUNT_UP_TO:
+        return len(found), False
+    if estimate > MAX_HITS:
+        return MAX_HITS, True
+    return estimate, False
+
+
 class WhooshBackend(Backend):
     name = "whoosh"
 
@@ -145,6 +161,10 @@ class WhooshBackend(Backend):
     # -- the index ----------------------------------------------------------------------------------------------
 
     def ready(self) -> bool:
+        # An opened index whose directory is still there is ready; looking for its table of contents on every query
+        # lists the directory.
+        if self._ix is not None and self.directory.is_dir():
+            return True
         return self.directory.is_dir() and windex.exists_in(str(self.directory), INDEX_NAME)
 
     def _open(self, create: bool = True):
@@ -284,9 +304,7 @@ class WhooshBackend(Backend):
             top, results.total, results.total_is_lower_bound = self._phrase_search(s, query, allowed, limit)
         else:
             found = s.search(compile_query(query), filter=allowed, limit=limit, terms=False)
-            results.total = found.estimated_length() if not found.has_exact_length() else len(found)
-            results.total = max(results.total, found.scored_length())
-            results.total_is_lower_bound = results.total > MAX_HITS
+            results.total, results.total_is_lower_bound = _total(found, limit)
             top = [(round(h.score, 6), h["published"], h.fields()) for h in found]
         # Relevance first, newer first on equal scores.
         top.sort(key=lambda x: (-x[0], -x[1]))

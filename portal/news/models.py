@@ -150,14 +150,18 @@ class Mailing(db.Model):
 
 
 class MailingDelivery(db.Model):
-    """That a member got a mailing: the row that makes a second run skip them."""
+    """A member's place in a mailing: written for every recipient when the mailing is queued (one statement), and
+    stamped when their letter goes into the outbox, in the letter's own transaction: never two letters."""
 
     __tablename__ = "mailing_deliveries"
-    __table_args__ = (UniqueConstraint("mailing_id", "member_id", name="uq_mailing_deliveries_member"),)
+    __table_args__ = (UniqueConstraint("mailing_id", "member_id", name="uq_mailing_deliveries_member"),
+                      Index("ix_mailing_deliveries_walk", "mailing_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    # When the member's letter was written to the outbox (or skipped: unsubscribed, cabinet closed meanwhile).
+    letter_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Unsubscribe(db.Model):

@@ -120,11 +120,15 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('mailing_id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('letter_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['mailing_id'], ['mailings.id'], name=op.f('fk_mailing_deliveries_mailing_id_mailings'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_mailing_deliveries_member_id_members')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mailing_deliveries')),
     sa.UniqueConstraint('mailing_id', 'member_id', name='uq_mailing_deliveries_member')
     )
+    with op.batch_alter_table('mailing_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_mailing_deliveries_walk', ['mailing_id', 'id'], unique=False)
+
     op.create_table('news_audience',
     sa.Column('news_id', sa.Integer(), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
@@ -166,6 +170,9 @@ def downgrade():
         batch_op.drop_index('ix_news_audience_org')
 
     op.drop_table('news_audience')
+    with op.batch_alter_table('mailing_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_mailing_deliveries_walk')
+
     op.drop_table('mailing_deliveries')
     op.drop_table('news_unsubscribes')
     with op.batch_alter_table('news_items', schema=None) as batch_op:
