@@ -16,11 +16,13 @@ The plan (seed 001, «Содержание и объём передаваемо�
 `PLAN` holds the entries; `NEWS_MAILING_PLAN` in the configuration switches an entry off ({"partners": False}).
 «Every two weeks» is the 1st and the 15th (the job layer's calendar; the same two slots the card processing uses).
 
-Sending (`send`): recipients are the members with a cabinet (`readers.members_with_cabinet`), narrowed by the
-mailing's segment (an organisation's subtree, a member category), minus those who unsubscribed from the category
-(or from everything), minus those who already have a delivery row. Each chunk writes its delivery rows and its
-outbox letters in one transaction; the unique (mailing, member) makes a second runner's chunk fail and roll back,
-so a member is never written twice, and a crash loses at most the chunk in hand, which the next run writes.
+Sending (`send`), in two steps. Queueing fixes the recipients: one delivery row per member with a cabinet
+(`readers.members_with_cabinet`), narrowed by the mailing's segment (an organisation's subtree, a member category),
+minus those who unsubscribed from the category (or from everything), by one INSERT … SELECT; the unique
+(mailing, member) drops a second runner's rows. Then the letters go into the outbox chunk by chunk: a chunk first
+claims its rows (`letter_at`, only where still empty) and writes their letters in the same transaction, so a
+member never gets two letters of one mailing however often the job runs, and a crash loses at most the chunk in
+hand, which the next run writes. Who unsubscribed or closed their cabinet after the queueing gets no letter.
 """
 
 from __future__ import annotations
