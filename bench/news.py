@@ -304,9 +304,10 @@ def digest_queue(app, members: int):
     db.session.commit()
     # Queued: the mailing's recipients fixed as delivery rows (one INSERT … SELECT); then the letters written.
     t = time.perf_counter()
-    fixed = mailings.fix_recipients(m)
+    mailings.fix_recipients(m)
     db.session.commit()
     queue_s = time.perf_counter() - t
+    fixed = db.session.scalar(text("SELECT count(*) FROM mailing_deliveries WHERE mailing_id = :m"), {"m": m.id})
     t = time.perf_counter()
     letters = mailings.send(m.id)
     letters_s = time.perf_counter() - t

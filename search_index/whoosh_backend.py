@@ -139,6 +139,7 @@ class WhooshBackend(Backend):
         self.directory = Path(directory)
         self._ix = None
         self._local = threading.local()
+        self._writes = 0
 
     def _searcher(self):
         """A searcher kept per thread and refreshed when the index changed (opening one per query re-reads the
@@ -147,10 +148,15 @@ class WhooshBackend(Backend):
         local = self._local
         searcher = getattr(local, "searcher", None)
         if searcher is not None and getattr(local, "ix", None) is self._ix and self._ix is not None:
-            fresh = searcher.refresh()
-            if fresh is not searcher:
-                searcher.close()
-                local.searcher, local.filters = fresh, {}
+            # Asking the directory for a newer generation costs a listing: at most once a second, and at once
+            # after this process wrote (another process's update shows within a second).
+            now = time.monotonic()
+            if self._writes != getattr(local, "writes", None) or now - getattr(local, "checked", 0) > 1.0:
+                local.writes, local.checked = self._writes, now
+                fresh = searcher.refresh()
+                if fresh is not searcher:
+                    searcher.close()
+                    local.searcher, local.filters = fresh, {}
             return local.searcher, local.filters
         if searcher is not None:
             searcher.close()
@@ -203,6 +209,7 @@ class WhooshBackend(Backend):
             w.cancel()
             raise
         w.commit()
+        self._writes += 1
 
     def add_fresh(self, docs, procs: int = 1) -> None:
         """Add documents known not to be in the index (a rebuild): no delete-by-key per document."""
@@ -224,9 +231,11 @@ class WhooshBackend(Backend):
         for i in ids:
             w.delete_by_term("key", f"{kind}:{i}")
         w.commit()
+        self._writes += 1
 
     def clear(self) -> None:
         self._ix = None
+        self._writes += 1
         if self.directory.exists():
             shutil.rmtree(self.directory)
         self._open()
@@ -261,6 +270,7 @@ class WhooshBackend(Backend):
             os.replace(self.directory, old)
         os.replace(fresh.directory, self.directory)
         shutil.rmtree(old, ignore_errors=True)
+        self._writes += 1
         return n
 
     # -- searching ----------------------------------------------------------------------------------------------
