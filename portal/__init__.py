@@ -59,6 +59,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.flows import setup as setup_workflows
     from portal.i18n import bp as i18n_bp
     from portal.mail.views import bp as service_bp
+    from portal.news import member_views  # noqa: F401  (the members' news routes, on the cabinet's blueprint)
+    from portal.news.views import bp as news_bp
+    from portal.news.views import public_bp as public_news_bp
     from portal.policy import IdConverter
     from portal.policy import separate_principals as policy_separate_principals
     from portal.registry.import_views import bp as imports_bp
@@ -78,6 +81,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(workflow_bp)
     app.register_blueprint(aid_bp)
     app.register_blueprint(i18n_bp)
+    app.register_blueprint(news_bp)
+    app.register_blueprint(public_news_bp)
     app.register_blueprint(cabinet_bp)
     app.register_blueprint(verify_bp)
     app.register_blueprint(cabinet_staff_bp)

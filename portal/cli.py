@@ -261,3 +261,35 @@ def worker(once: bool, interval: float):
     ok = Worker(interval, echo=click.echo).run(once=once)
     if not ok and once:
         raise SystemExit(1)
+
+
+@main.group("search")
+def search_group():
+    """Полнотекстовый поиск по новостям (search_index)."""
+
+
+@search_group.command("rebuild")
+@with_appcontext
+def search_rebuild():
+    """Перестроить индекс поиска из базы данных (публикация и поиск при этом продолжают работать)."""
+    import time
+
+    import search_index
+    from portal.news import operations  # noqa: F401  (registers the news source)
+
+    started = time.monotonic()
+    n = search_index.rebuild("news")
+    click.echo(f"Проиндексировано новостей: {n} за {time.monotonic() - started:.1f} с "
+               f"({search_index.get_backend().name}).")
+
+
+@search_group.command("sync")
+@with_appcontext
+def search_sync():
+    """Применить к индексу накопившиеся изменения (то же делает `portal worker`)."""
+    import search_index
+    from portal.news import operations  # noqa: F401
+
+    before = search_index.pending()
+    search_index.sync()
+    click.echo(f"Применено изменений: {before - search_index.pending()}, осталось: {search_index.pending()}.")

@@ -58,4 +58,7 @@ def build_config(instance_path: Path) -> dict:
         # its address. Unset address: the form prints a blank line for it.
         "PROFCARDS_OPERATOR": os.environ.get("PROFCARDS_OPERATOR") or "ООО «ФИНФОРТ»",
         "PROFCARDS_OPERATOR_ADDRESS": os.environ.get("PROFCARDS_OPERATOR_ADDRESS", ""),
+        # News search: "whoosh" (an index directory per node) or "postgresql" (README «News, search and mailings»).
+        "SEARCH_BACKEND": os.environ.get("SEARCH_BACKEND", "whoosh"),
+        "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000"),
     }

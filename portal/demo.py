@@ -55,6 +55,8 @@ DEMO_ACCOUNTS = [
     ("school", Role.PRIMARY_CHAIR, "primary"),
     ("presidium", Role.PRESIDIUM_MEMBER, "regional"),
     ("accountant", Role.ACCOUNTANT, "regional"),
+    ("editor", Role.NEWS_EDITOR, "regional"),
+    ("editor-cs", Role.NEWS_EDITOR, "central"),
 ]
 
 
@@ -215,7 +217,7 @@ def realistic_staff_counts(rng: random.Random, primaries: list[Organisation], pe
             org.staff_count = count
 
 
-def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18) -> dict:
+def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18, news: int = 300) -> dict:
     """Create the demo registry; returns the accounts made. Refuses to run on a non-empty registry."""
     if db.session.scalar(select(Organisation.id).limit(1)) is not None:
         raise RuntimeError("В базе уже есть организации: демо-данные загружаются только в пустую базу.")
@@ -252,7 +254,16 @@ def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18) -> dict:
     db.session.flush()
     load_demo_aid(region, school, rng, fake)
     members = load_demo_cabinets(school)
+    from portal.news.demo import load_demo_news
+
+    editor = db.session.scalar(select(User).where(User.login == "editor-cs"))
+    if editor is not None:
+        load_demo_news(rng, tree["central"], tree["regional"], editor, count=news)
     db.session.commit()
+    if editor is not None:
+        import search_index
+
+        search_index.rebuild("news")
     return {"accounts": accounts, "members": members, "password": DEMO_PASSWORD, "orgs": sum(len(v) if isinstance(v, list) else 1
                                                                           for v in tree.values())}
 

@@ -100,3 +100,13 @@ def send_bytes(data: bytes, kind: str, download_name: str):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def send_file_inline_image(area: str, name: str, mimetype: str):
+    """Serve a stored, re-encoded image inline (news pictures): only image types, nosniff."""
+    if mimetype not in ("image/jpeg", "image/png"):
+        raise FileNotFoundError(name)
+    path = stored_path(area, name)
+    response = send_file(path, mimetype=mimetype, as_attachment=False, max_age=3600)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

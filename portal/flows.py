@@ -51,6 +51,7 @@ def setup() -> None:
     from portal.aid import flow as _aid  # noqa: F401  (binds AID_PETITION, registers its guards and effects)
     from portal.cards import flow as _cards  # noqa: F401  (binds CARD_REQUEST and CARD)
     from portal.consent import flow as _consent  # noqa: F401  (binds CONSENT)
+    from portal.news import flow as _news  # noqa: F401  (binds NEWS_ITEM)
     from portal.registry import flow as _registry  # noqa: F401  (member guards shared by the workflows)
 
     workflows.configure(session=lambda: db.session, history=WorkflowHistory)

@@ -45,6 +45,9 @@ class Permission:
     OVERRIDE_AID = "override_aid"
     PAY_AID = "pay_aid"
     EDIT_AID_REGULATION = "edit_aid_regulation"
+    READ_NEWS = "read_news"
+    EDIT_NEWS = "edit_news"
+    SEND_MAILINGS = "send_mailings"
 
     TITLES = {
         VIEW_REGISTRY: "Просмотр реестра своей организации и нижестоящих",
@@ -64,11 +67,14 @@ class Permission:
         OVERRIDE_AID: "Решение председателя региональной организации на иных условиях (п. 4.5)",
         PAY_AID: "Выплата материальной помощи и реестр на оплату",
         EDIT_AID_REGULATION: "Изменение положения о материальной помощи (новая редакция)",
+        READ_NEWS: "Чтение новостей своей организации и нижестоящих",
+        EDIT_NEWS: "Подготовка, публикация и архивирование новостей своей организации и нижестоящих",
+        SEND_MAILINGS: "Рассылки по плану коммуникаций",
     }
 
 
 _CHAIR = {Permission.VIEW_REGISTRY, Permission.EDIT_MEMBERS, Permission.EDIT_PASSPORT, Permission.IMPORT_MEMBERS,
-          Permission.EXPORT_MEMBERS}
+          Permission.EXPORT_MEMBERS, Permission.READ_NEWS}
 _HIGHER = _CHAIR | {Permission.MANAGE_ACCOUNTS, Permission.RESOLVE_CORRECTIONS}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
@@ -80,8 +86,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
                                               Permission.VIEW_AID, Permission.REVIEW_AID, Permission.OVERRIDE_AID,
                                               Permission.EDIT_AID_REGULATION}),
     # The presidium and the accountant see petitions only, not the registry (152-FZ: no more than the task needs).
-    Role.PRESIDIUM_MEMBER: frozenset({Permission.VIEW_AID, Permission.DECIDE_AID}),
-    Role.ACCOUNTANT: frozenset({Permission.VIEW_AID, Permission.PAY_AID}),
+    Role.PRESIDIUM_MEMBER: frozenset({Permission.VIEW_AID, Permission.DECIDE_AID, Permission.READ_NEWS}),
+    Role.ACCOUNTANT: frozenset({Permission.VIEW_AID, Permission.PAY_AID, Permission.READ_NEWS}),
+    # The news editor writes news and mailings; no registry access (a mailing's recipients are counted, not shown).
+    Role.NEWS_EDITOR: frozenset({Permission.READ_NEWS, Permission.EDIT_NEWS, Permission.SEND_MAILINGS}),
     Role.CENTRAL_ADMIN: frozenset(set(Permission.TITLES)),
 }
 
@@ -89,8 +97,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 ROLES_FOR_LEVEL: dict[OrgLevel, tuple[Role, ...]] = {
     OrgLevel.PRIMARY: (Role.PRIMARY_CHAIR,),
     OrgLevel.TERRITORIAL: (Role.TERRITORIAL_CHAIR,),
-    OrgLevel.REGIONAL: (Role.REGIONAL_CHAIR, Role.REGIONAL_STAFF, Role.PRESIDIUM_MEMBER, Role.ACCOUNTANT),
-    OrgLevel.CENTRAL: (Role.CENTRAL_ADMIN,),
+    OrgLevel.REGIONAL: (Role.REGIONAL_CHAIR, Role.REGIONAL_STAFF, Role.PRESIDIUM_MEMBER, Role.ACCOUNTANT,
+                        Role.NEWS_EDITOR),
+    OrgLevel.CENTRAL: (Role.CENTRAL_ADMIN, Role.NEWS_EDITOR),
 }
 
 
@@ -150,7 +159,7 @@ def staff_only(blueprint) -> None:
 # Blueprints of the member's side; every other blueprint (but the public ones) is a staff area.
 MEMBER_BLUEPRINTS = frozenset({"cabinet"})
 # Open to everyone, whoever is logged in: static files, the language switch, and the API (bearer tokens, no session).
-SHARED_BLUEPRINTS = frozenset({None, "bootstrap", "i18n", "api", "verify"})
+SHARED_BLUEPRINTS = frozenset({None, "bootstrap", "i18n", "api", "verify", "public_news"})
 
 
 def separate_principals():
@@ -517,3 +526,39 @@ def get_petition(user: User, petition_id):
     if not org_in_scope(user, petition.org):
         abort_not_found("aid_petitions", petition_id, user=user)
     return petition
+
+
+# ---- news (SPEC §8) -----------------------------------------------------------------------------------------------
+
+
+def news_reader_scope(user):
+    """The search_index.Scope of a staff reader: items aimed at everyone, at their organisation or one above it,
+    or inside their subtree; archives included. Central staff read every item."""
+    from search_index import Scope, ancestor_paths
+
+    if is_central(user):
+        return Scope(ancestors=None, archives=True)
+    return Scope(ancestors=ancestor_paths(user.org.path), subtree=user.org.path, archives=True)
+
+
+def news_item_in_scope(user, item) -> bool:
+    """An editor acts on items written by organisations in their subtree."""
+    return has_permission(user, Permission.EDIT_NEWS) and org_in_scope(user, item.org)
+
+
+def get_news_for_edit(user, news_id):
+    """A news item the user may edit; 404 otherwise (missing and foreign alike)."""
+    from portal.news.models import NewsItem
+
+    return get_scoped(user, NewsItem, news_id, lambda item: item.org, Permission.EDIT_NEWS)
+
+
+def news_edit_scope(user):
+    """A SQL condition on NewsItem: items of organisations in the editor's subtree."""
+    from portal.news.models import NewsItem
+
+    if not has_permission(user, Permission.EDIT_NEWS):
+        return false()
+    if is_central(user):
+        return true()
+    return NewsItem.org_id.in_(visible_org_ids(user))

@@ -112,7 +112,10 @@ def make_app(db_url, tmp_path):
     apps = []
 
     def factory(**overrides):
-        cfg = {**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": db_url, "UPLOAD_DIR": str(tmp_path / "uploads"), **overrides}
+        # The search index lives beside the test's database: an index left by another test would answer for rows
+        # that are not there.
+        cfg = {**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": db_url, "UPLOAD_DIR": str(tmp_path / "uploads"),
+               "SEARCH_INDEX_DIR": str(tmp_path / "search_index"), **overrides}
         a = create_app(cfg)
         apps.append(a)
         return a

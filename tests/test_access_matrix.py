@@ -37,6 +37,8 @@ from portal.consent.views import BATCH_AREA, SCAN_AREA
 from portal.extensions import db
 from portal.files import store_bytes
 from portal.mail.models import OutboxMessage
+from portal.news.content import IMAGE_AREA
+from portal.news.models import Mailing, NewsImage, NewsItem, NewsState
 from portal.registry.imports import ImportJob, ImportStatus
 from portal.registry.models import CardStatus, ConsentStatus, CorrectionRequest, Member, Organisation, OrgLevel
 from tests.aid_helpers import BIK, PDF, treatment
@@ -46,7 +48,7 @@ from tests.security_helpers import (  # noqa: F401  (fresh_login_per_request is 
     fresh_login_per_request,
     normalised,
 )
-from workflows import AID_PETITION, CARD, CARD_REQUEST
+from workflows import AID_PETITION, CARD, CARD_REQUEST, NEWS_ITEM
 from workflows import ALL as WORKFLOWS
 from workflows.aid import seed_regulation
 
@@ -60,6 +62,13 @@ PUBLIC = {
     "auth.login": "the login form",
     "auth.logout": "ends the session (tests/test_auth.py covers it)",
     "i18n.switch": "the language switch: no data, redirects only to portal paths (portal.urls.safe_next)",
+    "public_news.public_list": "public news (is_public items only)",
+    "public_news.public_item": "a public news item (404 for any other, tests/test_news.py)",
+    "public_news.feed_rss": "the RSS feed of public news",
+    "public_news.feed_atom": "the Atom feed of public news",
+    "public_news.search": "news search: the reader's scope decides (anonymous: public items; tests/test_news.py)",
+    "public_news.image": "a news image, to whoever may read its item (tests/test_news.py)",
+    "public_news.unsubscribe": "a mailing's signed unsubscribe link (a forged one is 404; tests/test_news.py)",
     # The member's side: the doors into the cabinet, and what an installed web app fetches before anyone logs in.
     "cabinet.register": "registration step 1 (tests/test_cabinet.py: one refusal for every reason, throttled)",
     "cabinet.register_account": "registration step 2: only after step 1 matched a card holder (session)",
@@ -80,11 +89,11 @@ PUBLIC = {
 # Blueprints of the member's side: their endpoints are walked by member_targets, never by staff_targets.
 MEMBER_BLUEPRINTS = {"cabinet", "api"}
 # A member-side URL argument → the kind of the member's own object it names.
-MEMBER_ARG_KINDS = {"family_id": "family_member", "token_id": "api_token"}
+MEMBER_ARG_KINDS = {"family_id": "family_member", "token_id": "api_token", "news_id": "member_news"}
 
 # Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).
 STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid",
-                     "cabinet_staff"}
+                     "cabinet_staff", "news"}
 
 # A URL argument → the kind of object it names. Keys are "argument" or "endpoint-pattern:argument" where one name
 # means different objects in different blueprints (the pattern wins).
@@ -104,6 +113,9 @@ ARG_KINDS = {
     "registry.resolve_correction:req_id": "correction",
     "consent.*:job_id": "batch_print",
     "imports.*:job_id": "import_job",
+    "news_id": "news_item",
+    "image_id": "news_image",
+    "mailing_id": "mailing",
 }
 
 # URL arguments that are words, not objects: every word the endpoint knows is tried.
@@ -118,6 +130,7 @@ WORDS = {
     "service.run_job:name": ("bonus_export", "card_processing"),
     "*.export:export_type": ("csv",),
     "aid.petition_action:action": tuple(AID_PETITION.transitions),
+    "news.act:action": tuple(NEWS_ITEM.transitions),
 }
 
 # Object ids that travel in a form or a query string (ticked rows, a chosen member): (where, field, kind) by endpoint.
@@ -189,6 +202,9 @@ KIND_MODELS = {
     "petition": AidPetition,
     "petition_attachment": PetitionAttachment,
     "aid_regulation": AidRegulation,
+    "news_item": NewsItem,
+    "news_image": NewsImage,
+    "mailing": Mailing,
 }
 
 # Which organisations lie outside the scope of a user of each level, nearest first: a sibling under the same parent,
@@ -256,11 +272,22 @@ def furnish(org: Organisation, member: Member, tag: str) -> Context:
     attachment = PetitionAttachment(petition_id=petition.id, kind=AttachmentKind.PROOF, stored_name=f"proof-{tag}.pdf",
                                     file_type="pdf", original_name="talon.pdf", size=len(PDF))
     db.session.add(attachment)
+    # A news item written for this organisation only, with its image, and a mailing to its members.
+    news = NewsItem(org_id=org.id, title=f"Новость {tag.upper()}-Секретная", lead="", body="<p>Текст</p>",
+                    body_text="Текст", category="union", state=NewsState.PUBLISHED, published_at=datetime.now(UTC),
+                    audience_all=False, audience_orgs=[org])
+    store_bytes(IMAGE_AREA, f"news-{tag}.jpeg", b"\xff\xd8\xff not really a picture")
+    image = NewsImage(item=news, stored_name=f"news-{tag}.jpeg", mime="image/jpeg", width=1, height=1)
+    mailing = Mailing(plan=f"matrix:{tag}", category="union", subject=f"Рассылка {tag.upper()}-Секретная",
+                      body="Текст", period_end=datetime.now(UTC), segment_org_id=org.id)
+    db.session.add_all([news, image, mailing])
     db.session.commit()
     objects = {"org": org, "member": member, "card": card, "card_request": req, "consent_record": record,
                "batch_print": batch, "import_job": job, "correction": correction, "account": account,
-               "audit_entry": entry, "petition": petition, "petition_attachment": attachment}
-    return Context(tag, objects, [member.last_name, number, account.full_name, correction.text])
+               "audit_entry": entry, "petition": petition, "petition_attachment": attachment,
+               "news_item": news, "news_image": image, "mailing": mailing}
+    return Context(tag, objects, [member.last_name, number, account.full_name, correction.text, news.title,
+                                  mailing.subject])
 
 
 def central_objects() -> Context:
@@ -296,7 +323,9 @@ def role_users(world) -> dict[Role, User]:
     users = {}
     for level, roles in policy.ROLES_FOR_LEVEL.items():
         for role in roles:
-            users.setdefault(role, world.users.get(role.value) or create_user(orgs[level], role, f"m-{role.value}"))
+            # A role given at several levels (the news editor: regional and central) sits at the first, lowest one.
+            if role not in users:
+                users[role] = world.users.get(role.value) or create_user(orgs[level], role, f"m-{role.value}")
     return users
 
 
@@ -880,10 +909,15 @@ def _member_account(member: Member, tag: str):
     family = FamilyMember(account_id=account.id, full_name=f"Семейная {tag.upper()}-Родственница", relation="child")
     db.session.add(family)
     cab_ops.issue_api_token(account, label=f"Телефон {tag}")
+    # A news item meant for the member's own organisation only: another member's answers like a missing one.
+    news = NewsItem(org_id=member.org_id, title=f"Новость {tag.upper()}-Только-своим", lead="", body="<p>Текст</p>",
+                    body_text="Текст", category="union", state=NewsState.PUBLISHED, published_at=datetime.now(UTC),
+                    audience_all=False, audience_orgs=[db.session.get(Organisation, member.org_id)])
+    db.session.add(news)
     db.session.commit()
     token = db.session.scalar(select(MemberToken).where(MemberToken.account_id == account.id))
-    return account, Context(tag, {"family_member": family, "api_token": token},
-                            [family.full_name, member.last_name, member.card_number])
+    return account, Context(tag, {"family_member": family, "api_token": token, "member_news": news},
+                            [family.full_name, member.last_name, member.card_number, news.title])
 
 
 def _member_login(client, member: Member):

@@ -43,7 +43,7 @@ from workflows import CARD, CARD_REQUEST, CONSENT
 # ---- the expected table (hand-written) ---------------------------------------------------------------------------
 
 ROLES = ["primary_chair", "territorial_chair", "regional_chair", "regional_staff", "central_admin",
-         "presidium_member", "accountant"]
+         "presidium_member", "accountant", "news_editor"]
 
 ALLOWED: dict[str, dict[str, set[str]]] = {
     # §2: a chair edits the members of their organisation (a territorial chair: of every primary below). §4: the
@@ -68,11 +68,13 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     # §2 and the README: the presidium and the accountant see aid petitions only, never the registry (152-FZ).
     "presidium_member": {"consent": set(), "card_request": set(), "card": set()},
     "accountant": {"consent": set(), "card_request": set(), "card": set()},
+    # §8: the news editor writes news and mailings, and sees no registry (tests/test_news.py has the news table).
+    "news_editor": {"consent": set(), "card_request": set(), "card": set()},
 }
 
 # A refusal: roles that see the registry get 409 with the reason; roles that don't, 404 like a missing object.
 REFUSED_STATUS = {"primary_chair": 409, "territorial_chair": 409, "regional_chair": 409, "regional_staff": 409,
-                  "central_admin": 409, "presidium_member": 404, "accountant": 404}
+                  "central_admin": 409, "presidium_member": 404, "accountant": 404, "news_editor": 404}
 
 # (workflow, action, source, destination) of every transition a person fires: SPEC §4–§5 and the README.
 BY_PEOPLE = [
@@ -152,7 +154,7 @@ def env(database, tmp_path_factory):
             school = create_org(city, OrgLevel.PRIMARY, "ППО МБОУ СОШ № 17 г. Липецка")
             home = {"central_admin": central, "regional_chair": region, "regional_staff": region,
                     "presidium_member": region, "accountant": region, "territorial_chair": city,
-                    "primary_chair": school}
+                    "primary_chair": school, "news_editor": region}
             users = {role: create_user(home[role], Role(role), f"roles-{role}") for role in ROLES}
             clients = {}
             for role, user in users.items():

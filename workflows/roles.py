@@ -8,5 +8,7 @@ AID_REVIEWERS = ["regional_staff", "regional_chair"]
 PRESIDIUM = ["presidium_member"]
 REGIONAL_CHAIRMAN = ["regional_chair"]
 ACCOUNTANTS = ["accountant"]
+# News (SPEC §8): the editors write and publish; the scheduled publication is the job's.
+NEWS_EDITORS = ["news_editor", "central_admin"]
 # A member acting on their own record from the cabinet (consent withdrawal: the same transition chairs fire).
 MEMBER = ["member"]

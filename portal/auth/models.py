@@ -52,6 +52,8 @@ class Role(TitledEnum):
     PRIMARY_CHAIR = "primary_chair", N_("Председатель первичной организации")
     PRESIDIUM_MEMBER = "presidium_member", N_("Член Президиума региональной организации")
     ACCOUNTANT = "accountant", N_("Бухгалтер региональной организации")
+    # Central (ЦС) or regional; writes and publishes news and mailings for their organisation's subtree.
+    NEWS_EDITOR = "news_editor", N_("Редактор новостей")
 
 
 class User(UserMixin, db.Model):

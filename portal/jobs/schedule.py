@@ -33,6 +33,7 @@ JOB_MODULES: list[str] = [
     "portal.consent.jobs",
     "portal.cards.jobs",
     "portal.jobs.retention",
+    "portal.news.jobs",
 ]
 
 CATCH_UP_MODES = ("latest", "each")
@@ -158,6 +159,43 @@ class MonthDays(Schedule):
         return gettext("%(days)s числа каждого месяца в %(time)s (МСК)", days=days, time=at)
 
 
+@dataclass(frozen=True)
+class Every(Schedule):
+    """Every `minutes` minutes, on the multiples of it since midnight Moscow time (work that must not wait a day:
+    scheduled publication, queued mailings)."""
+
+    minutes: int = 1
+
+    def __post_init__(self):
+        if not 1 <= self.minutes <= 720 or 1440 % self.minutes:
+            raise ValueError(f"Интервал в минутах должен делить сутки: {self.minutes!r}")
+
+    @property
+    def max_gap(self) -> timedelta:  # type: ignore[override]
+        return timedelta(minutes=self.minutes)
+
+    def slots_between(self, after: datetime, until: datetime) -> list[datetime]:
+        _aware(after, "after")
+        _aware(until, "until")
+        step = timedelta(minutes=self.minutes)
+        start = after.astimezone(MOSCOW)
+        midnight = datetime.combine(start.date(), time(0, 0), tzinfo=MOSCOW)
+        slot = midnight + step * ((start - midnight) // step)
+        out = []
+        while slot <= until:
+            if slot > after:
+                out.append(slot)
+            slot += step
+        return out
+
+    def latest(self, until: datetime) -> datetime | None:
+        slots = self.slots_between(until - timedelta(minutes=self.minutes) * 2, until)
+        return slots[-1] if slots else None
+
+    def describe(self) -> str:
+        return gettext("каждые %(n)s мин.", n=self.minutes)
+
+
 @dataclass
 class Job:
     name: str
@@ -184,7 +222,7 @@ def register(name: str, schedule: Schedule, fn: Callable[[datetime], str], *, ti
     if catch_up not in CATCH_UP_MODES:
         raise ValueError(f"catch_up должен быть одним из {CATCH_UP_MODES}, получено {catch_up!r}")
     if not isinstance(schedule, Schedule):
-        raise TypeError("schedule должен быть расписанием (Daily, MonthDays)")
+        raise TypeError("schedule должен быть расписанием (Daily, MonthDays, Every)")
     if start is not None:
         _aware(start, "start")
     job = Job(name=name, schedule=schedule, fn=fn, title=title, catch_up=catch_up, start=start)

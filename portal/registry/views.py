@@ -60,10 +60,14 @@ def _require(permission: str) -> None:
 @bp.route("/")
 @policy.requires(policy.LOGGED_IN)
 def home():
-    """Start page: the user's own organisation with its checklist (material aid for the presidium and accountant)."""
+    """Start page: the user's own organisation with its checklist (material aid for the presidium and accountant,
+    the editorial list for news editors)."""
     if not policy.has_permission(current_user, Permission.VIEW_REGISTRY) and policy.has_permission(
             current_user, Permission.VIEW_AID):
         return redirect(url_for("aid.index"))
+    if not policy.has_permission(current_user, Permission.VIEW_REGISTRY) and policy.has_permission(
+            current_user, Permission.EDIT_NEWS):
+        return redirect(url_for("news.editor_list"))
     return redirect(url_for("registry.org", org_id=current_user.org_id))
 
 

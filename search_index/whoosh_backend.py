@@ -1,0 +1,326 @@
+"""The Whoosh backend (the default): a directory in the instance folder, one writer at a time.
+
+Schema: title (boosted) and content (lead + body) analysed by `analysis.term_of`, stored for the snippets; the
+reader-scope fields are keywords (audience org paths, member categories), state and public as ids, the publication
+time as a sortable number. Ranking is BM25F; Whoosh's block-max pruning finds the top N without scoring every
+posting of the commonest words, and N is bounded by the page (never past `MAX_HITS`). Ties in score go to the newer
+item by re-sorting the top N (ties across the N-th place may fall either way; see README «Поиск»).
+
+A full rebuild writes a fresh index beside the live one and swaps directories, so searching and publishing go on
+meanwhile; updates queued during the rebuild are re-applied after the swap (`service.rebuild`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from whoosh import index as windex
+from whoosh import query as wq
+from whoosh.analysis import Filter, RegexTokenizer
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.writing import LockError
+
+from search_index.analysis import WORD, term_of
+from search_index.base import ALL, MAX_HITS, Backend, Document, Hit, Results, Scope
+from search_index.query import Query, matches, snippet
+
+INDEX_NAME = "news"
+
+
+class RussianFilter(Filter):
+    """Each token's text becomes its `term_of` (stop words dropped); positions and character ranges kept."""
+
+    def __call__(self, tokens):
+        for t in tokens:
+            term = term_of(t.text)
+            if term is None:
+                continue
+            t.text = term
+            yield t
+
+    def __eq__(self, other):
+        return isinstance(other, RussianFilter)
+
+
+def analyzer():
+    return RegexTokenizer(WORD.pattern) | RussianFilter()
+
+
+def schema() -> Schema:
+    ana = analyzer()
+    return Schema(
+        key=ID(unique=True, stored=True),  # "kind:id"
+        kind=ID(stored=True),
+        id=STORED(),
+        title=TEXT(analyzer=ana, stored=True, field_boost=3.0, phrase=True),
+        content=TEXT(analyzer=ana, stored=True, phrase=True),
+        category=ID(stored=True),
+        state=ID(stored=True),
+        public=ID(),
+        audience=KEYWORD(scorable=False, lowercase=False, commas=False),
+        cats=KEYWORD(scorable=False, lowercase=False, commas=False),
+        published=NUMERIC(int, bits=64, signed=True, sortable=True, stored=True),
+    )
+
+
+def _ts(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def _fields(doc: Document) -> dict:
+    return {
+        "key": f"{doc.kind}:{doc.id}", "kind": doc.kind, "id": doc.id, "title": doc.title, "content": doc.content,
+        "category": doc.category, "state": doc.state, "public": "1" if doc.public else "0",
+        "audience": " ".join(doc.audience_orgs) or ALL, "cats": " ".join(doc.audience_cats) or ALL,
+        "published": _ts(doc.published_at),
+    }
+
+
+def scope_filter(scope: Scope, kind: str, category: str | None = None):
+    """The reader's scope as a Whoosh filter query (no scoring)."""
+    parts = [wq.Term("kind", kind)]
+    parts.append(wq.Or([wq.Term("state", "published"), wq.Term("state", "archived")]) if scope.archives
+                 else wq.Term("state", "published"))
+    if scope.public_only:
+        parts.append(wq.Term("public", "1"))
+    if scope.ancestors is not None:
+        orgs = [wq.Term("audience", ALL), *(wq.Term("audience", p) for p in scope.ancestors)]
+        if scope.subtree:
+            orgs.append(wq.Prefix("audience", scope.subtree))
+        parts.append(wq.Or(orgs))
+    if scope.category is not None:
+        parts.append(wq.Or([wq.Term("cats", ALL), wq.Term("cats", scope.category)]))
+    if category:
+        parts.append(wq.Term("category", category))
+    return wq.And(parts)
+
+
+def compile_query(query: Query):
+    """The parsed query over title and content (a clause matches in either)."""
+    def either(make):
+        return wq.Or([make("title"), make("content")])
+
+    clauses = [either(lambda f, t=t: wq.Term(f, t)) for t in query.terms]
+    clauses += [either(lambda f, p=p: wq.Prefix(f, p)) for p in query.prefixes]
+    for phrase in query.phrases:
+        words = [t for _, t in phrase.parts]
+        gap = max(b[0] - a[0] for a, b in zip(phrase.parts, phrase.parts[1:], strict=False))
+        clauses.append(either(lambda f, w=words, g=gap: wq.Phrase(f, w, slop=g)))
+    return wq.And(clauses)
+
+
+EXACT_COUNT_UP_TO = 500
+
+
+def _total(found, limit: int) -> tuple[int, bool]:
+    """How many hits, without scoring every match of the commonest words: exact when the top N held them all or
+    the estimate is small (counting is then cheap); otherwise «more than MAX_HITS» or the index's estimate."""
+    if found.scored_length() < limit:
+        return found.scored_length(), False
+    estimate = found.estimated_length()
+    if estimate <= EXACT_COUNT_UP_TO:
+        return len(found), False
+    if estimate > MAX_HITS:
+        return MAX_HITS, True
+    return estimate, False
+
+
+class WhooshBackend(Backend):
+    name = "whoosh"
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self._ix = None
+        self._local = threading.local()
+        self._writes = 0
+
+    def _searcher(self):
+        """A searcher kept per thread and refreshed when the index changed (opening one per query re-reads the
+        segment files), with the reader-scope filters it has computed (a scope's document set is computed once
+        per index generation instead of once per query)."""
+        local = self._local
+        searcher = getattr(local, "searcher", None)
+        if searcher is not None and getattr(local, "ix", None) is self._ix and self._ix is not None:
+            # Asking the directory for a newer generation costs a listing: at most once a second, and at once
+            # after this process wrote (another process's update shows within a second).
+            now = time.monotonic()
+            if self._writes != getattr(local, "writes", None) or now - getattr(local, "checked", 0) > 1.0:
+                local.writes, local.checked = self._writes, now
+                fresh = searcher.refresh()
+                if fresh is not searcher:
+                    searcher.close()
+                    local.searcher, local.filters = fresh, {}
+            return local.searcher, local.filters
+        if searcher is not None:
+            searcher.close()
+        local.ix = self._open(create=False)
+        local.searcher, local.filters = local.ix.searcher(), {}
+        return local.searcher, local.filters
+
+    # -- the index ----------------------------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        # An opened index whose directory is still there is ready; looking for its table of contents on every query
+        # lists the directory.
+        if self._ix is not None and self.directory.is_dir():
+            return True
+        return self.directory.is_dir() and windex.exists_in(str(self.directory), INDEX_NAME)
+
+    def _open(self, create: bool = True):
+        if self._ix is not None and self.ready():
+            return self._ix
+        self._ix = None
+        if not self.ready():
+            if not create:
+                raise FileNotFoundError(str(self.directory))
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._ix = windex.create_in(str(self.directory), schema(), indexname=INDEX_NAME)
+        else:
+            self._ix = windex.open_dir(str(self.directory), indexname=INDEX_NAME)
+        return self._ix
+
+    def _writer(self, ix, procs: int = 1, limitmb: int = 128):
+        # Another process holding the lock (a worker draining the queue) is waited for, not failed.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return ix.writer(procs=procs, limitmb=limitmb) if procs > 1 else ix.writer(limitmb=limitmb)
+            except LockError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def index(self, docs: list[Document], procs: int = 1) -> None:
+        if not docs:
+            return
+        ix = self._open()
+        w = self._writer(ix, procs)
+        try:
+            for doc in docs:
+                w.update_document(**_fields(doc))
+        except BaseException:
+            w.cancel()
+            raise
+        w.commit()
+        self._writes += 1
+
+    def add_fresh(self, docs, procs: int = 1) -> None:
+        """Add documents known not to be in the index (a rebuild): no delete-by-key per document."""
+        ix = self._open()
+        w = self._writer(ix, procs)
+        try:
+            for doc in docs:
+                w.add_document(**_fields(doc))
+        except BaseException:
+            w.cancel()
+            raise
+        w.commit()
+
+    def delete(self, kind: str, ids: list[int]) -> None:
+        if not ids or not self.ready():
+            return
+        ix = self._open()
+        w = self._writer(ix)
+        for i in ids:
+            w.delete_by_term("key", f"{kind}:{i}")
+        w.commit()
+        self._writes += 1
+
+    def clear(self) -> None:
+        self._ix = None
+        self._writes += 1
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self._open()
+
+    def count(self, kind: str) -> int:
+        if not self.ready():
+            return 0
+        with self._open(create=False).searcher() as s:
+            return s.doc_count() if kind is None else len(list(s.document_numbers(kind=kind)))
+
+    def rebuild(self, kind: str, batches, procs: int = 1) -> int:
+        """Build a new index in a sibling directory, then swap it in (readers keep the old one meanwhile)."""
+        fresh = WhooshBackend(self.directory.with_name(self.directory.name + f".new-{os.getpid()}"))
+        if fresh.directory.exists():
+            shutil.rmtree(fresh.directory)
+        # One writer for the whole build: a commit per batch would write (and merge) a segment per batch.
+        w = fresh._writer(fresh._open(), procs, limitmb=256)
+        n = 0
+        try:
+            for batch in batches:
+                for doc in batch:
+                    w.add_document(**_fields(doc))
+                n += len(batch)
+        except BaseException:
+            w.cancel()
+            raise
+        w.commit()
+        fresh._ix = None
+        old = self.directory.with_name(self.directory.name + f".old-{os.getpid()}")
+        self._ix = None
+        if self.directory.exists():
+            os.replace(self.directory, old)
+        os.replace(fresh.directory, self.directory)
+        shutil.rmtree(old, ignore_errors=True)
+        self._writes += 1
+        return n
+
+    # -- searching ----------------------------------------------------------------------------------------------
+
+    PHRASE_WINDOW = 400
+
+    def _phrase_search(self, s, query: Query, allowed, limit: int):
+        """Phrases, bounded: Whoosh's phrase matcher decodes the positions of every document holding all the words
+        (for the commonest words, all of them: seconds at 20 k items). Instead the words are searched as an AND,
+        the best PHRASE_WINDOW by relevance are taken (block-max pruning applies), and the phrase is checked on
+        their stored text by the same analysis (`query.matches`). A phrase match ranked below the window by its
+        words alone is not found; the total is then a lower bound."""
+        words = Query(text=query.text, terms=[*query.terms, *(t for p in query.phrases for _, t in p.parts)],
+                      prefixes=list(query.prefixes))
+        window = max(self.PHRASE_WINDOW, limit * 4)
+        found = s.search(compile_query(words), filter=allowed, limit=window, terms=False)
+        phrase_only = Query(text=query.text, phrases=list(query.phrases))
+        top = []
+        for h in found:
+            f = h.fields()
+            if matches(phrase_only, f"{f['title']}\n{f['content']}"):
+                top.append((round(h.score, 6), f["published"], f))
+        return top, len(top), found.scored_length() >= window
+
+    def search(self, query: Query, scope: Scope, *, kind: str, page: int = 1, per_page: int = 10,
+               category: str | None = None) -> Results:
+        results = Results(query=query, page=page, per_page=per_page, source=self.name)
+        if query.empty:
+            return results
+        s, filters = self._searcher()
+        limit = min(page * per_page, MAX_HITS)
+        key = (scope, kind, category)
+        allowed = filters.get(key)
+        if allowed is None:
+            if len(filters) > 256:
+                filters.clear()
+            allowed = filters[key] = s._filter_to_comb(scope_filter(scope, kind, category))
+        if not len(allowed):
+            return results  # an empty filter would read to Whoosh as no filter at all
+        if query.phrases:
+            top, results.total, results.total_is_lower_bound = self._phrase_search(s, query, allowed, limit)
+        else:
+            found = s.search(compile_query(query), filter=allowed, limit=limit, terms=False)
+            results.total, results.total_is_lower_bound = _total(found, limit)
+            top = [(round(h.score, 6), h["published"], h.fields()) for h in found]
+        # Relevance first, newer first on equal scores.
+        top.sort(key=lambda x: (-x[0], -x[1]))
+        for score, published, f in top[(page - 1) * per_page: page * per_page]:
+            results.hits.append(Hit(kind=f["kind"], id=f["id"], title=f["title"],
+                                    snippet=snippet(query, f["content"]),
+                                    published_at=datetime.fromtimestamp(published, UTC),
+                                    category=f.get("category", ""), score=score))
+        return results
