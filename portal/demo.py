@@ -240,6 +240,9 @@ def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18) -> dict:
         accounts.append((login, role.title, str(targets[level])))
     db.session.flush()
     load_demo_aid(region, school, rng, fake)
+    from portal.stats.counts import rebuild_all
+
+    rebuild_all()  # the members were bulk-written past the ORM: count them once
     db.session.commit()
     return {"accounts": accounts, "password": DEMO_PASSWORD, "orgs": sum(len(v) if isinstance(v, list) else 1
                                                                           for v in tree.values())}

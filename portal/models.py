@@ -17,3 +17,5 @@ from portal.registry.models import (  # noqa: F401
     Organisation,
     OrgCountChange,
 )
+from portal.stats import counts as _stat_counts  # noqa: F401,E402  (the listener keeping member counts current)
+from portal.stats.models import StatCount, StatSnapshot, StatSnapshotOrg, StatSnapshotValue  # noqa: F401,E402
