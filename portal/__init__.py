@@ -55,6 +55,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.policy import IdConverter
     from portal.registry.import_views import bp as imports_bp
     from portal.registry.views import bp as registry_bp
+    from portal.stats.views import bp as stats_bp
     from portal.workflow_views import bp as workflow_bp
 
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds its rules
@@ -69,6 +70,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(workflow_bp)
     app.register_blueprint(aid_bp)
     app.register_blueprint(i18n_bp)
+    app.register_blueprint(stats_bp)
     init_admin(app)
     _register_cli(app)
     _register_errors(app)

@@ -34,6 +34,7 @@ from sqlalchemy import and_, case, func, select
 
 from portal.clock import today
 from portal.extensions import db
+from portal.i18n import N_
 from portal.registry.models import (
     CardStatus,
     Category,
@@ -154,11 +155,13 @@ def _in_subtree(col, org: Organisation):
     return col.in_(select(Organisation.id).where(Organisation.path.like(org.path + "%")))
 
 
-def _live_members(org: Organisation, on: date, own: dict[int, Counter]) -> None:
+def _live_members(org: Organisation, on: date, own: dict[int, Counter], ages: bool) -> None:
     for org_id, key, n in db.session.execute(
             select(StatCount.org_id, StatCount.key, StatCount.n).where(_in_subtree(StatCount.org_id, org))):
         if n:
             own[org_id][key] += n
+    if not ages:
+        return
     age = _age_case(on).label("band")
     for org_id, band, n in db.session.execute(
             select(Member.org_id, age, func.count()).where(_in_subtree(Member.org_id, org),
@@ -294,15 +297,17 @@ def roll_up(orgs: dict[int, OrgInfo], own: dict[int, Counter], root_id: int) -> 
     return total
 
 
-def compute(org: Organisation, on: date | None = None) -> Report:
-    """The report of `org`'s subtree as of `on` (default 1 January of this year): see the module docstring."""
+def compute(org: Organisation, on: date | None = None, *, ages: bool = True) -> Report:
+    """The report of `org`'s subtree as of `on` (default 1 January of this year): see the module docstring.
+    `ages=False` skips the age bands of a live report (the progress table has no use for them; they are the one
+    live figure that reads the members table)."""
     on = on or default_date()
     live = on >= today()
     since = years_before(on, 1)
     infos, orgs = _subtree(org)
     own: dict[int, Counter] = {i: Counter() for i in infos}
     if live:
-        _live_members(org, on, own)
+        _live_members(org, on, own, ages)
         _movements(org, since, on + timedelta(days=1), own)
         _progress(org, on, own)
     else:
@@ -351,30 +356,30 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
     """The report's sections: (title, [(key, title)]), the same on the page, in the XLSX and in the PDF."""
     bands = [(f"age:{i}", t) for i, t in enumerate(band_titles())]
     return [
-        ("Члены Профсоюза", [("members", "Всего на учёте"),
+        (N_("Члены Профсоюза"), [("members", N_("Всего на учёте")),
                              *[(f"category:{c.value}", c.title) for c in Category]]),
-        ("Пол", [(f"gender:{g.value}", g.title) for g in Gender]),
-        ("Возраст", bands),
-        ("Образование", [(f"education:{e.value}", e.title) for e in Education]),
-        ("Форма уплаты взносов", [(f"dues:{d.value}", d.title) for d in DuesForm]),
-        ("Согласия и билеты", [("consents_signed", "согласие дано"), ("consents_missing", "согласия нет"),
-                               ("cards_requested", "билеты заказаны"), ("cards_issued", "билеты выданы"),
-                               ("cards_overdue", "не отправлены более 14 дней"), ("cabinets", "личные кабинеты")]),
-        ("Охват", [("staff", "работающих в организациях"), ("working_num", "из них членов Профсоюза"),
-                   ("students", "обучающихся"), ("students_num", "из них членов Профсоюза"),
-                   ("level_den", "всего возможных членов"), ("level_num", "на учёте (в организациях с данными)"),
-                   ("problem_orgs", "организаций с ошибками в численности")]),
-        ("Движение за период", [("joined", "принято (в т. ч. повторно)"), ("readmitted", "из них повторно"),
-                                ("left", "выбыло (в т. ч. исключено)"), ("excluded", "из них исключено"),
-                                ("transferred_in", "переведено из других организаций"),
-                                ("transferred_out", "переведено в другие организации")]),
-        ("Профсоюзные органы", [("primaries", "первичных организаций"), ("chairs", "председателей"),
-                                (f"chair:{Gender.FEMALE.value}", "из них женщин"),
-                                (f"chair:{Gender.MALE.value}", "из них мужчин"),
-                                ("chair:released", "освобождённых председателей"),
-                                ("committee", "членов профкомов (комитетов)"),
-                                ("audit_commission", "членов контрольно-ревизионных комиссий")]),
-        ("Текущая работа", [("petitions_open", "ходатайств о помощи на рассмотрении")]),
+        (N_("Пол"), [(f"gender:{g.value}", g.title) for g in Gender]),
+        (N_("Возраст"), bands),
+        (N_("Образование"), [(f"education:{e.value}", e.title) for e in Education]),
+        (N_("Форма уплаты взносов"), [(f"dues:{d.value}", d.title) for d in DuesForm]),
+        (N_("Согласия и билеты"), [("consents_signed", N_("согласие дано")), ("consents_missing", N_("согласия нет")),
+                               ("cards_requested", N_("билеты заказаны")), ("cards_issued", N_("билеты выданы")),
+                               ("cards_overdue", N_("не отправлены более 14 дней")), ("cabinets", N_("личные кабинеты"))]),
+        (N_("Охват"), [("staff", N_("работающих в организациях")), ("working_num", N_("из них членов Профсоюза")),
+                   ("students", N_("обучающихся")), ("students_num", N_("из них членов Профсоюза")),
+                   ("level_den", N_("всего возможных членов")), ("level_num", N_("на учёте (в организациях с данными)")),
+                   ("problem_orgs", N_("организаций с ошибками в численности"))]),
+        (N_("Движение за период"), [("joined", N_("принято (в т. ч. повторно)")), ("readmitted", N_("из них повторно")),
+                                ("left", N_("выбыло (в т. ч. исключено)")), ("excluded", N_("из них исключено")),
+                                ("transferred_in", N_("переведено из других организаций")),
+                                ("transferred_out", N_("переведено в другие организации"))]),
+        (N_("Профсоюзные органы"), [("primaries", N_("первичных организаций")), ("chairs", N_("председателей")),
+                                (f"chair:{Gender.FEMALE.value}", N_("из них женщин")),
+                                (f"chair:{Gender.MALE.value}", N_("из них мужчин")),
+                                ("chair:released", N_("освобождённых председателей")),
+                                ("committee", N_("членов профкомов (комитетов)")),
+                                ("audit_commission", N_("членов контрольно-ревизионных комиссий"))]),
+        (N_("Текущая работа"), [("petitions_open", N_("ходатайств о помощи на рассмотрении"))]),
     ]
 
 
