@@ -39,6 +39,8 @@ from portal.files import store_bytes
 from portal.mail.models import OutboxMessage
 from portal.registry.imports import ImportJob, ImportStatus
 from portal.registry.models import CardStatus, ConsentStatus, CorrectionRequest, Member, Organisation, OrgLevel
+from portal.stats import operations as stats_ops
+from portal.stats.models import StatSnapshot
 from tests.aid_helpers import BIK, PDF, treatment
 from tests.conftest import PASSWORD, create_user, login
 from tests.security_helpers import (  # noqa: F401  (fresh_login_per_request is an autouse fixture)
@@ -63,7 +65,7 @@ PUBLIC = {
 }
 
 # Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).
-STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid"}
+STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid", "stats"}
 
 # A URL argument → the kind of object it names. Keys are "argument" or "endpoint-pattern:argument" where one name
 # means different objects in different blueprints (the pattern wins).
@@ -83,6 +85,7 @@ ARG_KINDS = {
     "registry.resolve_correction:req_id": "correction",
     "consent.*:job_id": "batch_print",
     "imports.*:job_id": "import_job",
+    "snapshot_id": "stat_snapshot",
 }
 
 # URL arguments that are words, not objects: every word the endpoint knows is tried.
@@ -97,6 +100,8 @@ WORDS = {
     "service.run_job:name": ("bonus_export", "card_processing"),
     "*.export:export_type": ("csv",),
     "aid.petition_action:action": tuple(AID_PETITION.transitions),
+    "stats.*:fmt": ("xlsx", "pdf"),
+    "stats.chart:name": ("composition", "levels", "trend"),
 }
 
 # Object ids that travel in a form or a query string (ticked rows, a chosen member): (where, field, kind) by endpoint.
@@ -164,6 +169,7 @@ KIND_MODELS = {
     "petition": AidPetition,
     "petition_attachment": PetitionAttachment,
     "aid_regulation": AidRegulation,
+    "stat_snapshot": StatSnapshot,
 }
 
 # Which organisations lie outside the scope of a user of each level, nearest first: a sibling under the same parent,
@@ -231,10 +237,11 @@ def furnish(org: Organisation, member: Member, tag: str) -> Context:
     attachment = PetitionAttachment(petition_id=petition.id, kind=AttachmentKind.PROOF, stored_name=f"proof-{tag}.pdf",
                                     file_type="pdf", original_name="talon.pdf", size=len(PDF))
     db.session.add(attachment)
+    snapshot = stats_ops.freeze(account, org, date(2026, 1, 1), f"Отчёт {tag}")
     db.session.commit()
     objects = {"org": org, "member": member, "card": card, "card_request": req, "consent_record": record,
                "batch_print": batch, "import_job": job, "correction": correction, "account": account,
-               "audit_entry": entry, "petition": petition, "petition_attachment": attachment}
+               "audit_entry": entry, "petition": petition, "petition_attachment": attachment, "stat_snapshot": snapshot}
     return Context(tag, objects, [member.last_name, number, account.full_name, correction.text])
 
 

@@ -12,7 +12,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from forms.stats import FreezeForm
-from portal import policy
+from portal import audit, policy
 from portal.clock import today
 from portal.extensions import db
 from portal.policy import Permission
@@ -43,7 +43,12 @@ def _org(org_id) -> Organisation:
     return policy.get_org(current_user, org_id)
 
 
-def _download(data: bytes, mimetype: str, filename: str) -> Response:
+def _download(data: bytes, mimetype: str, filename: str, *, org_id: int, what: str,
+              snapshot_id: int | None = None) -> Response:
+    """Send a file; every download of figures is audited (who took which report of which organisation)."""
+    audit.record("stats_download", object_type="stat_snapshots" if snapshot_id else "organisations",
+                 object_id=snapshot_id or org_id, org_id=org_id, actor=current_user, what=what, filename=filename)
+    db.session.commit()
     return Response(data, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
@@ -123,7 +128,7 @@ def progress_xlsx(org_id):
     rows, _state = progress_rows(org, request.args)
     data = downloads.progress_xlsx(rows, gettext("Ход работы: %(org)s, на %(on)s", org=org.name,
                                                  on=today().strftime("%d.%m.%Y")))
-    return _download(data, XLSX, f"progress-{org.id}.xlsx")
+    return _download(data, XLSX, f"progress-{org.id}.xlsx", org_id=org.id, what="progress")
 
 
 # ---- the statistical report --------------------------------------------------------------------------------------
@@ -175,8 +180,9 @@ def report_file(org_id, fmt):
     rep, compare = _reports(org)
     name = f"report-{org.id}-{rep.on.isoformat()}"
     if fmt == "xlsx":
-        return _download(downloads.report_xlsx(rep), XLSX, name + ".xlsx")
-    return _download(downloads.report_pdf(rep, compare), "application/pdf", name + ".pdf")
+        return _download(downloads.report_xlsx(rep), XLSX, name + ".xlsx", org_id=org.id, what="report")
+    return _download(downloads.report_pdf(rep, compare), "application/pdf", name + ".pdf", org_id=org.id,
+                     what="report")
 
 
 @bp.route("/orgs/<org_id>/charts/<name>.svg")
@@ -229,6 +235,7 @@ def snapshot_file(snapshot_id, fmt):
         abort(404)
     frozen = snapshot_report(snap)
     name = f"snapshot-{snap.id}"
+    kept = {"org_id": snap.org_id, "what": "snapshot", "snapshot_id": snap.id}
     if fmt == "xlsx":
-        return _download(downloads.report_xlsx(frozen), XLSX, name + ".xlsx")
-    return _download(downloads.report_pdf(frozen), "application/pdf", name + ".pdf")
+        return _download(downloads.report_xlsx(frozen), XLSX, name + ".xlsx", **kept)
+    return _download(downloads.report_pdf(frozen), "application/pdf", name + ".pdf", **kept)
