@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import String, and_, case, func, select, type_coerce
 
 from portal.clock import today
 from portal.extensions import db
@@ -43,6 +43,7 @@ from portal.registry.models import (
     Education,
     EventKind,
     Gender,
+    InstitutionKind,
     Member,
     MemberEvent,
     MemberStatus,
@@ -142,11 +143,43 @@ def _age_case(on: date):
     return case(*whens, else_=f"age:{len(age_bands())}")
 
 
-def _subtree(org: Organisation) -> tuple[dict[int, OrgInfo], dict[int, Organisation]]:
-    rows = db.session.scalars(select(Organisation).where(Organisation.path.like(org.path + "%"))).all()
-    infos = {o.id: OrgInfo(o.id, o.parent_id, o.level.value, o.path, o.name) for o in rows}
+@dataclass
+class _Passport:
+    """The passport fields the figures need, read as plain values (no ORM objects, no enum conversion)."""
+
+    id: int
+    name: str
+    level: str
+    kind: str | None
+    staff_count: int | None
+    student_count: int | None
+    chair_name: str
+    chair_gender: str | None
+    chair_released: bool
+    committee_size: int | None
+    audit_commission_size: int | None
+
+    @property
+    def is_student_org(self) -> bool:
+        return self.kind == InstitutionKind.STUDENTS.value
+
+    @property
+    def potential_members(self) -> int | None:
+        return self.student_count if self.is_student_org else self.staff_count
+
+
+def _subtree(org: Organisation) -> tuple[dict[int, OrgInfo], dict[int, _Passport]]:
+    t = Organisation.__table__
+    rows = db.session.execute(select(
+        t.c.id, t.c.parent_id, type_coerce(t.c.level, String), t.c.path, t.c.name, type_coerce(t.c.kind, String),
+        t.c.staff_count, t.c.student_count, t.c.chair_name, type_coerce(t.c.chair_gender, String),
+        t.c.chair_released, t.c.committee_size, t.c.audit_commission_size)
+        .where(t.c.path.like(org.path + "%"))).all()
+    infos = {r[0]: OrgInfo(r[0], r[1], r[2], r[3], r[4]) for r in rows}
     infos[org.id].parent_id = None  # the report's root
-    return infos, {o.id: o for o in rows}
+    passports = {r[0]: _Passport(r[0], r[4], r[2], r[5], r[6], r[7], r[8] or "", r[9], bool(r[10]), r[11], r[12])
+                 for r in rows}
+    return infos, passports
 
 
 def _in_subtree(col, org: Organisation):
@@ -242,7 +275,7 @@ def cabinet_counts(org: Organisation) -> dict[int, int]:
     return {}
 
 
-def _passport_figures(orgs: dict[int, Organisation], own: dict[int, Counter]) -> list[Problem]:
+def _passport_figures(orgs: dict[int, _Passport], own: dict[int, Counter]) -> list[Problem]:
     """Staff, chairs, committees and the level's inputs; returns the data problems."""
     problems = []
     for o in orgs.values():
@@ -250,12 +283,12 @@ def _passport_figures(orgs: dict[int, Organisation], own: dict[int, Counter]) ->
         if o.chair_name or o.chair_gender:
             c["chairs"] += 1
             if o.chair_gender is not None:
-                c[f"chair:{o.chair_gender.value}"] += 1
+                c[f"chair:{o.chair_gender}"] += 1
             if o.chair_released:
                 c["chair:released"] += 1
         c["committee"] += o.committee_size or 0
         c["audit_commission"] += o.audit_commission_size or 0
-        if o.level != OrgLevel.PRIMARY:
+        if o.level != OrgLevel.PRIMARY.value:
             continue
         c["primaries"] += 1
         potential = o.potential_members
@@ -286,14 +319,12 @@ def _derived(c: Counter) -> None:
 
 
 def roll_up(orgs: dict[int, OrgInfo], own: dict[int, Counter], root_id: int) -> dict[int, Counter]:
-    """Each organisation's figures summed over its subtree: its own added to every ancestor within the report."""
-    total = {i: Counter() for i in orgs}
-    root_depth = len(orgs[root_id].path.strip("/").split("/"))
-    for i, o in orgs.items():
-        ancestors = [int(p) for p in o.path.strip("/").split("/")][root_depth - 1:]
-        for a in ancestors:
-            if a in total:
-                total[a].update(own[i])
+    """Each organisation's figures summed over its subtree, bottom-up: deepest first, each total added to its
+    parent's (one addition per organisation, whatever the depth)."""
+    total = {i: Counter(own[i]) for i in orgs}
+    for o in sorted(orgs.values(), key=lambda o: -o.depth):
+        if o.id != root_id and o.parent_id in total:
+            total[o.parent_id].update(total[o.id])
     return total
 
 
