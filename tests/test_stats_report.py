@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -94,3 +94,25 @@ def test_live_report_equals_the_kept_counts_and_rolls_up(tree):
     p2.staff_count = 1
     db.session.commit()
     assert {p.org_id for p in compute(r, today()).problems} == {p2.id, tree["p4"].id}
+
+
+def test_cabinet_coverage_counts_open_accounts_of_active_members(tree, monkeypatch):
+    """The seam for the member cabinet (issue 11): pointed at a member_accounts table, cabinets are counted."""
+    from sqlalchemy import Column, DateTime, Integer, MetaData, Table
+
+    from portal.stats import report as report_module
+
+    accounts = Table("member_accounts", MetaData(), Column("id", Integer, primary_key=True),
+                     Column("member_id", Integer), Column("closed_at", DateTime(timezone=True)))
+    accounts.create(db.session.connection())
+    m = tree["m"]
+    closed = datetime.now(UTC)
+    db.session.execute(accounts.insert(), [{"member_id": m["a"].id, "closed_at": None},
+                                           {"member_id": m["b"].id, "closed_at": None},
+                                           {"member_id": m["d"].id, "closed_at": None},  # left: not counted
+                                           {"member_id": m["f"].id, "closed_at": closed}])  # closed
+    monkeypatch.setattr(report_module, "_accounts_table", lambda: accounts)
+    rep = compute(tree["r"], today())
+    assert {i: c["cabinets"] for i, c in rep.own.items() if c["cabinets"]} == {tree["p1"].id: 2}
+    assert rep.total[tree["r"].id]["cabinets"] == 2
+    db.session.rollback()

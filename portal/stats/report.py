@@ -268,11 +268,25 @@ def _progress(org: Organisation, on: date, own: dict[int, Counter]) -> None:
         own[org_id]["cabinets"] += n
 
 
+def _accounts_table():
+    return db.metadata.tables.get("member_accounts")
+
+
 def cabinet_counts(org: Organisation) -> dict[int, int]:
-    """Members with a personal cabinet per organisation of the subtree. SEAM: the member cabinet (issue 11) is
-    built on another branch; until its MemberAccount table is merged this returns nothing (0 everywhere). Point it
-    at that table with one grouped query: members with an account, by Member.org_id, active only."""
-    return {}
+    """Active members with an open personal cabinet, per organisation of the subtree (one grouped query).
+
+    The member cabinet (issue 11, branch `cabinet`: table member_accounts, one row per member, closed_at when
+    closed) is merged separately; until its model is on the metadata this returns nothing (0 everywhere), and from
+    then on it counts without any change here."""
+    accounts = _accounts_table()
+    if accounts is None:
+        return {}
+    return dict(db.session.execute(
+        select(Member.org_id, func.count()).select_from(accounts)
+        .join(Member, Member.id == accounts.c.member_id)
+        .where(accounts.c.closed_at.is_(None), Member.status == MemberStatus.ACTIVE,
+               _in_subtree(Member.org_id, org))
+        .group_by(Member.org_id)).all())
 
 
 def _passport_figures(orgs: dict[int, _Passport], own: dict[int, Counter]) -> list[Problem]:
