@@ -88,3 +88,22 @@ def test_check_reports_a_difference_and_exits_1(app, world):
     assert result.exit_code == 1 and "хранится 7, на самом деле 1" in result.output
     assert app.test_cli_runner().invoke(main, ["stats", "rebuild"]).exit_code == 0
     stats_check(app)
+
+
+def test_a_move_through_the_relationship_is_counted(app, world):
+    m = world.members["a"]
+    m.org = world.school_a2  # as a back-office form would: the relationship, not the key
+    db.session.commit()
+    assert check() == []
+    assert maintained()[(world.school_a2.id, "members")] == 2 and (world.school_a.id, "members") not in maintained()
+
+
+def test_an_assignment_to_an_expired_member_is_counted(app, world):
+    """After a commit the member is expired: an assignment carries no old value, the committed row gives it."""
+    m = world.members["a"]
+    db.session.commit()
+    m.card_status = CardStatus.ORDERED
+    m.category = Category.PENSIONER
+    db.session.commit()
+    assert check() == []
+    assert maintained()[(world.school_a.id, "card:ordered")] == 1

@@ -58,8 +58,11 @@ def keys_of(values: dict) -> list[str]:
     return keys
 
 
-def _state(member: Member, old: bool) -> dict:
-    """The member's counted attributes after the flush, or (old=True) as they were loaded before it."""
+def _state(member: Member, old: bool, committed: dict | None = None) -> dict:
+    """The member's counted attributes after the flush, or (old=True) as they were before it: from the row read
+    by `_before_flush` when an old value was never loaded, else from the attributes' history."""
+    if old and committed and member.id in committed:
+        return dict(committed[member.id])
     values = {}
     insp = inspect(member)
     for attr in WATCHED:
@@ -68,11 +71,37 @@ def _state(member: Member, old: bool) -> dict:
             values[attr] = hist.deleted[0] if hist.deleted else None
         else:
             values[attr] = getattr(member, attr)
+    if old:
+        # A move made through the relationship (member.org = other, e.g. a back-office form) leaves no history on
+        # org_id (the flush syncs the key directly): read the old organisation from the relationship's history.
+        org_hist = insp.attrs["org"].history
+        if org_hist.deleted and org_hist.deleted[0] is not None:
+            values["org_id"] = org_hist.deleted[0].id
     return values
+
+
+def _unknown_old_value(member: Member) -> bool:
+    """A counted attribute was set on an expired (or never loaded) member: its history holds no old value."""
+    insp = inspect(member)
+    return insp.persistent and any(insp.attrs[a].history.has_changes() and not insp.attrs[a].history.deleted
+                                   for a in (*WATCHED, "org"))
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context, _instances) -> None:
+    """Read the committed counted columns of members changed without their old values loaded (an assignment
+    after a commit expired them): one SELECT on the session's connection, before the flush overwrites the row."""
+    ids = [obj.id for obj in session.dirty if isinstance(obj, Member) and _unknown_old_value(obj)]
+    if not ids:
+        return
+    t = Member.__table__
+    rows = session.connection().execute(select(t.c.id, *(t.c[a] for a in WATCHED)).where(t.c.id.in_(ids)))
+    session.info.setdefault("stat_committed", {}).update({r[0]: dict(zip(WATCHED, r[1:], strict=True)) for r in rows})
 
 
 def _deltas(session: Session) -> dict[tuple[int, str], int]:
     delta: dict[tuple[int, str], int] = defaultdict(int)
+    committed = session.info.pop("stat_committed", None)
     for obj in session.new:
         if isinstance(obj, Member):
             for key in keys_of(_state(obj, old=False)):
@@ -80,16 +109,17 @@ def _deltas(session: Session) -> dict[tuple[int, str], int]:
     for obj in session.dirty:
         if isinstance(obj, Member):
             insp = inspect(obj)
-            if not any(insp.attrs[a].history.has_changes() for a in WATCHED):
+            if not any(insp.attrs[a].history.has_changes() for a in (*WATCHED, "org")) and not (
+                    committed and obj.id in committed):
                 continue
-            before, after = _state(obj, old=True), _state(obj, old=False)
+            before, after = _state(obj, old=True, committed=committed), _state(obj, old=False)
             for key in keys_of(before):
                 delta[(before["org_id"], key)] -= 1
             for key in keys_of(after):
                 delta[(after["org_id"], key)] += 1
     for obj in session.deleted:
         if isinstance(obj, Member):
-            before = _state(obj, old=True)
+            before = _state(obj, old=True, committed=committed)
             for key in keys_of(before):
                 delta[(before["org_id"], key)] -= 1
     return {k: v for k, v in delta.items() if v}
