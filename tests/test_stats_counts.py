@@ -107,3 +107,28 @@ def test_an_assignment_to_an_expired_member_is_counted(app, world):
     db.session.commit()
     assert check() == []
     assert maintained()[(world.school_a.id, "card:ordered")] == 1
+
+
+def test_counts_follow_the_card_workflow_to_issued(app, client, make_app, world):
+    """Card request → processing → shipment → handing over, through the real pages and jobs."""
+    from tests.conftest import login
+    from tests.test_cards import _draft_with, _process, consenting
+
+    login(client, world.users["primary_chair"])
+    members = consenting(world.school_a, 2)
+    req = _draft_with(client, world.school_a, members)
+    assert client.post(f"/card-requests/{req.id}/submit").status_code == 302
+    stats_check(app)
+    assert maintained()[(world.school_a.id, "card:ordered")] == 2
+    _process()
+    stats_check(app)
+    regional = make_app().test_client()
+    login(regional, world.users["regional_staff"])
+    assert regional.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "RA123456789RU",
+                                                                "on_date": date.today().isoformat()}).status_code == 302
+    stats_check(app)
+    db.session.refresh(req)
+    for item in req.items:
+        assert client.post(f"/cards/{item.card.id}/hand_over").status_code == 302
+    stats_check(app)
+    assert maintained()[(world.school_a.id, "card:issued")] == 2
