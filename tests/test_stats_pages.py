@@ -122,3 +122,18 @@ def test_scope(make_app, world):
     regional = make_app().test_client()
     login(regional, world.users["regional_chair"])
     assert regional.get(f"/stats/snapshots/{snap.id}").status_code == 200
+
+
+def test_start_page_does_not_call_more_members_than_staff_done(client, world):
+    """«на учёте 40 из 9 возможных … готово» was the symptom: more members than staff is a data problem."""
+    world.school_a.staff_count = 0
+    db.session.commit()
+    for _ in range(2):
+        create_member(world.school_a)
+    world.school_a.staff_count = 2
+    db.session.commit()
+    login(client, world.users["primary_chair"])
+    html = client.get(f"/orgs/{world.school_a.id}").get_data(as_text=True)
+    step = html.split('data-step="members"', 1)[1].split("</li>", 1)[0]
+    assert 'data-done="no"' in step and "больше, чем работающих (2)" in step
+    assert f"/orgs/{world.school_a.id}/passport" in step

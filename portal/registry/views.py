@@ -90,16 +90,21 @@ def checklist(org: Organisation) -> dict:
     ).one()
     members, consents, cards_ordered, cards_issued, no_contacts = (int(x or 0) for x in row)
     potential = potential_members(org)
+    over_staff = bool(potential) and members > potential
     missing = org.passport_missing()
     steps = [
         {"key": "passport", "title": gettext("Паспорт организации заполнен"), "done": not missing,
          "detail": gettext("всё заполнено") if not missing else gettext("не заполнено полей: %(n)s", n=len(missing)),
          "url": url_for("registry.passport", org_id=org.id)},
-        {"key": "members", "title": gettext("Члены Профсоюза поставлены на учёт"), "done": members > 0,
-         "detail": (gettext("на учёте %(n)s из %(total)s возможных", n=members, total=potential) if potential
+        # More members than staff is a data problem (issue 13), never «done»: the step sends the chair to the passport.
+        {"key": "members", "title": gettext("Члены Профсоюза поставлены на учёт"),
+         "done": members > 0 and not over_staff,
+         "detail": (gettext("на учёте %(n)s — больше, чем работающих (%(total)s): проверьте численность в паспорте",
+                            n=members, total=potential) if over_staff else
+                    gettext("на учёте %(n)s из %(total)s возможных", n=members, total=potential) if potential
                     else gettext("на учёте %(n)s", n=members))
                    + ("; " + gettext("без телефона и e-mail: %(n)s", n=no_contacts) if no_contacts else ""),
-         "url": url_for("registry.members", org_id=org.id)},
+         "url": url_for("registry.passport" if over_staff else "registry.members", org_id=org.id)},
         {"key": "consents", "title": gettext("Согласия на обработку персональных данных собраны"),
          "done": members > 0 and consents == members,
          "detail": gettext("собрано %(n)s из %(total)s", n=consents, total=members),
