@@ -66,6 +66,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from portal.policy import separate_principals as policy_separate_principals
     from portal.registry.import_views import bp as imports_bp
     from portal.registry.views import bp as registry_bp
+    from portal.stats.views import bp as stats_bp
     from portal.workflow_views import bp as workflow_bp
 
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds its rules
@@ -87,6 +88,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(verify_bp)
     app.register_blueprint(cabinet_staff_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(stats_bp)
     init_admin(app)
     _register_cli(app)
     _register_errors(app)

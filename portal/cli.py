@@ -293,3 +293,35 @@ def search_sync():
     before = search_index.pending()
     search_index.sync()
     click.echo(f"Применено изменений: {before - search_index.pending()}, осталось: {search_index.pending()}.")
+
+
+@main.group("stats")
+def stats_group():
+    """Статистика: проверка и пересчёт счётчиков членов Профсоюза по организациям."""
+
+
+@stats_group.command("check")
+@with_appcontext
+def stats_check():
+    """Пересчитать все счётчики с нуля и сравнить с хранимыми; код выхода 1, если есть расхождения."""
+    from portal.stats.counts import check
+
+    diffs = check()
+    for org_id, key, kept, actual in diffs:
+        click.echo(f"организация {org_id}: {key}: хранится {kept}, на самом деле {actual}")
+    if diffs:
+        click.echo(f"Расхождений: {len(diffs)}. Исправить: portal stats rebuild.")
+        raise SystemExit(1)
+    click.echo("Счётчики сходятся с реестром.")
+
+
+@stats_group.command("rebuild")
+@with_appcontext
+def stats_rebuild():
+    """Пересчитать все счётчики с нуля (после массовой загрузки мимо портала или найденного расхождения)."""
+    from portal.extensions import db
+    from portal.stats.counts import rebuild_all
+
+    rebuild_all()
+    db.session.commit()
+    click.echo("Счётчики пересчитаны.")

@@ -259,6 +259,9 @@ def load_demo(members: int = 2000, seed: int = 2026, regions: int = 18, news: in
     editor = db.session.scalar(select(User).where(User.login == "editor-cs"))
     if editor is not None:
         load_demo_news(rng, tree["central"], tree["regional"], editor, count=news)
+    from portal.stats.counts import rebuild_all
+
+    rebuild_all()  # the members were bulk-written past the ORM: count them once
     db.session.commit()
     if editor is not None:
         import search_index

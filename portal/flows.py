@@ -53,8 +53,9 @@ def setup() -> None:
     from portal.consent import flow as _consent  # noqa: F401  (binds CONSENT)
     from portal.news import flow as _news  # noqa: F401  (binds NEWS_ITEM)
     from portal.registry import flow as _registry  # noqa: F401  (member guards shared by the workflows)
+    from portal.stats.counts import workflow_moved
 
-    workflows.configure(session=lambda: db.session, history=WorkflowHistory)
+    workflows.configure(session=lambda: db.session, history=WorkflowHistory, move_listeners=(workflow_moved,))
     for wf in workflows.ALL.values():
         workflows.check_registered(wf)
     _READY = True

@@ -19,4 +19,6 @@ from portal.registry.models import (  # noqa: F401
     Organisation,
     OrgCountChange,
 )
+from portal.stats import counts as _stat_counts  # noqa: F401,E402  (the listener keeping member counts current)
+from portal.stats.models import StatCount, StatSnapshot, StatSnapshotOrg, StatSnapshotValue  # noqa: F401,E402
 from search_index.models import SearchDocument, SearchQueue  # noqa: F401

@@ -41,6 +41,8 @@ from portal.news.content import IMAGE_AREA
 from portal.news.models import Mailing, NewsImage, NewsItem, NewsState
 from portal.registry.imports import ImportJob, ImportStatus
 from portal.registry.models import CardStatus, ConsentStatus, CorrectionRequest, Member, Organisation, OrgLevel
+from portal.stats import operations as stats_ops
+from portal.stats.models import StatSnapshot
 from tests.aid_helpers import BIK, PDF, treatment
 from tests.conftest import PASSWORD, create_user, login
 from tests.security_helpers import (  # noqa: F401  (fresh_login_per_request is an autouse fixture)
@@ -93,7 +95,7 @@ MEMBER_ARG_KINDS = {"family_id": "family_member", "token_id": "api_token", "news
 
 # Blueprints whose every endpoint is a staff page (Flask-Admin model views are found through the admin instead).
 STAFF_BLUEPRINTS = {"registry", "imports", "cards", "consent", "service", "workflow", "auth", "admin", "aid",
-                     "cabinet_staff", "news"}
+                     "cabinet_staff", "news", "stats"}
 
 # A URL argument → the kind of object it names. Keys are "argument" or "endpoint-pattern:argument" where one name
 # means different objects in different blueprints (the pattern wins).
@@ -116,6 +118,7 @@ ARG_KINDS = {
     "news_id": "news_item",
     "image_id": "news_image",
     "mailing_id": "mailing",
+    "snapshot_id": "stat_snapshot",
 }
 
 # URL arguments that are words, not objects: every word the endpoint knows is tried.
@@ -131,6 +134,8 @@ WORDS = {
     "*.export:export_type": ("csv",),
     "aid.petition_action:action": tuple(AID_PETITION.transitions),
     "news.act:action": tuple(NEWS_ITEM.transitions),
+    "stats.*:fmt": ("xlsx", "pdf"),
+    "stats.chart:name": ("composition", "levels", "trend"),
 }
 
 # Object ids that travel in a form or a query string (ticked rows, a chosen member): (where, field, kind) by endpoint.
@@ -205,6 +210,7 @@ KIND_MODELS = {
     "news_item": NewsItem,
     "news_image": NewsImage,
     "mailing": Mailing,
+    "stat_snapshot": StatSnapshot,
 }
 
 # Which organisations lie outside the scope of a user of each level, nearest first: a sibling under the same parent,
@@ -282,10 +288,13 @@ def furnish(org: Organisation, member: Member, tag: str) -> Context:
                       body="Текст", period_end=datetime.now(UTC), segment_org_id=org.id)
     db.session.add_all([news, image, mailing])
     db.session.commit()
+    snapshot = stats_ops.freeze(account, org, date(2026, 1, 1), f"Отчёт {tag}")
+    db.session.commit()
     objects = {"org": org, "member": member, "card": card, "card_request": req, "consent_record": record,
                "batch_print": batch, "import_job": job, "correction": correction, "account": account,
                "audit_entry": entry, "petition": petition, "petition_attachment": attachment,
-               "news_item": news, "news_image": image, "mailing": mailing}
+               "news_item": news, "news_image": image, "mailing": mailing,
+               "stat_snapshot": snapshot}
     return Context(tag, objects, [member.last_name, number, account.full_name, correction.text, news.title,
                                   mailing.subject])
 

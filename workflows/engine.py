@@ -216,15 +216,20 @@ def bind(wf: Workflow, model: type, scope: Callable | None = None) -> Workflow:
 class _Backend:
     session: Callable | None = None  # () -> the current SQLAlchemy session
     history: type | None = None  # the mapped class of the history table (columns as HISTORY_COLUMNS)
+    # Called as listener(wf, obj, before, after) after every move, in the same transaction: the state is written by
+    # a Core UPDATE, so ORM listeners (e.g. the portal's member counters) would not see it otherwise.
+    move_listeners: tuple = ()
 
 
 _BACKEND = _Backend()
 
 
-def configure(*, session: Callable, history: type) -> None:
-    """Where the engine writes: a function giving the current session, and the history model (the portal's)."""
+def configure(*, session: Callable, history: type, move_listeners: tuple = ()) -> None:
+    """Where the engine writes: a function giving the current session, and the history model (the portal's);
+    `move_listeners` are told of every state move (see `_Backend`)."""
     _BACKEND.session = session
     _BACKEND.history = history
+    _BACKEND.move_listeners = tuple(move_listeners)
 
 
 def _session():
@@ -376,6 +381,8 @@ def fire(wf: Workflow, obj, action: str, actor, *, comment: str = "", params: di
         raise WorkflowConflict(gettext("Это действие уже выполнил кто-то другой или объект изменился. Обновите страницу."))
     set_committed(obj, wf.state_attr, state_value)
     set_committed(obj, wf.version_attr, version + 1)
+    for listener in _BACKEND.move_listeners:
+        listener(wf, obj, before, after)
     for name in t.effects:
         if name not in _ROW_EFFECTS:
             _EFFECTS[name](obj, actor, effect_params)

@@ -127,6 +127,11 @@ def import_file(org: Organisation, source, filename: str, actor, *, dry_run: boo
             if progress:
                 progress(result.rows, sheet.total_estimate)
         settle()
+        if not dry_run and result.imported:
+            # The bulk writer bypasses the ORM (and so the counters' listener): recount this organisation once.
+            from portal.stats.counts import refresh_orgs
+
+            refresh_orgs([org.id])
         result.duplicates = len(result.duplicate_rows)
         result.refused.sort()
         result.duplicate_rows.sort()

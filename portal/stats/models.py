@@ -1,0 +1,85 @@
+"""Statistics tables: per-organisation counters kept current with the registry, and frozen report snapshots.
+
+`StatCount` is a long table, one row per (organisation, key): the number of *active* members of that organisation
+with that property, e.g. ``members``, ``category:working``, ``gender:F``, ``consent:signed``, ``card:issued``.
+It is maintained in the same transaction as the registry change (portal.stats.counts); roll-ups are never stored,
+they are summed over the materialised path at query time (a few set-based queries for a whole subtree).
+
+A frozen report (`StatSnapshot`) stores its figures as rows (`StatSnapshotValue`: organisation, key, number):
+later registry edits never change it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+
+
+class StatCount(db.Model):
+    """How many active members of one organisation have one property (``key``); `changed_at` is the last change."""
+
+    __tablename__ = "stat_counts"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<StatCount {self.org_id} {self.key}={self.n}>"
+
+
+class StatSnapshot(db.Model):
+    """A statistical report frozen on a date for an organisation's subtree: who froze it and when."""
+
+    __tablename__ = "stat_snapshots"
+    __table_args__ = (Index("ix_stat_snapshots_org", "org_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    on_date: Mapped[date] = mapped_column(Date)
+    period_start: Mapped[date] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_by_login: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    values: Mapped[list[StatSnapshotValue]] = relationship(back_populates="snapshot", order_by="StatSnapshotValue.id")
+
+    def __repr__(self) -> str:
+        return f"<StatSnapshot {self.id} org={self.org_id} {self.on_date}>"
+
+
+class StatSnapshotOrg(db.Model):
+    """An organisation as it stood in a frozen report: name, level and path are copied so the report reads the
+    same after renames and moves."""
+
+    __tablename__ = "stat_snapshot_orgs"
+    __table_args__ = (Index("ix_stat_snapshot_orgs_snapshot", "snapshot_id", "org_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("stat_snapshots.id"))
+    org_id: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(24))
+    path: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(500))
+
+
+class StatSnapshotValue(db.Model):
+    """One figure of a frozen report: an organisation of the subtree, key, number (rolled up over its subtree)."""
+
+    __tablename__ = "stat_snapshot_values"
+    __table_args__ = (Index("ix_stat_snapshot_values_snapshot", "snapshot_id", "org_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("stat_snapshots.id"))
+    org_id: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(48))
+    n: Mapped[int] = mapped_column(Integer)
+
+    snapshot: Mapped[StatSnapshot] = relationship(back_populates="values")

@@ -1,0 +1,436 @@
+"""The one function behind every statistical figure: `compute(org, on)`. The passport analytics, the progress
+table, the report page, its XLSX and its PDF all read their numbers from the `Report` it returns.
+
+A report covers an organisation's subtree. For each organisation it holds its *own* figures (`own[id]`, a Counter
+of keys such as ``members``, ``category:working``, ``age:0``, ``joined``) and the figures *rolled up* over its
+subtree (`total[id]`): sums of counts — a level is rolled up by summing members and staff, never by averaging
+percentages. Everything is read by a few set-based queries over the subtree (its organisations by the materialised
+path, then grouped counts), never a query per organisation; the roll-up adds each organisation's own figures to
+its ancestors within the subtree in one pass.
+
+Dates. `on` is the report date (default 1 January of the current year); the period is the year before it,
+[on − 1 year, on). A date today or later is the live registry: membership, category, gender, education, dues,
+consent and cards are the kept counters (portal.stats.counts), age bands are computed at query time. An earlier
+date is reconstructed from the membership history (member_events): a person counts in the organisation where their
+last event before `on` put them (joined / transferred / re-admitted), and not at all if it was leaving or
+exclusion. Properties without a history (category, education, consent, card…) are taken as they are now.
+
+Age bands are full years on the report date: under 35, 35–49, 50–59, 60 and older by default (``STATS_AGE_BANDS``
+= (35, 50, 60) in the app config); someone turning 35 on the report date is in the second band.
+
+Membership level = members ÷ potential members (staff, or students for a students' primary). A primary without a
+staff (student) count, or with more members than staff, is a *data problem*: it is listed with a link to its
+passport and left out of both sides of the level — the level is never silently computed from bad inputs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import String, and_, case, func, select, type_coerce
+
+from portal.clock import today
+from portal.extensions import db
+from portal.i18n import N_
+from portal.registry.models import (
+    CardStatus,
+    Category,
+    ConsentStatus,
+    DuesForm,
+    Education,
+    EventKind,
+    Gender,
+    InstitutionKind,
+    Member,
+    MemberEvent,
+    MemberStatus,
+    Organisation,
+    OrgLevel,
+)
+from portal.stats.models import StatCount
+
+DEFAULT_AGE_BANDS = (35, 50, 60)
+ACTIVE_EVENTS = (EventKind.JOINED.value, EventKind.TRANSFERRED.value, EventKind.READMITTED.value)
+CARD_REQUESTED = (CardStatus.ORDERED.value, CardStatus.PRODUCED.value, CardStatus.SHIPPED.value)
+CONSENT_GIVEN = (ConsentStatus.SIGNED.value, ConsentStatus.TRANSFERRED.value)
+OVERDUE_DAYS = 14
+
+
+@dataclass
+class OrgInfo:
+    """What a report needs of an organisation (copied into a frozen snapshot as it stood)."""
+
+    id: int
+    parent_id: int | None
+    level: str
+    path: str
+    name: str
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") - 1
+
+
+@dataclass
+class Problem:
+    """A primary whose staff count makes its level meaningless: fix it in the passport."""
+
+    org_id: int
+    name: str
+    members: int
+    potential: int | None
+
+
+@dataclass
+class Report:
+    root_id: int
+    on: date
+    since: date
+    live: bool
+    orgs: dict[int, OrgInfo]
+    own: dict[int, Counter]
+    total: dict[int, Counter] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    changed_at: dict[int, datetime] = field(default_factory=dict)
+
+    @property
+    def root(self) -> OrgInfo:
+        return self.orgs[self.root_id]
+
+    def children(self, org_id: int) -> list[OrgInfo]:
+        return sorted((o for o in self.orgs.values() if o.parent_id == org_id), key=lambda o: o.name)
+
+    def primaries(self) -> list[OrgInfo]:
+        return sorted((o for o in self.orgs.values() if o.level == OrgLevel.PRIMARY.value), key=lambda o: o.name)
+
+    def levels(self) -> list[str]:
+        """The levels present in the subtree, top down (one XLSX sheet each)."""
+        order = [lv.value for lv in OrgLevel]
+        return sorted({o.level for o in self.orgs.values()}, key=order.index)
+
+
+def age_bands() -> tuple[int, ...]:
+    return tuple(current_app.config.get("STATS_AGE_BANDS", DEFAULT_AGE_BANDS))
+
+
+def band_titles() -> list[str]:
+    """Titles of the age bands, e.g. «до 35», «35–49», «50–59», «60 и старше»."""
+    b = age_bands()
+    titles = [f"до {b[0]}"]
+    titles += [f"{lo}–{hi - 1}" for lo, hi in zip(b, b[1:], strict=False)]
+    titles.append(f"{b[-1]} и старше")
+    return titles
+
+
+def years_before(d: date, years: int) -> date:
+    """The same calendar day `years` earlier (29 February → 28 February): born on or before it = that old on `d`."""
+    try:
+        return d.replace(year=d.year - years)
+    except ValueError:
+        return d.replace(year=d.year - years, day=28)
+
+
+def default_date() -> date:
+    """1 January of the current year."""
+    return date(today().year, 1, 1)
+
+
+def _age_case(on: date):
+    whens = [(Member.birth_date > years_before(on, b), f"age:{i}") for i, b in enumerate(age_bands())]
+    return case(*whens, else_=f"age:{len(age_bands())}")
+
+
+@dataclass
+class _Passport:
+    """The passport fields the figures need, read as plain values (no ORM objects, no enum conversion)."""
+
+    id: int
+    name: str
+    level: str
+    kind: str | None
+    staff_count: int | None
+    student_count: int | None
+    chair_name: str
+    chair_gender: str | None
+    chair_released: bool
+    committee_size: int | None
+    audit_commission_size: int | None
+
+    @property
+    def is_student_org(self) -> bool:
+        return self.kind == InstitutionKind.STUDENTS.value
+
+    @property
+    def potential_members(self) -> int | None:
+        return self.student_count if self.is_student_org else self.staff_count
+
+
+def _subtree(org: Organisation) -> tuple[dict[int, OrgInfo], dict[int, _Passport]]:
+    t = Organisation.__table__
+    rows = db.session.execute(select(
+        t.c.id, t.c.parent_id, type_coerce(t.c.level, String), t.c.path, t.c.name, type_coerce(t.c.kind, String),
+        t.c.staff_count, t.c.student_count, t.c.chair_name, type_coerce(t.c.chair_gender, String),
+        t.c.chair_released, t.c.committee_size, t.c.audit_commission_size)
+        .where(t.c.path.like(org.path + "%"))).all()
+    infos = {r[0]: OrgInfo(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+    infos[org.id].parent_id = None  # the report's root
+    passports = {r[0]: _Passport(r[0], r[4], r[2], r[5], r[6], r[7], r[8] or "", r[9], bool(r[10]), r[11], r[12])
+                 for r in rows}
+    return infos, passports
+
+
+def _in_subtree(col, org: Organisation):
+    if org.level == OrgLevel.PRIMARY:
+        return col == org.id
+    return col.in_(select(Organisation.id).where(Organisation.path.like(org.path + "%")))
+
+
+def _live_members(org: Organisation, on: date, own: dict[int, Counter], ages: bool) -> None:
+    for org_id, key, n in db.session.execute(
+            select(StatCount.org_id, StatCount.key, StatCount.n).where(_in_subtree(StatCount.org_id, org))):
+        if n:
+            own[org_id][key] += n
+    if not ages:
+        return
+    age = _age_case(on).label("band")
+    for org_id, band, n in db.session.execute(
+            select(Member.org_id, age, func.count()).where(_in_subtree(Member.org_id, org),
+                                                           Member.status == MemberStatus.ACTIVE)
+            .group_by(Member.org_id, age)):
+        own[org_id][band] += n
+
+
+def _past_members(org: Organisation, on: date, own: dict[int, Counter]) -> None:
+    """Membership at the start of `on`, from each person's last event before it (one windowed query)."""
+    touched = select(MemberEvent.member_id).where(_in_subtree(MemberEvent.to_org_id, org))
+    ranked = (select(MemberEvent.member_id, MemberEvent.kind, MemberEvent.to_org_id,
+                     func.row_number().over(partition_by=MemberEvent.member_id,
+                                            order_by=(MemberEvent.on_date.desc(), MemberEvent.id.desc())).label("rn"))
+              .where(MemberEvent.on_date < on, MemberEvent.member_id.in_(touched)).subquery())
+    age = _age_case(on).label("band")
+    cols = (Member.category, Member.gender, Member.education, Member.dues_form, Member.consent_status,
+            Member.card_status)
+    q = (select(ranked.c.to_org_id, age, *cols, func.count())
+         .join(Member, Member.id == ranked.c.member_id)
+         .where(ranked.c.rn == 1, ranked.c.kind.in_(ACTIVE_EVENTS), _in_subtree(ranked.c.to_org_id, org))
+         .group_by(ranked.c.to_org_id, age, *cols))
+    prefixes = ("category", "gender", "education", "dues", "consent", "card")
+    for org_id, band, *values, n in db.session.execute(q):
+        c = own[org_id]
+        c["members"] += n
+        c[band] += n
+        for prefix, v in zip(prefixes, values, strict=True):
+            c[f"{prefix}:{getattr(v, 'value', v)}"] += n
+
+
+def _movements(org: Organisation, since: date, until: date, own: dict[int, Counter]) -> None:
+    """Joined (incl. re-admitted), left (incl. excluded), transferred in and out during [since, until)."""
+    in_period = and_(MemberEvent.on_date >= since, MemberEvent.on_date < until)
+    kinds = {EventKind.JOINED.value: ("to", "joined"), EventKind.READMITTED.value: ("to", "joined"),
+             EventKind.LEFT.value: ("from", "left"), EventKind.EXCLUDED.value: ("from", "left")}
+    for side, col in (("to", MemberEvent.to_org_id), ("from", MemberEvent.from_org_id)):
+        for org_id, kind, n in db.session.execute(
+                select(col, MemberEvent.kind, func.count()).where(in_period, _in_subtree(col, org))
+                .group_by(col, MemberEvent.kind)):
+            kind = getattr(kind, "value", kind)
+            if kind == EventKind.TRANSFERRED.value:
+                own[org_id]["transferred_in" if side == "to" else "transferred_out"] += n
+            elif kinds.get(kind, ("", ""))[0] == side:
+                own[org_id][kinds[kind][1]] += n
+                if kind == EventKind.EXCLUDED.value:
+                    own[org_id]["excluded"] += n
+                if kind == EventKind.READMITTED.value:
+                    own[org_id]["readmitted"] += n
+
+
+def _progress(org: Organisation, on: date, own: dict[int, Counter]) -> None:
+    """Today's work figures from other domains: cards overdue (> 14 days unshipped), open petitions, cabinets."""
+    from portal.aid.models import OPEN_STATES, AidPetition
+    from portal.cards.models import CardRequest, CardRequestItem, RequestState
+
+    overdue = and_(CardRequest.state == RequestState.PROCESSED,
+                   CardRequest.processed_on < on - timedelta(days=OVERDUE_DAYS))
+    for org_id, n in db.session.execute(
+            select(CardRequest.org_id, func.count(CardRequestItem.id))
+            .join(CardRequestItem, CardRequestItem.request_id == CardRequest.id)
+            .where(overdue, CardRequestItem.excluded_reason == "", _in_subtree(CardRequest.org_id, org))
+            .group_by(CardRequest.org_id)):
+        own[org_id]["cards_overdue"] += n
+    for org_id, n in db.session.execute(
+            select(AidPetition.org_id, func.count()).where(AidPetition.state.in_(OPEN_STATES),
+                                                           _in_subtree(AidPetition.org_id, org))
+            .group_by(AidPetition.org_id)):
+        own[org_id]["petitions_open"] += n
+    for org_id, n in cabinet_counts(org).items():
+        own[org_id]["cabinets"] += n
+
+
+def _accounts_table():
+    return db.metadata.tables.get("member_accounts")
+
+
+def cabinet_counts(org: Organisation) -> dict[int, int]:
+    """Active members with an open personal cabinet, per organisation of the subtree (one grouped query).
+
+    The member cabinet (issue 11, branch `cabinet`: table member_accounts, one row per member, closed_at when
+    closed) is merged separately; until its model is on the metadata this returns nothing (0 everywhere), and from
+    then on it counts without any change here."""
+    accounts = _accounts_table()
+    if accounts is None:
+        return {}
+    return dict(db.session.execute(
+        select(Member.org_id, func.count()).select_from(accounts)
+        .join(Member, Member.id == accounts.c.member_id)
+        .where(accounts.c.closed_at.is_(None), Member.status == MemberStatus.ACTIVE,
+               _in_subtree(Member.org_id, org))
+        .group_by(Member.org_id)).all())
+
+
+def _passport_figures(orgs: dict[int, _Passport], own: dict[int, Counter]) -> list[Problem]:
+    """Staff, chairs, committees and the level's inputs; returns the data problems."""
+    problems = []
+    for o in orgs.values():
+        c = own[o.id]
+        if o.chair_name or o.chair_gender:
+            c["chairs"] += 1
+            if o.chair_gender is not None:
+                c[f"chair:{o.chair_gender}"] += 1
+            if o.chair_released:
+                c["chair:released"] += 1
+        c["committee"] += o.committee_size or 0
+        c["audit_commission"] += o.audit_commission_size or 0
+        if o.level != OrgLevel.PRIMARY.value:
+            continue
+        c["primaries"] += 1
+        potential = o.potential_members
+        members = c["members"]
+        if not potential or members > potential:
+            problems.append(Problem(o.id, o.name, members, potential))
+            c["problem_orgs"] += 1
+            continue
+        c["level_num"] += members
+        c["level_den"] += potential
+        if o.is_student_org:
+            c["students_num"] += c[f"category:{Category.STUDENT.value}"]
+            c["students_den"] += potential
+        else:
+            c["working_num"] += c[f"category:{Category.WORKING.value}"]
+            c["working_den"] += potential
+            c["staff"] += potential
+        if o.is_student_org:
+            c["students"] += potential
+    return sorted(problems, key=lambda p: p.name)
+
+
+def _derived(c: Counter) -> None:
+    c["cards_requested"] = sum(c[f"card:{s}"] for s in CARD_REQUESTED)
+    c["cards_issued"] = c[f"card:{CardStatus.ISSUED.value}"]
+    c["consents_signed"] = sum(c[f"consent:{s}"] for s in CONSENT_GIVEN)
+    c["consents_missing"] = c["members"] - c["consents_signed"]
+
+
+def roll_up(orgs: dict[int, OrgInfo], own: dict[int, Counter], root_id: int) -> dict[int, Counter]:
+    """Each organisation's figures summed over its subtree, bottom-up: deepest first, each total added to its
+    parent's (one addition per organisation, whatever the depth)."""
+    total = {i: Counter(own[i]) for i in orgs}
+    for o in sorted(orgs.values(), key=lambda o: -o.depth):
+        if o.id != root_id and o.parent_id in total:
+            total[o.parent_id].update(total[o.id])
+    return total
+
+
+def compute(org: Organisation, on: date | None = None, *, ages: bool = True) -> Report:
+    """The report of `org`'s subtree as of `on` (default 1 January of this year): see the module docstring.
+    `ages=False` skips the age bands of a live report (the progress table has no use for them; they are the one
+    live figure that reads the members table)."""
+    on = on or default_date()
+    live = on >= today()
+    since = years_before(on, 1)
+    infos, orgs = _subtree(org)
+    own: dict[int, Counter] = {i: Counter() for i in infos}
+    if live:
+        _live_members(org, on, own, ages)
+        _movements(org, since, on + timedelta(days=1), own)
+        _progress(org, on, own)
+    else:
+        _past_members(org, on, own)
+        _movements(org, since, on, own)
+    # Rows of organisations outside the subtree cannot appear (every query is limited to it); drop zero entries.
+    own = {i: Counter({k: v for k, v in own[i].items() if v}) for i in infos}
+    problems = _passport_figures(orgs, own)
+    for c in own.values():
+        _derived(c)
+    report = Report(org.id, on, since, live, infos, own, problems=problems)
+    report.total = roll_up(infos, own, org.id)
+    if live:
+        report.changed_at = last_changes(org, infos)
+    return report
+
+
+def last_changes(org: Organisation, infos: dict[int, OrgInfo]) -> dict[int, datetime]:
+    """The last change of each organisation's members (its own, then the latest below it)."""
+    own = dict(db.session.execute(select(StatCount.org_id, func.max(StatCount.changed_at))
+                                  .where(_in_subtree(StatCount.org_id, org)).group_by(StatCount.org_id)).all())
+    out: dict[int, datetime] = {}
+    for i, o in infos.items():
+        when = own.get(i)
+        if when is None:
+            continue
+        for a in (int(p) for p in o.path.strip("/").split("/")):
+            if a in infos and (a not in out or _aware(out[a]) < _aware(when)):
+                out[a] = when
+    return out
+
+
+def _aware(d: datetime) -> datetime:
+    from datetime import UTC
+
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+def percent(num: int, den: int) -> float | None:
+    """num ÷ den in per cent, one decimal; None without a denominator."""
+    return round(100 * num / den, 1) if den else None
+
+
+# Titles of the report's rows, in order, for pages and downloads (keys → Russian msgids).
+def sections() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The report's sections: (title, [(key, title)]), the same on the page, in the XLSX and in the PDF."""
+    bands = [(f"age:{i}", t) for i, t in enumerate(band_titles())]
+    return [
+        (N_("Члены Профсоюза"), [("members", N_("Всего на учёте")),
+                             *[(f"category:{c.value}", c.title) for c in Category]]),
+        (N_("Пол"), [(f"gender:{g.value}", g.title) for g in Gender]),
+        (N_("Возраст"), bands),
+        (N_("Образование"), [(f"education:{e.value}", e.title) for e in Education]),
+        (N_("Форма уплаты взносов"), [(f"dues:{d.value}", d.title) for d in DuesForm]),
+        (N_("Согласия и билеты"), [("consents_signed", N_("согласие дано")), ("consents_missing", N_("согласия нет")),
+                               ("cards_requested", N_("билеты заказаны")), ("cards_issued", N_("билеты выданы")),
+                               ("cards_overdue", N_("не отправлены более 14 дней")), ("cabinets", N_("личные кабинеты"))]),
+        (N_("Охват"), [("staff", N_("работающих в организациях")), ("working_num", N_("из них членов Профсоюза")),
+                   ("students", N_("обучающихся")), ("students_num", N_("из них членов Профсоюза")),
+                   ("level_den", N_("всего возможных членов")), ("level_num", N_("на учёте (в организациях с данными)")),
+                   ("problem_orgs", N_("организаций с ошибками в численности"))]),
+        (N_("Движение за период"), [("joined", N_("принято (в т. ч. повторно)")), ("readmitted", N_("из них повторно")),
+                                ("left", N_("выбыло (в т. ч. исключено)")), ("excluded", N_("из них исключено")),
+                                ("transferred_in", N_("переведено из других организаций")),
+                                ("transferred_out", N_("переведено в другие организации"))]),
+        (N_("Профсоюзные органы"), [("primaries", N_("первичных организаций")), ("chairs", N_("председателей")),
+                                (f"chair:{Gender.FEMALE.value}", N_("из них женщин")),
+                                (f"chair:{Gender.MALE.value}", N_("из них мужчин")),
+                                ("chair:released", N_("освобождённых председателей")),
+                                ("committee", N_("членов профкомов (комитетов)")),
+                                ("audit_commission", N_("членов контрольно-ревизионных комиссий"))]),
+        (N_("Текущая работа"), [("petitions_open", N_("ходатайств о помощи на рассмотрении"))]),
+    ]
+
+
+def level_figures(c: Counter) -> dict:
+    """Membership levels from a (rolled-up) Counter: overall, among working and among students."""
+    return {"level": percent(c["level_num"], c["level_den"]),
+            "working": percent(c["working_num"], c["working_den"]),
+            "students": percent(c["students_num"], c["students_den"])}
+

@@ -1,0 +1,118 @@
+"""The statistical report on a hand-built tree where every figure is known."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime
+
+import pytest
+
+from portal.clock import today
+from portal.extensions import db
+from portal.registry import operations as ops
+from portal.registry.models import Category, EventKind, Gender, InstitutionKind, OrgLevel
+from portal.stats.counts import check
+from portal.stats.report import compute, level_figures
+from tests.conftest import create_member, create_org
+
+D = date(today().year, 1, 1)
+LAST_YEAR = D.year - 1
+
+
+@pytest.fixture
+def tree(app):
+    c = create_org(None, OrgLevel.CENTRAL, "ЦС")
+    r = create_org(c, OrgLevel.REGIONAL, "Регион")
+    t = create_org(r, OrgLevel.TERRITORIAL, "Город")
+    p1 = create_org(t, OrgLevel.PRIMARY, "П1", staff_count=10, chair_name="Петрова", chair_gender=Gender.FEMALE,
+                    chair_released=True, committee_size=5, audit_commission_size=3)
+    p2 = create_org(t, OrgLevel.PRIMARY, "П2", staff_count=5, chair_name="Петров", chair_gender=Gender.MALE,
+                    committee_size=3)
+    p4 = create_org(t, OrgLevel.PRIMARY, "П4 без численности", staff_count=None)
+    p3 = create_org(r, OrgLevel.PRIMARY, "П3 студенты", kind=InstitutionKind.STUDENTS, student_count=100)
+    m = {}
+    m["a"] = create_member(p1, birth_date=date(D.year - 35, 1, 1), joined_on=date(2010, 9, 1))  # 35 on D
+    m["b"] = create_member(p1, birth_date=date(2000, 5, 5), joined_on=date(LAST_YEAR, 3, 1), gender=Gender.MALE)
+    m["c"] = create_member(p1, joined_on=date(2015, 1, 1))
+    ops.transfer_member(None, m["c"], p2, date(LAST_YEAR, 6, 1))
+    m["d"] = create_member(p2, joined_on=date(2012, 1, 1))
+    ops.end_membership(None, m["d"], EventKind.LEFT, date(LAST_YEAR, 4, 1))
+    m["e"] = create_member(p2, joined_on=date(2011, 1, 1))
+    ops.end_membership(None, m["e"], EventKind.EXCLUDED, date(LAST_YEAR - 1, 1, 10), reason="протокол № 3")
+    ops.readmit_member(None, m["e"], date(LAST_YEAR, 2, 1))
+    m["f"] = create_member(p3, joined_on=date(LAST_YEAR - 1, 9, 1), category=Category.STUDENT,
+                           birth_date=date(2005, 1, 1))
+    m["g"] = create_member(p1, joined_on=min(today(), date(D.year, 2, 1)))  # after the report date
+    m["h"] = create_member(p2, joined_on=date(2015, 1, 1))
+    ops.transfer_member(None, m["h"], p1, min(today(), date(D.year, 3, 1)))  # after the report date
+    m["i"] = create_member(p4, joined_on=date(2020, 1, 1))
+    db.session.commit()
+    return {"c": c, "r": r, "t": t, "p1": p1, "p2": p2, "p3": p3, "p4": p4, "m": m}
+
+
+def test_every_figure_of_a_past_date(tree):
+    p1, p2, p3, p4, t, r = (tree[k] for k in ("p1", "p2", "p3", "p4", "t", "r"))
+    rep = compute(r, D)
+    own = rep.own
+    assert not rep.live and rep.since == date(LAST_YEAR, 1, 1)
+    assert own[p1.id]["members"] == 2 and own[p1.id]["age:1"] == 1 and own[p1.id]["age:0"] == 1
+    assert own[p1.id]["joined"] == 1 and own[p1.id]["transferred_out"] == 1
+    assert own[p1.id]["gender:M"] == 1 and own[p1.id]["gender:F"] == 1
+    assert own[p2.id]["members"] == 3  # c moved in, e re-admitted, h leaves only after the date
+    assert own[p2.id]["left"] == 1 and own[p2.id]["joined"] == 1 and own[p2.id]["readmitted"] == 1
+    assert own[p2.id]["transferred_in"] == 1 and own[p2.id]["excluded"] == 0
+    assert own[p3.id]["members"] == 1 and own[p3.id]["category:student"] == 1
+    assert own[p4.id]["members"] == 1
+    # Rolled up: sums of the children, never averaged percentages.
+    assert rep.total[t.id]["members"] == 6 and rep.total[r.id]["members"] == 7
+    for key in ("members", "joined", "left", "level_num", "level_den", "age:0", "age:1"):
+        assert rep.total[t.id][key] == sum(rep.total[ch.id][key] for ch in rep.children(t.id)) + own[t.id][key]
+    assert rep.total[r.id]["level_num"] == 2 + 3 + 1 and rep.total[r.id]["level_den"] == 10 + 5 + 100
+    assert level_figures(rep.total[r.id]) == {"level": round(600 / 115, 1), "working": round(500 / 15, 1),
+                                              "students": 1.0}
+    # The organisation without a staff count is a data problem, not silently counted.
+    assert [p.org_id for p in rep.problems] == [p4.id]
+    assert rep.total[r.id]["problem_orgs"] == 1
+    # Chairs and bodies (SPEC §9).
+    tot = rep.total[t.id]
+    assert (tot["chair:F"], tot["chair:M"], tot["chair:released"], tot["committee"], tot["audit_commission"],
+            tot["primaries"]) == (1, 1, 1, 8, 3, 3)
+
+
+def test_live_report_equals_the_kept_counts_and_rolls_up(tree):
+    r, p1, p2 = tree["r"], tree["p1"], tree["p2"]
+    assert check() == []
+    rep = compute(r, today())
+    assert rep.live
+    assert rep.own[p1.id]["members"] == 4 and rep.own[p2.id]["members"] == 2  # g joined, h moved in
+    assert rep.total[r.id]["members"] == 8
+    whole = Counter()
+    for child in rep.children(r.id):
+        whole.update(rep.total[child.id])
+    assert all(rep.total[r.id][k] == whole[k] + rep.own[r.id][k] for k in set(whole) | set(rep.total[r.id]))
+    # More members than staff is a data problem too.
+    p2.staff_count = 1
+    db.session.commit()
+    assert {p.org_id for p in compute(r, today()).problems} == {p2.id, tree["p4"].id}
+
+
+def test_cabinet_coverage_counts_open_accounts_of_active_members(tree, monkeypatch):
+    """The seam for the member cabinet (issue 11): pointed at a member_accounts table, cabinets are counted."""
+    from sqlalchemy import Column, DateTime, Integer, MetaData, Table
+
+    from portal.stats import report as report_module
+
+    accounts = Table("member_accounts", MetaData(), Column("id", Integer, primary_key=True),
+                     Column("member_id", Integer), Column("closed_at", DateTime(timezone=True)))
+    accounts.create(db.session.connection())
+    m = tree["m"]
+    closed = datetime.now(UTC)
+    db.session.execute(accounts.insert(), [{"member_id": m["a"].id, "closed_at": None},
+                                           {"member_id": m["b"].id, "closed_at": None},
+                                           {"member_id": m["d"].id, "closed_at": None},  # left: not counted
+                                           {"member_id": m["f"].id, "closed_at": closed}])  # closed
+    monkeypatch.setattr(report_module, "_accounts_table", lambda: accounts)
+    rep = compute(tree["r"], today())
+    assert {i: c["cabinets"] for i, c in rep.own.items() if c["cabinets"]} == {tree["p1"].id: 2}
+    assert rep.total[tree["r"].id]["cabinets"] == 2
+    db.session.rollback()
