@@ -12,6 +12,7 @@ from portal.registry import operations as ops
 from portal.registry.imports import import_file
 from portal.registry.models import CardStatus, Category, EventKind
 from portal.stats.counts import check, maintained
+from portal.stats.report import compute
 from tests.conftest import create_member
 
 DATA = Path(__file__).parent / "data"
@@ -110,7 +111,7 @@ def test_an_assignment_to_an_expired_member_is_counted(app, world):
 
 
 def test_counts_follow_the_card_workflow_to_issued(app, client, make_app, world):
-    """Card request → processing → shipment → handing over, through the real pages and jobs."""
+    """Card request → processing → shipment → receipt by the region → handing over, through the real pages and jobs."""
     from tests.conftest import login
     from tests.test_cards import _draft_with, _process, consenting
 
@@ -127,8 +128,21 @@ def test_counts_follow_the_card_workflow_to_issued(app, client, make_app, world)
     assert regional.post(f"/card-requests/{req.id}/ship", data={"tracking_number": "RA123456789RU",
                                                                 "on_date": date.today().isoformat()}).status_code == 302
     stats_check(app)
+    assert maintained()[(world.school_a.id, "card:shipped")] == 2
+    # The regional office records that the shipment arrived: every card of the request is «получен».
+    assert regional.post(f"/card-requests/{req.id}/receive",
+                         data={"on_date": date.today().isoformat()}).status_code == 302
+    stats_check(app)
+    assert maintained()[(world.school_a.id, "card:received")] == 2
+    assert (world.school_a.id, "card:shipped") not in maintained()
+    # Received by the region is still requested, not yet issued.
+    figures = compute(world.school_a, date.today()).own[world.school_a.id]
+    assert figures["cards_requested"] == 2 and figures["cards_issued"] == 0
     db.session.refresh(req)
     for item in req.items:
         assert client.post(f"/cards/{item.card.id}/hand_over").status_code == 302
     stats_check(app)
     assert maintained()[(world.school_a.id, "card:issued")] == 2
+    assert (world.school_a.id, "card:received") not in maintained()
+    figures = compute(world.school_a, date.today()).own[world.school_a.id]
+    assert figures["cards_requested"] == 0 and figures["cards_issued"] == 2

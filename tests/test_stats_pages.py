@@ -135,5 +135,9 @@ def test_start_page_does_not_call_more_members_than_staff_done(client, world):
     login(client, world.users["primary_chair"])
     html = client.get(f"/orgs/{world.school_a.id}").get_data(as_text=True)
     step = html.split('data-step="members"', 1)[1].split("</li>", 1)[0]
-    assert 'data-done="no"' in step and "больше, чем работающих (2)" in step
-    assert f"/orgs/{world.school_a.id}/passport" in step
+    # Not done, flagged as a data problem (no «готово»), the figures named, the link to the passport's staff field.
+    assert 'data-done="no"' in step and 'data-problem="yes"' in step and 'data-testid="step-problem"' in step
+    assert "готово" not in step
+    assert "на учёте 3, а работающих по паспорту — 2" in step
+    assert f'href="/orgs/{world.school_a.id}/passport#staff_count"' in step
+    assert 'data-testid="level-problem"' in html  # and no membership level computed from it

@@ -96,23 +96,22 @@ def test_live_report_equals_the_kept_counts_and_rolls_up(tree):
     assert {p.org_id for p in compute(r, today()).problems} == {p2.id, tree["p4"].id}
 
 
-def test_cabinet_coverage_counts_open_accounts_of_active_members(tree, monkeypatch):
-    """The seam for the member cabinet (issue 11): pointed at a member_accounts table, cabinets are counted."""
-    from sqlalchemy import Column, DateTime, Integer, MetaData, Table
+def test_cabinet_coverage_counts_open_accounts_of_active_members(tree):
+    """The member cabinet (issue 11): open accounts (member_accounts, closed_at empty) of active members count."""
+    from portal.cabinet.models import MemberAccount
 
-    from portal.stats import report as report_module
-
-    accounts = Table("member_accounts", MetaData(), Column("id", Integer, primary_key=True),
-                     Column("member_id", Integer), Column("closed_at", DateTime(timezone=True)))
-    accounts.create(db.session.connection())
     m = tree["m"]
     closed = datetime.now(UTC)
-    db.session.execute(accounts.insert(), [{"member_id": m["a"].id, "closed_at": None},
-                                           {"member_id": m["b"].id, "closed_at": None},
-                                           {"member_id": m["d"].id, "closed_at": None},  # left: not counted
-                                           {"member_id": m["f"].id, "closed_at": closed}])  # closed
-    monkeypatch.setattr(report_module, "_accounts_table", lambda: accounts)
+    for member, closed_at in ((m["a"], None), (m["b"], None),
+                              (m["d"], None),  # left: not counted
+                              (m["f"], closed)):  # closed
+        account = MemberAccount(member_id=member.id, email=f"m{member.id}@example.org", phone="",
+                                session_version=1, rules_accepted_at=closed, verify_token=MemberAccount.new_verify_token(),
+                                closed_at=closed_at, closed_reason="consent_withdrawn" if closed_at else "")
+        account.set_password("member-pass-2026")
+        db.session.add(account)
+    db.session.commit()
     rep = compute(tree["r"], today())
     assert {i: c["cabinets"] for i, c in rep.own.items() if c["cabinets"]} == {tree["p1"].id: 2}
     assert rep.total[tree["r"].id]["cabinets"] == 2
-    db.session.rollback()
+    assert compute(tree["p1"], today()).own[tree["p1"].id]["cabinets"] == 2  # a primary on its own

@@ -78,6 +78,7 @@ def listing(scope, page: int, category: str | None):
 
 
 @bp.route("/news/")
+@policy.requires(Permission.READ_NEWS)
 def index():
     """The news meant for the reader, newest first, paged, by rubric (members: the cabinet's feed)."""
     _require_reader()
@@ -88,6 +89,7 @@ def index():
 
 
 @bp.route("/news/<int:news_id>")
+@policy.requires(Permission.READ_NEWS)
 def read(news_id: int):
     """One item, if it is meant for the reader (404 otherwise, like a missing one)."""
     _require_reader()
@@ -213,6 +215,7 @@ def feed_atom():
 
 
 @bp.route("/news/edit/")
+@policy.requires(Permission.EDIT_NEWS)
 def editor_list():
     """The editor's items (their organisation's subtree), every state, newest change first."""
     _require_editor()
@@ -245,6 +248,7 @@ def _form_data(form: NewsForm) -> dict:
 
 
 @bp.route("/news/edit/new", methods=["GET", "POST"])
+@policy.requires(Permission.EDIT_NEWS)
 def create():
     """A new draft."""
     _require_editor()
@@ -252,6 +256,7 @@ def create():
 
 
 @bp.route("/news/edit/<int:news_id>", methods=["GET", "POST"])
+@policy.requires(Permission.EDIT_NEWS)
 def edit(news_id: int):
     """Change an item (its text, audience, time, images); its state through the buttons."""
     _require_editor()
@@ -296,6 +301,7 @@ def ops_max_bytes() -> int:
 
 
 @bp.route("/news/edit/<int:news_id>/preview")
+@policy.requires(Permission.EDIT_NEWS)
 def preview(news_id: int):
     """The item as readers will see it (any state)."""
     _require_editor()
@@ -304,6 +310,7 @@ def preview(news_id: int):
 
 
 @bp.route("/news/edit/<int:news_id>/<action>", methods=["POST"])
+@policy.requires(Permission.EDIT_NEWS)
 def act(news_id: int, action: str):
     """Publish, archive or restore (the workflow decides who may, and when)."""
     _require_editor()
@@ -359,6 +366,7 @@ def _draft_mailing(form: MailingForm) -> tuple[Mailing, list[NewsItem]]:
 
 
 @bp.route("/news/mailings", methods=["GET", "POST"])
+@policy.requires(Permission.SEND_MAILINGS)
 def mailing_list():
     """Mailings: the plan, a new one (preview with the recipient count, then send), and the progress of each."""
     _require_mailer()
@@ -388,6 +396,7 @@ def mailing_list():
 
 
 @bp.route("/news/mailings/<int:mailing_id>")
+@policy.requires(Permission.SEND_MAILINGS)
 def mailing(mailing_id: int):
     """One mailing's letter and progress (how many letters are queued of how many)."""
     _require_mailer()

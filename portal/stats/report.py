@@ -54,7 +54,9 @@ from portal.stats.models import StatCount
 
 DEFAULT_AGE_BANDS = (35, 50, 60)
 ACTIVE_EVENTS = (EventKind.JOINED.value, EventKind.TRANSFERRED.value, EventKind.READMITTED.value)
-CARD_REQUESTED = (CardStatus.ORDERED.value, CardStatus.PRODUCED.value, CardStatus.SHIPPED.value)
+# Ordered and not yet handed over: in production, in the post, or received by the regional office (issue 9 item 10).
+CARD_REQUESTED = (CardStatus.ORDERED.value, CardStatus.PRODUCED.value, CardStatus.SHIPPED.value,
+                  CardStatus.RECEIVED.value)
 CONSENT_GIVEN = (ConsentStatus.SIGNED.value, ConsentStatus.TRANSFERRED.value)
 OVERDUE_DAYS = 14
 
@@ -268,23 +270,15 @@ def _progress(org: Organisation, on: date, own: dict[int, Counter]) -> None:
         own[org_id]["cabinets"] += n
 
 
-def _accounts_table():
-    return db.metadata.tables.get("member_accounts")
-
-
 def cabinet_counts(org: Organisation) -> dict[int, int]:
-    """Active members with an open personal cabinet, per organisation of the subtree (one grouped query).
+    """Active members with an open personal cabinet (member_accounts, closed_at empty), per organisation of the
+    subtree: one grouped query, the same rule as the cabinet's own `cabinet_count`."""
+    from portal.cabinet.models import MemberAccount
 
-    The member cabinet (issue 11, branch `cabinet`: table member_accounts, one row per member, closed_at when
-    closed) is merged separately; until its model is on the metadata this returns nothing (0 everywhere), and from
-    then on it counts without any change here."""
-    accounts = _accounts_table()
-    if accounts is None:
-        return {}
     return dict(db.session.execute(
-        select(Member.org_id, func.count()).select_from(accounts)
-        .join(Member, Member.id == accounts.c.member_id)
-        .where(accounts.c.closed_at.is_(None), Member.status == MemberStatus.ACTIVE,
+        select(Member.org_id, func.count(MemberAccount.id)).select_from(MemberAccount)
+        .join(Member, Member.id == MemberAccount.member_id)
+        .where(MemberAccount.closed_at.is_(None), Member.status == MemberStatus.ACTIVE,
                _in_subtree(Member.org_id, org))
         .group_by(Member.org_id)).all())
 
