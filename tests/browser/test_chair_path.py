@@ -40,7 +40,8 @@ def test_chair_fills_passport_and_sees_the_checklist_step_done(page, chair_world
 
     page.get_by_role("link", name="Паспорт организации", exact=True).click()
     expect(page.get_by_role("heading", name="Паспорт организации")).to_be_visible()
-    page.get_by_label("ИНН учреждения").fill("4826012345")
+    # The union organisation's own INN (the consent's operator); the school's is «ИНН учреждения» (institution_inn).
+    page.get_by_label("ИНН профсоюзной организации").fill("4826012345")
     page.get_by_label("Адрес", exact=True).fill("398001, г. Липецк, ул. Советская, д. 1")
     page.get_by_label("Председатель (ФИО)").fill("Петрова Галина Ивановна")
     page.get_by_label("Телефон председателя").fill("+7 (474) 222-33-44")

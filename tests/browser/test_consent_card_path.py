@@ -28,7 +28,7 @@ from portal.extensions import db
 from portal.flows import WorkflowHistory
 from portal.registry.models import CardStatus, ConsentStatus, Member, Organisation
 from tests.browser.conftest import browser_login, fresh_session
-from tests.conftest import create_member
+from tests.conftest import create_member, ready_for_consent
 
 pytestmark = pytest.mark.browser
 
@@ -80,8 +80,11 @@ def stored_member(org_id: int, last_name: str) -> Member:
 def school_members(chair_world):
     fresh_session()
     org = db.session.get(Organisation, chair_world.school.id)
+    # Every card holds what the consent form needs (home address, identity document) and the passport its
+    # workplace and operator's address: printing is refused without them.
     for last, first, patronymic in [SIGNER, *BATCH, NO_CONSENT]:
-        create_member(org, last_name=last, first_name=first, patronymic=patronymic, joined_on=date(2012, 9, 1))
+        ready_for_consent(create_member(org, last_name=last, first_name=first, patronymic=patronymic,
+                                        joined_on=date(2012, 9, 1)))
     fresh_session()
     return chair_world
 
@@ -245,8 +248,8 @@ def test_chair_prints_everyone_without_consent_in_worker_processes(page, chair_w
     fresh_session()
     org = db.session.get(Organisation, school.id)
     names = [f"Участница-{chr(ord('А') + i)}" for i in range(SERIAL_BELOW + 2)]
-    for last in names:
-        create_member(org, last_name=last, first_name="Мария", patronymic="Ивановна")
+    for last in names:  # each fit to print: the consent form's requisites on the card and the passport
+        ready_for_consent(create_member(org, last_name=last, first_name="Мария", patronymic="Ивановна"))
     fresh_session()
     browser_login(page, chair_world.chair.login)
     open_member_list(page)

@@ -161,7 +161,7 @@ def test_stored_xss_payloads_are_shown_as_text(page, chair_world):
 
     # The passport, through the UI: name, address and chair's name.
     page.goto(f"/orgs/{school_id}/passport")
-    page.get_by_label("Полное наименование").fill(org_name)
+    page.get_by_label("Полное наименование", exact=True).fill(org_name)  # not the employer's «… полное наименование»
     page.get_by_label("Краткое наименование").fill(short_name)
     page.get_by_label("Адрес", exact=True).fill(f"г. Липецк {XSS_SCRIPT}")
     page.get_by_label("Председатель (ФИО)").fill(XSS_SVG)
