@@ -163,6 +163,15 @@ class OrganisationView(ScopedModelView):
         if blockers:
             return self.refuse(gettext("Организацию нельзя удалить: у неё есть %(what)s.", what=", ".join(blockers)))
         audit.record("org_delete", model, name=model.name, path=model.path)
+        # What describes only this organisation goes with it: the history of its staff counts (nothing was filed
+        # from an organisation without members) and its kept member counters (all zero when it has none).
+        from sqlalchemy import delete
+
+        from portal.registry.models import OrgCountChange
+        from portal.stats.models import StatCount
+
+        db.session.execute(delete(OrgCountChange).where(OrgCountChange.org_id == model.id))
+        db.session.execute(delete(StatCount).where(StatCount.org_id == model.id))
         db.session.delete(model)
         db.session.commit()
         return True
