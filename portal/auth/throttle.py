@@ -52,8 +52,10 @@ def reserve_attempt(keys: list[str]) -> int:
     """Atomically decide and record one attempt for the keys (account, account×address, address).
 
     Returns the seconds to wait (the attempt is refused and nothing is counted), or 0: the attempt is counted as a
-    failure on every key and may check its password (`attempt_succeeded` undoes it). Commits, so the row locks are
-    held only for this step, never during the password hash.
+    failure on the account and the account×address keys and may check its password (`attempt_succeeded` undoes it).
+    The address key is only checked here and counted by `attempt_failed`: counting in-flight attempts on it would
+    block a school whose staff log in at the same moment behind one address, although every password was right.
+    Commits, so the row locks are held only for this step, never during the password hash.
     """
     cfg = current_app.config
     free = cfg["LOGIN_FREE_ATTEMPTS"]
@@ -86,7 +88,7 @@ def reserve_attempt(keys: list[str]) -> int:
     if wait:
         db.session.commit()
         return wait
-    for key in keys:
+    for key in keys[:2]:
         failures = state[key][0] + 1
         values = {"failures": failures, "updated_at": moment}
         if failures >= free_by_key[key]:
@@ -97,11 +99,17 @@ def reserve_attempt(keys: list[str]) -> int:
     return 0
 
 
+def attempt_failed(keys: list[str]) -> None:
+    """A wrong password after `reserve_attempt`: the address's counter takes the failure (the account's already did)."""
+    cfg = current_app.config
+    _count(keys[2], cfg.get("LOGIN_ADDRESS_FREE_ATTEMPTS", cfg["LOGIN_FREE_ATTEMPTS"]))
+
+
 def attempt_succeeded(keys: list[str]) -> None:
     """A right password: the account's and this address's counters for it are cleared, and the address counter
-    loses the failures of this account from this address (including the attempt just reserved)."""
+    loses the failures of this account from this address (the attempt just reserved was never counted there)."""
     account, pair, address = keys
-    mine = db.session.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == pair)) or 0
+    mine = max((db.session.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == pair)) or 0) - 1, 0)
     db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([account, pair])))
     if mine:
         free = current_app.config.get("LOGIN_ADDRESS_FREE_ATTEMPTS", current_app.config["LOGIN_FREE_ATTEMPTS"])
@@ -123,22 +131,27 @@ def blocked_for(keys: list[str]) -> int:
 def count_failure(keys: list[str]) -> None:
     """One more miss on each key, each in one atomic upsert; from LOGIN_FREE_ATTEMPTS on, wait 2, 4, 8 … seconds
     (capped), never a permanent lockout. Old misses (the failure window) are forgotten."""
+    for key in sorted(keys):
+        _count(key, current_app.config["LOGIN_FREE_ATTEMPTS"])
+
+
+def _count(key: str, free: int) -> None:
+    """One more failure on a key in one atomic upsert, and its growing delay once past `free`."""
     cfg = current_app.config
-    free, cap = cfg["LOGIN_FREE_ATTEMPTS"], cfg["LOGIN_MAX_DELAY_SECONDS"]
+    cap = cfg["LOGIN_MAX_DELAY_SECONDS"]
     window = timedelta(seconds=cfg.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
     moment = now()
     table = LoginThrottle.__table__
-    for key in sorted(keys):
-        stmt = _upsert()(table).values(key=key, failures=1, updated_at=moment).on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={"failures": case((table.c.updated_at < moment - window, 1), else_=table.c.failures + 1),
-                  "updated_at": moment},
-        ).returning(table.c.failures)
-        failures = db.session.execute(stmt).scalar_one()
-        if failures >= free:
-            delay = min(2 ** min(failures - free + 1, 30), cap)
-            db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key)
-                               .values(blocked_until=moment + timedelta(seconds=delay)))
+    stmt = _upsert()(table).values(key=key, failures=1, updated_at=moment).on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"failures": case((table.c.updated_at < moment - window, 1), else_=table.c.failures + 1),
+              "updated_at": moment},
+    ).returning(table.c.failures)
+    failures = db.session.execute(stmt).scalar_one()
+    if failures >= free:
+        delay = min(2 ** min(failures - free + 1, 30), cap)
+        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key)
+                           .values(blocked_until=moment + timedelta(seconds=delay)))
 
 
 def clear(keys: list[str]) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from forms.auth import AccountActionForm, AccountForm, ChangePasswordForm, LoginForm
 from portal import audit, policy
 from portal.auth.models import User, burn_password_check
-from portal.auth.throttle import attempt_succeeded, login_keys, reserve_attempt
+from portal.auth.throttle import attempt_failed, attempt_succeeded, login_keys, reserve_attempt
 from portal.clock import now
 from portal.extensions import db, login_manager
 from portal.i18n import LANGUAGES
@@ -115,7 +115,8 @@ def login():
             ok = False
         else:
             ok = user.check_password(form.password.data) and user.is_enabled
-        if not ok:  # already counted by _reserve_attempt
+        if not ok:  # the account was counted by reserve_attempt, the address is now
+            attempt_failed(keys)
             # The typed login is kept only when it names an account: an unknown "login" is often a password
             # typed into the wrong field, and the audit log never holds passwords.
             if user is not None:
@@ -193,7 +194,8 @@ def change_password():
             form.current.errors.append(gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.",
                                                wait=wait))
             return render_template("auth/password.html", form=form, fresh=fresh), 429
-        if not fresh and not user.check_password(form.current.data):  # already counted by reserve_attempt
+        if not fresh and not user.check_password(form.current.data):  # the account counted by reserve_attempt
+            attempt_failed(keys)
             audit.record("password_change", user, actor=user, outcome="denied", reason="wrong_current_password")
             db.session.commit()
             form.current.errors.append(gettext("Текущий пароль введён неверно."))

@@ -111,7 +111,8 @@ def authenticate(card: str, password: str) -> tuple[MemberAccount | None, int]:
         ok = False
     else:
         ok = account.check_password(password)  # rehashes an old hash in this transaction
-    if not ok:  # already counted by reserve_attempt
+    if not ok:  # the card was counted by reserve_attempt, the address is now
+        throttle.attempt_failed(keys)
         audit.record("member_login", object_type="member_accounts", object_id=account.id if account else None,
                      org_id=account.member.org_id if account else None, outcome="denied",
                      actor=MemberActor(account) if account else None)
