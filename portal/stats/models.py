@@ -33,6 +33,18 @@ class StatCount(db.Model):
         return f"<StatCount {self.org_id} {self.key}={self.n}>"
 
 
+class StatMeta(db.Model):
+    """State of the kept counters that is not per organisation: ``ages_as_of`` (the date the kept ``age:<band>``
+    counters are exact for, ISO) and ``age_bands`` (the band boundaries they were counted with, e.g. ``35,50,60``).
+    The daily job (portal.stats.jobs) advances ``ages_as_of``; every writer of counters reads the row FOR SHARE, so
+    a member written concurrently with the job is counted in the band of the date the job leaves behind."""
+
+    __tablename__ = "stat_meta"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
 class StatSnapshot(db.Model):
     """A statistical report frozen on a date for an organisation's subtree: who froze it and when."""
 

@@ -10,7 +10,8 @@ its ancestors within the subtree in one pass.
 
 Dates. `on` is the report date (default 1 January of the current year); the period is the year before it,
 [on − 1 year, on). A date today or later is the live registry: membership, category, gender, education, dues,
-consent and cards are the kept counters (portal.stats.counts), age bands are computed at query time. An earlier
+consent, cards and age bands are the kept counters (portal.stats.counts; the bands are kept exact for one date by
+a daily job, and moved to the report's date by the few members whose birthday crosses a boundary in between). An earlier
 date is reconstructed from the membership history (member_events): a person counts in the organisation where their
 last event before `on` put them (joined / transferred / re-admitted), and not at all if it was leaving or
 exclusion. Properties without a history (category, education, consent, card…) are taken as they are now.
@@ -29,7 +30,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import String, and_, case, func, select, type_coerce
 
 from portal.clock import today
@@ -50,6 +50,7 @@ from portal.registry.models import (
     Organisation,
     OrgLevel,
 )
+from portal.stats.counts import age_shift, configured_bands, years_before
 from portal.stats.models import StatCount
 
 DEFAULT_AGE_BANDS = (35, 50, 60)
@@ -97,6 +98,8 @@ class Report:
     total: dict[int, Counter] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     changed_at: dict[int, datetime] = field(default_factory=dict)
+    # A live report: the date the kept age bands were exact for before the report moved them to `on`.
+    ages_kept_on: date | None = None
 
     @property
     def root(self) -> OrgInfo:
@@ -115,7 +118,7 @@ class Report:
 
 
 def age_bands() -> tuple[int, ...]:
-    return tuple(current_app.config.get("STATS_AGE_BANDS", DEFAULT_AGE_BANDS))
+    return configured_bands()
 
 
 def band_titles() -> list[str]:
@@ -125,14 +128,6 @@ def band_titles() -> list[str]:
     titles += [f"{lo}–{hi - 1}" for lo, hi in zip(b, b[1:], strict=False)]
     titles.append(f"{b[-1]} и старше")
     return titles
-
-
-def years_before(d: date, years: int) -> date:
-    """The same calendar day `years` earlier (29 February → 28 February): born on or before it = that old on `d`."""
-    try:
-        return d.replace(year=d.year - years)
-    except ValueError:
-        return d.replace(year=d.year - years, day=28)
 
 
 def default_date() -> date:
@@ -190,19 +185,35 @@ def _in_subtree(col, org: Organisation):
     return col.in_(select(Organisation.id).where(Organisation.path.like(org.path + "%")))
 
 
-def _live_members(org: Organisation, on: date, own: dict[int, Counter], ages: bool) -> None:
+def _live_members(org: Organisation, on: date, own: dict[int, Counter], ages: bool) -> date | None:
+    """The kept counters of the subtree, age bands included; the bands are moved from the kept date to `on` by the
+    members whose birthday crosses a boundary in between (`counts.age_shift`, an index range on birth dates). Only
+    when the configured boundaries differ from the kept ones (until `portal stats rebuild`) are the bands counted
+    from the members. Returns the kept bands' date (shown as "as of")."""
     for org_id, key, n in db.session.execute(
             select(StatCount.org_id, StatCount.key, StatCount.n).where(_in_subtree(StatCount.org_id, org))):
-        if n:
+        if n and (ages or not key.startswith("age:")):
             own[org_id][key] += n
     if not ages:
-        return
+        return None
+    try:
+        state, shift = age_shift(on, _in_subtree(Member.org_id, org))
+    except LookupError:
+        state = None
+    if state is not None:
+        for (org_id, key), n in shift.items():
+            own[org_id][key] += n
+        return state.as_of
+    for org_id in own:
+        for key in [k for k in own[org_id] if k.startswith("age:")]:
+            del own[org_id][key]
     age = _age_case(on).label("band")
     for org_id, band, n in db.session.execute(
             select(Member.org_id, age, func.count()).where(_in_subtree(Member.org_id, org),
                                                            Member.status == MemberStatus.ACTIVE)
             .group_by(Member.org_id, age)):
         own[org_id][band] += n
+    return None
 
 
 def _past_members(org: Organisation, on: date, own: dict[int, Counter]) -> None:
@@ -345,8 +356,9 @@ def compute(org: Organisation, on: date | None = None, *, ages: bool = True) -> 
     since = years_before(on, 1)
     infos, orgs = _subtree(org)
     own: dict[int, Counter] = {i: Counter() for i in infos}
+    ages_kept_on = None
     if live:
-        _live_members(org, on, own, ages)
+        ages_kept_on = _live_members(org, on, own, ages)
         _movements(org, since, on + timedelta(days=1), own)
         _progress(org, on, own)
     else:
@@ -357,7 +369,7 @@ def compute(org: Organisation, on: date | None = None, *, ages: bool = True) -> 
     problems = _passport_figures(orgs, own)
     for c in own.values():
         _derived(c)
-    report = Report(org.id, on, since, live, infos, own, problems=problems)
+    report = Report(org.id, on, since, live, infos, own, problems=problems, ages_kept_on=ages_kept_on)
     report.total = roll_up(infos, own, org.id)
     if live:
         report.changed_at = last_changes(org, infos)

@@ -1,0 +1,58 @@
+"""statistics: age bands kept in the per-organisation counters (exact as of stat_meta.ages_as_of), birth-date index
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-04 17:50:00
+
+"""
+from datetime import date
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0014'
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+DEFAULT_AGE_BANDS = (35, 50, 60)
+
+
+def _years_before(d, years):
+    try:
+        return d.replace(year=d.year - years)
+    except ValueError:
+        return d.replace(year=d.year - years, day=28)
+
+
+def upgrade():
+    op.create_table(
+        'stat_meta',
+        sa.Column('key', sa.String(length=40), nullable=False),
+        sa.Column('value', sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint('key'),
+    )
+    op.create_index('ix_members_birth_date', 'members', ['birth_date'], unique=False)
+    # The existing members' age bands as of today, with the bands the application is configured with.
+    try:
+        from flask import current_app
+        bands = tuple(current_app.config.get("STATS_AGE_BANDS", DEFAULT_AGE_BANDS))
+    except RuntimeError:
+        bands = DEFAULT_AGE_BANDS
+    on = date.today()
+    whens = " ".join(f"WHEN birth_date > '{_years_before(on, b).isoformat()}' THEN 'age:{i}'"
+                     for i, b in enumerate(bands))
+    op.execute(f"""
+        INSERT INTO stat_counts (org_id, key, n, changed_at)
+        SELECT org_id, CASE {whens} ELSE 'age:{len(bands)}' END AS band, count(*), CURRENT_TIMESTAMP
+        FROM members WHERE status = 'active' GROUP BY org_id, band
+    """)
+    op.execute(f"INSERT INTO stat_meta (key, value) VALUES ('ages_as_of', '{on.isoformat()}'), "
+               f"('age_bands', '{','.join(str(b) for b in bands)}')")
+
+
+def downgrade():
+    op.execute("DELETE FROM stat_counts WHERE key LIKE 'age:%'")
+    op.drop_index('ix_members_birth_date', table_name='members')
+    op.drop_table('stat_meta')
