@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from portal.clock import today
 from portal.extensions import db
 from portal.registry import operations as ops
 from portal.registry.models import Category, EventKind, Gender, InstitutionKind, OrgLevel
-from portal.stats.counts import check
+from portal.stats.counts import check, years_before
 from portal.stats.report import compute, level_figures
 from tests.conftest import create_member, create_org
 
@@ -115,3 +115,30 @@ def test_cabinet_coverage_counts_open_accounts_of_active_members(tree):
     assert {i: c["cabinets"] for i, c in rep.own.items() if c["cabinets"]} == {tree["p1"].id: 2}
     assert rep.total[tree["r"].id]["cabinets"] == 2
     assert compute(tree["p1"], today()).own[tree["p1"].id]["cabinets"] == 2  # a primary on its own
+
+
+def assert_children_only_agrees(org):
+    """The shallow report (root and children, summed in SQL) gives exactly the full report's figures for them."""
+    full, shallow = compute(org, today()), compute(org, today(), children_only=True)
+    assert shallow.shallow and not full.shallow
+    assert set(shallow.orgs) == {org.id, *(ch.id for ch in full.children(org.id))}
+    for i in shallow.orgs:
+        assert +shallow.total[i] == +full.total[i], (i, shallow.total[i] - full.total[i], full.total[i] - shallow.total[i])
+        assert shallow.changed_at.get(i) == full.changed_at.get(i)
+    assert [(p.org_id, p.members, p.potential) for p in shallow.problems] == \
+        [(p.org_id, p.members, p.potential) for p in full.problems]
+    assert shallow.ages_kept_on == full.ages_kept_on == today()
+    assert [c.id for c in shallow.children(org.id)] == [c.id for c in full.children(org.id)]
+
+
+def test_children_only_report_equals_the_full_one(tree):
+    m = tree["m"]
+    ops.update_member(None, m["b"], {"birth_date": years_before(today() + timedelta(days=2), 35)})
+    db.session.commit()
+    for key in ("c", "r", "t"):
+        assert_children_only_agrees(tree[key])
+    rep = compute(tree["r"], today() + timedelta(days=2), children_only=True)
+    assert rep.total[tree["t"].id]["age:1"] == compute(tree["r"], today() + timedelta(days=2)).total[tree["t"].id]["age:1"]
+    # A primary, or a past date, takes the full path.
+    assert not compute(tree["p1"], today(), children_only=True).shallow
+    assert not compute(tree["r"], D, children_only=True).shallow

@@ -30,7 +30,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, case, func, select, type_coerce
+from sqlalchemy import String, and_, case, func, literal, select, type_coerce
+from sqlalchemy.orm import aliased
 
 from portal.clock import today
 from portal.extensions import db
@@ -100,6 +101,8 @@ class Report:
     changed_at: dict[int, datetime] = field(default_factory=dict)
     # A live report: the date the kept age bands were exact for before the report moved them to `on`.
     ages_kept_on: date | None = None
+    # Only the root and its children (`compute(..., children_only=True)`): each child's figures are its subtree's.
+    shallow: bool = False
 
     @property
     def root(self) -> OrgInfo:
@@ -242,21 +245,27 @@ def _past_members(org: Organisation, on: date, own: dict[int, Counter]) -> None:
 def _movements(org: Organisation, since: date, until: date, own: dict[int, Counter]) -> None:
     """Joined (incl. re-admitted), left (incl. excluded), transferred in and out during [since, until)."""
     in_period = and_(MemberEvent.on_date >= since, MemberEvent.on_date < until)
-    kinds = {EventKind.JOINED.value: ("to", "joined"), EventKind.READMITTED.value: ("to", "joined"),
-             EventKind.LEFT.value: ("from", "left"), EventKind.EXCLUDED.value: ("from", "left")}
     for side, col in (("to", MemberEvent.to_org_id), ("from", MemberEvent.from_org_id)):
         for org_id, kind, n in db.session.execute(
                 select(col, MemberEvent.kind, func.count()).where(in_period, _in_subtree(col, org))
                 .group_by(col, MemberEvent.kind)):
-            kind = getattr(kind, "value", kind)
-            if kind == EventKind.TRANSFERRED.value:
-                own[org_id]["transferred_in" if side == "to" else "transferred_out"] += n
-            elif kinds.get(kind, ("", ""))[0] == side:
-                own[org_id][kinds[kind][1]] += n
-                if kind == EventKind.EXCLUDED.value:
-                    own[org_id]["excluded"] += n
-                if kind == EventKind.READMITTED.value:
-                    own[org_id]["readmitted"] += n
+            _movement(own[org_id], side, getattr(kind, "value", kind), n)
+
+
+_MOVEMENT_KINDS = {EventKind.JOINED.value: ("to", "joined"), EventKind.READMITTED.value: ("to", "joined"),
+                   EventKind.LEFT.value: ("from", "left"), EventKind.EXCLUDED.value: ("from", "left")}
+
+
+def _movement(c: Counter, side: str, kind: str, n: int) -> None:
+    """Count `n` events of `kind` seen from `side` ("to": the organisation they went to, "from": the one left)."""
+    if kind == EventKind.TRANSFERRED.value:
+        c["transferred_in" if side == "to" else "transferred_out"] += n
+    elif _MOVEMENT_KINDS.get(kind, ("", ""))[0] == side:
+        c[_MOVEMENT_KINDS[kind][1]] += n
+        if kind == EventKind.EXCLUDED.value:
+            c["excluded"] += n
+        if kind == EventKind.READMITTED.value:
+            c["readmitted"] += n
 
 
 def _progress(org: Organisation, on: date, own: dict[int, Counter]) -> None:
@@ -294,24 +303,35 @@ def cabinet_counts(org: Organisation) -> dict[int, int]:
         .group_by(Member.org_id)).all())
 
 
-def _passport_figures(orgs: dict[int, _Passport], own: dict[int, Counter]) -> list[Problem]:
-    """Staff, chairs, committees and the level's inputs; returns the data problems."""
+def _passport_figures(orgs: dict[int, _Passport], own: dict[int, Counter],
+                      counts: dict[int, tuple[int, int, int]] | None = None,
+                      target: dict[int, int] | None = None) -> list[Problem]:
+    """Staff, chairs, committees and the level's inputs; returns the data problems. Each organisation's figures go
+    to `own[target[id]]` (a shallow report: the child of the root it lies under), by default to `own[id]`; its
+    members, working and student members are `counts[id]` or, by default, read from `own[id]`."""
     problems = []
+    working_key, student_key = f"category:{Category.WORKING.value}", f"category:{Category.STUDENT.value}"
     for o in orgs.values():
-        c = own[o.id]
+        c = own[target[o.id]] if target is not None else own[o.id]
         if o.chair_name or o.chair_gender:
             c["chairs"] += 1
             if o.chair_gender is not None:
                 c[f"chair:{o.chair_gender}"] += 1
             if o.chair_released:
                 c["chair:released"] += 1
-        c["committee"] += o.committee_size or 0
-        c["audit_commission"] += o.audit_commission_size or 0
+        if o.committee_size:
+            c["committee"] += o.committee_size
+        if o.audit_commission_size:
+            c["audit_commission"] += o.audit_commission_size
         if o.level != OrgLevel.PRIMARY.value:
             continue
+        if counts is not None:
+            members, working, students = counts.get(o.id, (0, 0, 0))
+        else:
+            src = own[o.id]
+            members, working, students = src["members"], src[working_key], src[student_key]
         c["primaries"] += 1
         potential = o.potential_members
-        members = c["members"]
         if not potential or members > potential:
             problems.append(Problem(o.id, o.name, members, potential))
             c["problem_orgs"] += 1
@@ -319,14 +339,13 @@ def _passport_figures(orgs: dict[int, _Passport], own: dict[int, Counter]) -> li
         c["level_num"] += members
         c["level_den"] += potential
         if o.is_student_org:
-            c["students_num"] += c[f"category:{Category.STUDENT.value}"]
+            c["students_num"] += students
             c["students_den"] += potential
+            c["students"] += potential
         else:
-            c["working_num"] += c[f"category:{Category.WORKING.value}"]
+            c["working_num"] += working
             c["working_den"] += potential
             c["staff"] += potential
-        if o.is_student_org:
-            c["students"] += potential
     return sorted(problems, key=lambda p: p.name)
 
 
@@ -347,12 +366,160 @@ def roll_up(orgs: dict[int, OrgInfo], own: dict[int, Counter], root_id: int) -> 
     return total
 
 
-def compute(org: Organisation, on: date | None = None, *, ages: bool = True) -> Report:
+# ---- the shallow live report: the root and its children, each child's figures summed over its subtree in SQL ----
+
+
+def _child_of(path_col, root_path: str):
+    """SQL: the id (as text) of the root's child whose subtree holds the organisation with this path; '' for the
+    root itself. The path is materialised ("/1/5/77/"), so it is the first element after the root's own path."""
+    rest = func.substr(path_col, len(root_path) + 1)
+    pos = func.strpos(rest, "/") if db.session.get_bind().dialect.name == "postgresql" else func.instr(rest, "/")
+    return case((pos > 0, func.substr(rest, 1, pos - 1)), else_=literal(""))
+
+
+def _grouped(org: Organisation, col, *, source):
+    """(group column, filter, join) to count rows whose organisation column is `col` per child of `org`."""
+    o = aliased(Organisation)
+    return _child_of(o.path, org.path), o.path.like(org.path + "%"), (source, o, o.id == col)
+
+
+def _target(org: Organisation):
+    def to_id(value) -> int:
+        return int(value) if value not in ("", None) else org.id
+    return to_id
+
+
+def _shallow(org: Organisation, on: date, ages: bool) -> Report:
+    """The live report of `org` with only its children below it: `own[child]` (= `total[child]`) is the child's
+    figures summed over its subtree, by GROUP BY on the child's id taken from each organisation's path — a few
+    set-based queries whatever the subtree's size, and no Python object per organisation below the children
+    except one tuple per primary for the level's inputs. The same figures as `compute(org, on)` gives for the root
+    and its children (tests compare the two on hand-built trees); what it leaves out is the organisations
+    deeper down, so pages that show only the children (the passport's analytics, the progress table) use it."""
+    from portal.aid.models import OPEN_STATES, AidPetition
+    from portal.cabinet.models import MemberAccount
+    from portal.cards.models import CardRequest, CardRequestItem, RequestState
+
+    to_id = _target(org)
+    t = Organisation.__table__
+    rows = db.session.execute(select(
+        t.c.id, t.c.parent_id, type_coerce(t.c.level, String), t.c.path, t.c.name)
+        .where((t.c.id == org.id) | (t.c.parent_id == org.id))).all()
+    infos = {r[0]: OrgInfo(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+    infos[org.id].parent_id = None
+    own: dict[int, Counter] = {i: Counter() for i in infos}
+
+    # Kept counters (age bands included), summed per child.
+    child, where, (src, o, on_clause) = _grouped(org, StatCount.org_id, source=StatCount)
+    q = (select(child, StatCount.key, func.sum(StatCount.n)).select_from(src).join(o, on_clause).where(where)
+         .group_by(child, StatCount.key))
+    if not ages:
+        q = q.where(~StatCount.key.like("age:%"))
+    for ch, key, n in db.session.execute(q):
+        if n:
+            own[to_id(ch)][key] += int(n)
+    ages_kept_on = None
+    if ages:
+        try:
+            state, shift = age_shift(on, _in_subtree(Member.org_id, org))
+        except LookupError:
+            state = None
+        if state is not None:
+            ages_kept_on = state.as_of
+            paths = dict(db.session.execute(select(t.c.id, t.c.path).where(
+                t.c.id.in_({i for i, _k in shift}))).all()) if shift else {}
+            for (org_id, key), n in shift.items():
+                own[to_id(paths[org_id][len(org.path):].split("/")[0])][key] += n
+        else:
+            for c in own.values():
+                for key in [k for k in c if k.startswith("age:")]:
+                    del c[key]
+            child, where, (src, o, on_clause) = _grouped(org, Member.org_id, source=Member)
+            age = _age_case(on).label("band")
+            for ch, band, n in db.session.execute(
+                    select(child, age, func.count()).select_from(src).join(o, on_clause)
+                    .where(where, Member.status == MemberStatus.ACTIVE).group_by(child, age)):
+                own[to_id(ch)][band] += n
+
+    # Movements during the period.
+    since = years_before(on, 1)
+    in_period = and_(MemberEvent.on_date >= since, MemberEvent.on_date < on + timedelta(days=1))
+    for side, col in (("to", MemberEvent.to_org_id), ("from", MemberEvent.from_org_id)):
+        child, where, (src, o, on_clause) = _grouped(org, col, source=MemberEvent)
+        for ch, kind, n in db.session.execute(
+                select(child, MemberEvent.kind, func.count()).select_from(src).join(o, on_clause)
+                .where(in_period, where).group_by(child, MemberEvent.kind)):
+            _movement(own[to_id(ch)], side, getattr(kind, "value", kind), n)
+
+    # Work figures of other domains.
+    overdue = and_(CardRequest.state == RequestState.PROCESSED,
+                   CardRequest.processed_on < on - timedelta(days=OVERDUE_DAYS))
+    child, where, (src, o, on_clause) = _grouped(org, CardRequest.org_id, source=CardRequest)
+    for ch, n in db.session.execute(
+            select(child, func.count(CardRequestItem.id)).select_from(src).join(o, on_clause)
+            .join(CardRequestItem, CardRequestItem.request_id == CardRequest.id)
+            .where(overdue, CardRequestItem.excluded_reason == "", where).group_by(child)):
+        own[to_id(ch)]["cards_overdue"] += n
+    child, where, (src, o, on_clause) = _grouped(org, AidPetition.org_id, source=AidPetition)
+    for ch, n in db.session.execute(
+            select(child, func.count()).select_from(src).join(o, on_clause)
+            .where(AidPetition.state.in_(OPEN_STATES), where).group_by(child)):
+        own[to_id(ch)]["petitions_open"] += n
+    child, where, (src, o, on_clause) = _grouped(org, Member.org_id, source=MemberAccount)
+    for ch, n in db.session.execute(
+            select(child, func.count(MemberAccount.id)).select_from(src)
+            .join(Member, Member.id == MemberAccount.member_id).join(o, on_clause)
+            .where(MemberAccount.closed_at.is_(None), Member.status == MemberStatus.ACTIVE, where)
+            .group_by(child)):
+        own[to_id(ch)]["cabinets"] += n
+
+    # The passports of the whole subtree (chairs, bodies, the level's inputs), one row each, to their child.
+    m, w, st = aliased(StatCount), aliased(StatCount), aliased(StatCount)
+    prows = db.session.execute(select(
+        t.c.id, t.c.name, type_coerce(t.c.level, String), type_coerce(t.c.kind, String), t.c.staff_count,
+        t.c.student_count, t.c.chair_name, type_coerce(t.c.chair_gender, String), t.c.chair_released,
+        t.c.committee_size, t.c.audit_commission_size, t.c.path, m.n, w.n, st.n)
+        .select_from(t)
+        .outerjoin(m, and_(m.org_id == t.c.id, m.key == "members"))
+        .outerjoin(w, and_(w.org_id == t.c.id, w.key == f"category:{Category.WORKING.value}"))
+        .outerjoin(st, and_(st.org_id == t.c.id, st.key == f"category:{Category.STUDENT.value}"))
+        .where(t.c.path.like(org.path + "%"))).all()
+    passports, counts, target = {}, {}, {}
+    cut = len(org.path)
+    for r in prows:
+        passports[r[0]] = _Passport(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "", r[7], bool(r[8]), r[9], r[10])
+        counts[r[0]] = (r[12] or 0, r[13] or 0, r[14] or 0)
+        target[r[0]] = to_id(r[11][cut:].split("/")[0])
+    problems = _passport_figures(passports, own, counts, target)
+    for c in own.values():
+        _derived(c)
+
+    report = Report(org.id, on, since, True, infos, own, problems=problems, ages_kept_on=ages_kept_on,
+                    shallow=True)
+    report.total = roll_up(infos, own, org.id)
+    # The last change under each child, and under the root.
+    child, where, (src, o, on_clause) = _grouped(org, StatCount.org_id, source=StatCount)
+    for ch, when in db.session.execute(select(child, func.max(StatCount.changed_at)).select_from(src)
+                                       .join(o, on_clause).where(where).group_by(child)):
+        if when is None:
+            continue
+        i = to_id(ch)
+        report.changed_at[i] = when
+        if org.id not in report.changed_at or _aware(report.changed_at[org.id]) < _aware(when):
+            report.changed_at[org.id] = when
+    return report
+
+
+def compute(org: Organisation, on: date | None = None, *, ages: bool = True, children_only: bool = False) -> Report:
     """The report of `org`'s subtree as of `on` (default 1 January of this year): see the module docstring.
-    `ages=False` skips the age bands of a live report (the progress table has no use for them; they are the one
-    live figure that reads the members table)."""
+    `ages=False` leaves the age bands out (the progress table has no use for them). `children_only=True`, for a
+    live date, gives only the root and its children, each child's figures summed over its subtree in SQL
+    (`_shallow`): what the passport's analytics and the progress table show, without a Python object per
+    organisation of the subtree. A past date always takes the full path."""
     on = on or default_date()
     live = on >= today()
+    if live and children_only and org.level != OrgLevel.PRIMARY:
+        return _shallow(org, on, ages)
     since = years_before(on, 1)
     infos, orgs = _subtree(org)
     own: dict[int, Counter] = {i: Counter() for i in infos}
