@@ -87,6 +87,8 @@ def pick(url: str) -> dict:
 def ensure_counts(app) -> dict:
     from portal.extensions import db
     from portal.stats.counts import rebuild_all
+    from sqlalchemy import text
+
     from portal.stats.models import StatCount
 
     with app.app_context():
@@ -97,6 +99,8 @@ def ensure_counts(app) -> dict:
             rebuild_all()
             db.session.commit()
         out = {"rebuilt": not have, "seconds": round(time.perf_counter() - t0, 2)}
+        db.session.execute(text("ANALYZE stat_counts"))  # fresh statistics after a rebuild or the migration's fill
+        db.session.commit()
         db.session.remove()
     return out
 

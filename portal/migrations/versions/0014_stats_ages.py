@@ -1,4 +1,5 @@
-"""statistics: age bands kept in the per-organisation counters (exact as of stat_meta.ages_as_of), birth-date index
+"""statistics: age bands kept in the per-organisation counters (exact as of stat_meta.ages_as_of); indexes for the
+birthdays of a day and for the movements of a period per organisation
 
 Revision ID: 0014
 Revises: 0013
@@ -34,6 +35,9 @@ def upgrade():
         sa.PrimaryKeyConstraint('key'),
     )
     op.create_index('ix_members_birth_date', 'members', ['birth_date'], unique=False)
+    op.create_index('ix_member_events_to_org', 'member_events', ['to_org_id', 'on_date', 'kind'], unique=False)
+    op.create_index('ix_member_events_from_org', 'member_events', ['from_org_id', 'on_date', 'kind'], unique=False,
+                    postgresql_where=sa.text('from_org_id IS NOT NULL'), sqlite_where=sa.text('from_org_id IS NOT NULL'))
     # The existing members' age bands as of today, with the bands the application is configured with.
     try:
         from flask import current_app
@@ -54,5 +58,7 @@ def upgrade():
 
 def downgrade():
     op.execute("DELETE FROM stat_counts WHERE key LIKE 'age:%'")
+    op.drop_index('ix_member_events_from_org', table_name='member_events')
+    op.drop_index('ix_member_events_to_org', table_name='member_events')
     op.drop_index('ix_members_birth_date', table_name='members')
     op.drop_table('stat_meta')
