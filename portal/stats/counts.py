@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from portal.clock import now, today
 from portal.extensions import db
 from portal.registry.models import CardStatus, ConsentStatus, Member, MemberStatus
-from portal.stats.models import StatCount, StatMeta
+from portal.stats.models import MemberStatChange, StatCount, StatMeta
 
 # Member attribute → counter key prefix. `members` (the total) is counted for every active member.
 COUNTED = {
@@ -50,6 +50,8 @@ COUNTED = {
 }
 DEFAULTS = {"status": MemberStatus.ACTIVE, "consent_status": ConsentStatus.NONE, "card_status": CardStatus.NOT_ORDERED}
 WATCHED = ("org_id", "status", "birth_date", *COUNTED)
+# Properties whose changes are history (portal.stats.models.MemberStatChange); gender and birth date are corrections.
+HISTORY = ("category", "education", "dues_form", "consent_status", "card_status")
 DEFAULT_AGE_BANDS = (35, 50, 60)
 
 
@@ -185,9 +187,11 @@ def _before_flush(session: Session, _context, _instances) -> None:
     session.info.setdefault("stat_committed", {}).update({r[0]: dict(zip(WATCHED, r[1:], strict=True)) for r in rows})
 
 
-def _deltas(session: Session) -> dict[tuple[int, str], int]:
+def _deltas(session: Session) -> tuple[dict[tuple[int, str], int], list[dict]]:
+    """The counters' differences of this flush, and the history rows of the properties it changed."""
     delta: dict[tuple[int, str], int] = defaultdict(int)
     committed = session.info.pop("stat_committed", None)
+    history: list[dict] = []
     changed = []  # (before or None, after or None)
     for obj in session.new:
         if isinstance(obj, Member):
@@ -198,12 +202,17 @@ def _deltas(session: Session) -> dict[tuple[int, str], int]:
             if not any(insp.attrs[a].history.has_changes() for a in (*WATCHED, "org")) and not (
                     committed and obj.id in committed):
                 continue
-            changed.append((_state(obj, old=True, committed=committed), _state(obj, old=False)))
+            before, after = _state(obj, old=True, committed=committed), _state(obj, old=False)
+            changed.append((before, after))
+            day = today()
+            history += [{"member_id": obj.id, "on_date": day, "attr": a, "old_value": _plain(before[a])
+                         if before[a] is not None else None} for a in HISTORY
+                        if before[a] is not None and _plain(before[a]) != _plain(after[a])]
     for obj in session.deleted:
         if isinstance(obj, Member):
             changed.append((_state(obj, old=True, committed=committed), None))
     if not changed:
-        return {}
+        return {}, history
     ages = age_state(session.connection(), lock="share")
     for before, after in changed:
         if before is not None:
@@ -212,7 +221,7 @@ def _deltas(session: Session) -> dict[tuple[int, str], int]:
         if after is not None:
             for key in keys_of(after, ages):
                 delta[(after["org_id"], key)] += 1
-    return {k: v for k, v in delta.items() if v}
+    return {k: v for k, v in delta.items() if v}, history
 
 
 def _upsert(connection, rows: list[dict], *, touch: bool = True) -> None:
@@ -234,8 +243,11 @@ def _upsert(connection, rows: list[dict], *, touch: bool = True) -> None:
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context) -> None:
-    """Apply the counted difference of the members this flush wrote, inside the same transaction."""
-    delta = _deltas(session)
+    """Apply the counted difference of the members this flush wrote, and record the history of the properties it
+    changed, inside the same transaction."""
+    delta, history = _deltas(session)
+    if history:
+        session.connection().execute(MemberStatChange.__table__.insert(), history)
     if not delta:
         return
     moment = now()
@@ -248,6 +260,9 @@ def workflow_moved(wf, obj, before: str, after: str) -> None:
     move the member from one counter to the other, in the same transaction."""
     if not isinstance(obj, Member) or wf.state_attr not in COUNTED or before == after:
         return
+    if wf.state_attr in HISTORY:
+        db.session.execute(MemberStatChange.__table__.insert(), [
+            {"member_id": obj.id, "on_date": today(), "attr": wf.state_attr, "old_value": _plain(before)}])
     if _plain(obj.status or DEFAULTS["status"]) != MemberStatus.ACTIVE.value:
         return
     prefix = COUNTED[wf.state_attr]

@@ -14,7 +14,11 @@ consent, cards and age bands are the kept counters (portal.stats.counts; the ban
 a daily job, and moved to the report's date by the few members whose birthday crosses a boundary in between). An earlier
 date is reconstructed from the membership history (member_events): a person counts in the organisation where their
 last event before `on` put them (joined / transferred / re-admitted), and not at all if it was leaving or
-exclusion. Properties without a history (category, education, consent, card…) are taken as they are now.
+exclusion. Category, education, dues form, consent and card are taken as they stood on that date from the history
+of their changes (MemberStatChange, kept since migration 0014: for an earlier date the report says from when);
+gender and birth date are corrections, taken as corrected. A past report is computed set-based from the members,
+their events and that history — at 5 M members it takes seconds (bench/RESULTS.md); a frozen report is read from
+its stored rows.
 
 Age bands are full years on the report date: under 35, 35–49, 50–59, 60 and older by default (``STATS_AGE_BANDS``
 = (35, 50, 60) in the app config); someone turning 35 on the report date is in the second band.
@@ -53,7 +57,7 @@ from portal.registry.models import (
     OrgLevel,
 )
 from portal.stats.counts import age_shift, configured_bands, years_before
-from portal.stats.models import StatCount
+from portal.stats.models import MemberStatChange, StatCount
 
 DEFAULT_AGE_BANDS = (35, 50, 60)
 ACTIVE_EVENTS = (EventKind.JOINED.value, EventKind.TRANSFERRED.value, EventKind.READMITTED.value)
@@ -104,6 +108,9 @@ class Report:
     ages_kept_on: date | None = None
     # Only the root and its children (`compute(..., children_only=True)`): each child's figures are its subtree's.
     shallow: bool = False
+    # A past date before the history of members' properties began: category, education, dues form, consent and
+    # card are as of this date at the earliest (the page says so).
+    properties_from: date | None = None
 
     @property
     def root(self) -> OrgInfo:
@@ -221,17 +228,33 @@ def _live_members(org: Organisation, on: date, own: dict[int, Counter], ages: bo
 
 
 def _past_members(org: Organisation, on: date, own: dict[int, Counter]) -> None:
-    """Membership at the start of `on`, from each person's last event before it (one windowed query)."""
+    """Membership at the start of `on`, from each person's last event before it (one windowed query); category,
+    education, dues form, consent and card as they stood then: the value before the earliest change recorded on
+    or after `on` (portal.stats.models.MemberStatChange), else the current one."""
     touched = select(MemberEvent.member_id).where(_in_subtree(MemberEvent.to_org_id, org))
     ranked = (select(MemberEvent.member_id, MemberEvent.kind, MemberEvent.to_org_id,
                      func.row_number().over(partition_by=MemberEvent.member_id,
                                             order_by=(MemberEvent.on_date.desc(), MemberEvent.id.desc())).label("rn"))
               .where(MemberEvent.on_date < on, MemberEvent.member_id.in_(touched)).subquery())
+    h = MemberStatChange
+    first = (select(h.member_id, h.attr, h.old_value,
+                    func.row_number().over(partition_by=(h.member_id, h.attr), order_by=(h.on_date, h.id)).label("rn"))
+             .where(h.on_date >= on).subquery())
+    history_attrs = ("category", "education", "dues_form", "consent_status", "card_status")
+    then = (select(first.c.member_id,
+                   *[func.max(case((and_(first.c.attr == a, first.c.rn == 1), first.c.old_value))).label(a)
+                     for a in history_attrs])
+            .group_by(first.c.member_id).subquery())
     age = _age_case(on).label("band")
-    cols = (Member.category, Member.gender, Member.education, Member.dues_form, Member.consent_status,
-            Member.card_status)
+    cols = (func.coalesce(then.c.category, type_coerce(Member.category, String)).label("category"),
+            type_coerce(Member.gender, String).label("gender"),
+            func.coalesce(then.c.education, type_coerce(Member.education, String)).label("education"),
+            func.coalesce(then.c.dues_form, type_coerce(Member.dues_form, String)).label("dues"),
+            func.coalesce(then.c.consent_status, type_coerce(Member.consent_status, String)).label("consent"),
+            func.coalesce(then.c.card_status, type_coerce(Member.card_status, String)).label("card"))
     q = (select(ranked.c.to_org_id, age, *cols, func.count())
          .join(Member, Member.id == ranked.c.member_id)
+         .outerjoin(then, then.c.member_id == Member.id)
          .where(ranked.c.rn == 1, ranked.c.kind.in_(ACTIVE_EVENTS), _in_subtree(ranked.c.to_org_id, org))
          .group_by(ranked.c.to_org_id, age, *cols))
     prefixes = ("category", "gender", "education", "dues", "consent", "card")
@@ -241,6 +264,14 @@ def _past_members(org: Organisation, on: date, own: dict[int, Counter]) -> None:
         c[band] += n
         for prefix, v in zip(prefixes, values, strict=True):
             c[f"{prefix}:{getattr(v, 'value', v)}"] += n
+
+
+def history_since() -> date | None:
+    """The first day the history of members' properties was recorded (migration 0014); None: from the start."""
+    from portal.stats.models import StatMeta
+
+    value = db.session.scalar(select(StatMeta.value).where(StatMeta.key == "history_since"))
+    return date.fromisoformat(value) if value else None
 
 
 def _movements(org: Organisation, since: date, until: date, own: dict[int, Counter]) -> None:
@@ -541,7 +572,7 @@ def compute(org: Organisation, on: date | None = None, *, ages: bool = True, chi
     since = years_before(on, 1)
     infos, orgs = _subtree(org)
     own: dict[int, Counter] = {i: Counter() for i in infos}
-    ages_kept_on = None
+    ages_kept_on = properties_from = None
     if live:
         ages_kept_on = _live_members(org, on, own, ages)
         _movements(org, since, on + timedelta(days=1), own)
@@ -549,12 +580,15 @@ def compute(org: Organisation, on: date | None = None, *, ages: bool = True, chi
     else:
         _past_members(org, on, own)
         _movements(org, since, on, own)
+        started = history_since()
+        properties_from = started if started and on < started else None
     # Rows of organisations outside the subtree cannot appear (every query is limited to it); drop zero entries.
     own = {i: Counter({k: v for k, v in own[i].items() if v}) for i in infos}
     problems = _passport_figures(orgs, own)
     for c in own.values():
         _derived(c)
-    report = Report(org.id, on, since, live, infos, own, problems=problems, ages_kept_on=ages_kept_on)
+    report = Report(org.id, on, since, live, infos, own, problems=problems, ages_kept_on=ages_kept_on,
+                    properties_from=properties_from)
     report.total = roll_up(infos, own, org.id)
     if live:
         report.changed_at = last_changes(org, infos)

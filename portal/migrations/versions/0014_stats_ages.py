@@ -1,5 +1,5 @@
-"""statistics: age bands kept in the per-organisation counters (exact as of stat_meta.ages_as_of); indexes for the
-birthdays of a day and for the movements of a period per organisation
+"""statistics: age bands kept in the per-organisation counters (exact as of stat_meta.ages_as_of); the history of
+members' counted properties for past-date reports; indexes for the birthdays of a day and the movements of a period
 
 Revision ID: 0014
 Revises: 0013
@@ -34,6 +34,16 @@ def upgrade():
         sa.Column('value', sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint('key'),
     )
+    op.create_table(
+        'member_stat_changes',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('member_id', sa.Integer(), nullable=False),
+        sa.Column('on_date', sa.Date(), nullable=False),
+        sa.Column('attr', sa.String(length=24), nullable=False),
+        sa.Column('old_value', sa.String(length=24), nullable=True),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_member_stat_changes_date', 'member_stat_changes', ['on_date', 'member_id'], unique=False)
     op.create_index('ix_members_birth_date', 'members', ['birth_date'], unique=False)
     op.create_index('ix_member_events_to_org', 'member_events', ['to_org_id', 'on_date', 'kind'], unique=False)
     op.create_index('ix_member_events_from_org', 'member_events', ['from_org_id', 'on_date', 'kind'], unique=False,
@@ -52,8 +62,9 @@ def upgrade():
         SELECT org_id, CASE {whens} ELSE 'age:{len(bands)}' END AS band, count(*), CURRENT_TIMESTAMP
         FROM members WHERE status = 'active' GROUP BY org_id, band
     """)
+    # The history of counted properties starts now: a report for an earlier date says so.
     op.execute(f"INSERT INTO stat_meta (key, value) VALUES ('ages_as_of', '{on.isoformat()}'), "
-               f"('age_bands', '{','.join(str(b) for b in bands)}')")
+               f"('age_bands', '{','.join(str(b) for b in bands)}'), ('history_since', '{on.isoformat()}')")
 
 
 def downgrade():
@@ -62,3 +73,5 @@ def downgrade():
     op.drop_index('ix_member_events_to_org', table_name='member_events')
     op.drop_index('ix_members_birth_date', table_name='members')
     op.drop_table('stat_meta')
+    op.drop_index('ix_member_stat_changes_date', table_name='member_stat_changes')
+    op.drop_table('member_stat_changes')
