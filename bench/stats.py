@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.stats --members 20000           # small, runs in a minute or two
     .venv/bin/python -m bench.stats                            # 1 300 000 (generated once, reused)
     nice -n 10 .venv/bin/python -m bench.stats --members 5000000
+    .venv/bin/python -m bench.stats --only report,http     # parts: raw, report, http, maintenance
 
 Uses bench/registry.py's bench database (created/reused the same way; its name must contain 'bench'), then:
 
@@ -324,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--import-rows", type=int, default=20_000)
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--skip-http", action="store_true")
+    p.add_argument("--only", default="raw,report,http,maintenance",
+                   help="comma-separated parts to run (default all): raw, report, http, maintenance")
     p.add_argument("--json")
     args = p.parse_args(argv)
     url = args.database_url
@@ -343,15 +346,19 @@ def main(argv: list[str] | None = None) -> int:
     orgs = pick(url)
     run["orgs"] = orgs
     log(f"organisations: {orgs}")
-    run["raw"] = raw_sql(url, orgs, args.requests)
-    log(f"raw: {run['raw']}")
-    run["report"] = whole_union(app, orgs, max(3, args.requests // 5))
-    log(f"report: {run['report']}")
-    if not args.skip_http:
+    parts = {x.strip() for x in args.only.split(",")}
+    if "raw" in parts:
+        run["raw"] = raw_sql(url, orgs, args.requests)
+        log(f"raw: {run['raw']}")
+    if "report" in parts:
+        run["report"] = whole_union(app, orgs, max(3, args.requests // 5))
+        log(f"report: {run['report']}")
+    if "http" in parts and not args.skip_http:
         run["http"] = over_http(app, url, orgs, args.requests, workdir)
         log(f"http: {run['http']}")
-    run["maintenance"] = maintenance_cost(app, orgs, args.requests, args.import_rows, workdir)
-    log(f"maintenance: {run['maintenance']}")
+    if "maintenance" in parts:
+        run["maintenance"] = maintenance_cost(app, orgs, args.requests, args.import_rows, workdir)
+        log(f"maintenance: {run['maintenance']}")
     text = json.dumps(run, ensure_ascii=False, indent=1)
     print(text)
     if args.json:
