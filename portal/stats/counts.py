@@ -17,6 +17,8 @@ How they are kept (the decision issue 13 leaves open):
   birth dates on ix_members_birth_date, a few hundred a day at 5 M members — and sets the date to today. A live
   report for another date adds the same crossing difference for its own date (`age_shift`), so its bands are exact
   whether or not the job has run yet today.
+* The same listener records the old value of each changed category, education, dues form, consent and card
+  (`MemberStatChange`), so that a report for a past date takes them as they stood (portal.stats.report).
 * Figures that depend on the report's date otherwise (cards overdue > 14 days) and those of other domains (open
   petitions, cabinets) are computed set-based at query time (portal.stats.report), never stored.
 

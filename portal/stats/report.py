@@ -20,6 +20,10 @@ gender and birth date are corrections, taken as corrected. A past report is comp
 their events and that history — at 5 M members it takes seconds (bench/RESULTS.md); a frozen report is read from
 its stored rows.
 
+Pages that show only an organisation and its children (passport analytics, the progress table, the charts) ask
+for `children_only=True`: a live report whose children carry their subtrees' sums computed in SQL (`_shallow`), not
+a Python object per organisation below — what makes a central passport affordable at 5 M members.
+
 Age bands are full years on the report date: under 35, 35–49, 50–59, 60 and older by default (``STATS_AGE_BANDS``
 = (35, 50, 60) in the app config); someone turning 35 on the report date is in the second band.
 
