@@ -52,8 +52,8 @@ RAW_ROLLUP = """
 WITH per_org AS (
     SELECT org_id, count(*) AS n FROM members WHERE status = 'active' GROUP BY org_id
 )
-SELECT a.id, sum(p.n) FROM organisations a JOIN organisations o ON o.path LIKE a.path || '%%'
-JOIN per_org p ON p.org_id = o.id GROUP BY a.id
+SELECT a.id::int, sum(p.n) FROM per_org p JOIN organisations o ON o.id = p.org_id
+CROSS JOIN LATERAL unnest(string_to_array(trim(both '/' from o.path), '/')) AS a(id) GROUP BY a.id
 """
 RAW_KEPT = "SELECT org_id, key, n FROM stat_counts"
 RAW_SUBTREE = """

@@ -218,6 +218,8 @@ def _live_members(org: Organisation, on: date, own: dict[int, Counter], ages: bo
     if state is not None:
         for (org_id, key), n in shift.items():
             own[org_id][key] += n
+            if not own[org_id][key]:
+                del own[org_id][key]
         return state.as_of
     for org_id in own:
         for key in [k for k in own[org_id] if k.startswith("age:")]:
@@ -385,20 +387,30 @@ def _passport_figures(orgs: dict[int, _Passport], own: dict[int, Counter],
     return sorted(problems, key=lambda p: p.name)
 
 
+_CARD_REQUESTED_KEYS = tuple(f"card:{s}" for s in CARD_REQUESTED)
+_CONSENT_GIVEN_KEYS = tuple(f"consent:{s}" for s in CONSENT_GIVEN)
+_CARD_ISSUED_KEY = f"card:{CardStatus.ISSUED.value}"
+
+
 def _derived(c: Counter) -> None:
-    c["cards_requested"] = sum(c[f"card:{s}"] for s in CARD_REQUESTED)
-    c["cards_issued"] = c[f"card:{CardStatus.ISSUED.value}"]
-    c["consents_signed"] = sum(c[f"consent:{s}"] for s in CONSENT_GIVEN)
-    c["consents_missing"] = c["members"] - c["consents_signed"]
+    get = c.get
+    c["cards_requested"] = sum(get(k, 0) for k in _CARD_REQUESTED_KEYS)
+    c["cards_issued"] = get(_CARD_ISSUED_KEY, 0)
+    signed = c["consents_signed"] = sum(get(k, 0) for k in _CONSENT_GIVEN_KEYS)
+    c["consents_missing"] = get("members", 0) - signed
 
 
 def roll_up(orgs: dict[int, OrgInfo], own: dict[int, Counter], root_id: int) -> dict[int, Counter]:
     """Each organisation's figures summed over its subtree, bottom-up: deepest first, each total added to its
-    parent's (one addition per organisation, whatever the depth)."""
-    total = {i: Counter(own[i]) for i in orgs}
+    parent's (one addition per organisation, whatever the depth). An organisation with nothing below it (every
+    primary) shares its own Counter as its total: nothing is added to it, and a report is read, never changed."""
+    parents = {o.parent_id for o in orgs.values() if o.id != root_id}
+    total = {i: (Counter(own[i]) if i in parents else own[i]) for i in orgs}
     for o in sorted(orgs.values(), key=lambda o: -o.depth):
         if o.id != root_id and o.parent_id in total:
-            total[o.parent_id].update(total[o.id])
+            acc, get = total[o.parent_id], total[o.parent_id].get
+            for k, v in total[o.id].items():
+                acc[k] = get(k, 0) + v
     return total
 
 
@@ -586,8 +598,8 @@ def compute(org: Organisation, on: date | None = None, *, ages: bool = True, chi
         _movements(org, since, on, own)
         started = history_since()
         properties_from = started if started and on < started else None
-    # Rows of organisations outside the subtree cannot appear (every query is limited to it); drop zero entries.
-    own = {i: Counter({k: v for k, v in own[i].items() if v}) for i in infos}
+    # Rows of organisations outside the subtree cannot appear (every query is limited to it). Every figure was
+    # added as a positive count, except the age bands' shift: its zero entries were dropped where it applied.
     problems = _passport_figures(orgs, own)
     for c in own.values():
         _derived(c)
