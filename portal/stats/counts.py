@@ -310,9 +310,29 @@ def refresh_orgs(org_ids: Iterable[int]) -> None:
     db.session.execute(delete(StatCount).where(StatCount.org_id.in_(ids)))
     moment = now()
     rows = [{"org_id": o, "key": k, "n": n, "changed_at": moment}
-            for (o, k), n in sorted(recount(ids, ages).items())]
+            for (o, k), n in sorted(_recount_one_pass(ids, ages).items())]
     if rows:
         db.session.execute(StatCount.__table__.insert(), rows)
+
+
+def _recount_one_pass(org_ids: list[int], ages: AgeState) -> dict[tuple[int, str], int]:
+    """The same as `recount` for a few organisations, in one pass over their members (one index range each)
+    grouped by every counted column at once: the combinations of one organisation are a few hundred, whereas the
+    whole table's would be millions — `recount` (check, rebuild) keeps one grouping per attribute."""
+    band = band_case(ages.as_of, ages.bands).label("band")
+    cols = [getattr(Member, a) for a in COUNTED]
+    out: dict[tuple[int, str], int] = defaultdict(int)
+    prefixes = list(COUNTED.values())
+    for org, *values, b, n in db.session.execute(
+            select(Member.org_id, *cols, band, func.count())
+            .where(Member.status == MemberStatus.ACTIVE, Member.org_id.in_(org_ids))
+            .group_by(Member.org_id, *cols, band)):
+        out[(org, "members")] += n
+        for prefix, v in zip(prefixes, values, strict=True):
+            if v is not None:
+                out[(org, f"{prefix}:{_plain(v)}")] += n
+        out[(org, f"age:{int(b)}")] += n
+    return dict(out)
 
 
 def rebuild_all() -> None:
