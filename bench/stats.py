@@ -86,10 +86,10 @@ def pick(url: str) -> dict:
 
 
 def ensure_counts(app) -> dict:
-    from portal.extensions import db
-    from portal.stats.counts import rebuild_all
     from sqlalchemy import text
 
+    from portal.extensions import db
+    from portal.stats.counts import rebuild_all
     from portal.stats.models import StatCount
 
     with app.app_context():

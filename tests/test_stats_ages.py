@@ -99,3 +99,17 @@ def test_changed_bands_are_a_difference_until_rebuilt(ages_tree, app):
     db.session.commit()
     assert check() == [] and age_state().bands == (30, 50, 60)
     assert compute(ages_tree["r"], TODAY).ages_kept_on == TODAY
+
+
+def test_migration_0014_counts_the_existing_members_age_bands(ages_tree, app):
+    """Down to 0013 (no kept age bands, no history) and up again: the migration counts the registry's age bands as
+    of today, and the counters agree with a recount."""
+    from flask_migrate import downgrade, upgrade
+
+    kept = maintained()
+    db.session.commit()
+    db.session.remove()
+    downgrade(revision="0013")
+    upgrade()
+    assert check() == [] and age_state().as_of == TODAY
+    assert maintained() == kept

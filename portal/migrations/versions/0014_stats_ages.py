@@ -8,9 +8,8 @@ Create Date: 2026-12-04 17:50:00
 """
 from datetime import date
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0014'
 down_revision = "0013"
