@@ -146,3 +146,11 @@ def test_counts_follow_the_card_workflow_to_issued(app, client, make_app, world)
     assert (world.school_a.id, "card:received") not in maintained()
     figures = compute(world.school_a, date.today()).own[world.school_a.id]
     assert figures["cards_requested"] == 0 and figures["cards_issued"] == 2
+
+
+def test_the_one_pass_recount_of_an_organisation_equals_the_full_recount(app, world):
+    from portal.stats.counts import _recount_one_pass, age_state, recount
+
+    create_member(world.school_a, category=Category.STUDENT)
+    ids = [world.school_a.id, world.school_a2.id]
+    assert _recount_one_pass(ids, age_state()) == recount(ids, age_state())

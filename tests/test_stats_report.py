@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from portal.clock import today
 from portal.extensions import db
 from portal.registry import operations as ops
 from portal.registry.models import Category, EventKind, Gender, InstitutionKind, OrgLevel
-from portal.stats.counts import check
+from portal.stats.counts import check, years_before
 from portal.stats.report import compute, level_figures
 from tests.conftest import create_member, create_org
 
@@ -115,3 +115,84 @@ def test_cabinet_coverage_counts_open_accounts_of_active_members(tree):
     assert {i: c["cabinets"] for i, c in rep.own.items() if c["cabinets"]} == {tree["p1"].id: 2}
     assert rep.total[tree["r"].id]["cabinets"] == 2
     assert compute(tree["p1"], today()).own[tree["p1"].id]["cabinets"] == 2  # a primary on its own
+
+
+def assert_children_only_agrees(org):
+    """The shallow report (root and children, summed in SQL) gives exactly the full report's figures for them."""
+    full, shallow = compute(org, today()), compute(org, today(), children_only=True)
+    assert shallow.shallow and not full.shallow
+    assert set(shallow.orgs) == {org.id, *(ch.id for ch in full.children(org.id))}
+    for i in shallow.orgs:
+        assert +shallow.total[i] == +full.total[i], (i, shallow.total[i] - full.total[i], full.total[i] - shallow.total[i])
+        assert shallow.changed_at.get(i) == full.changed_at.get(i)
+    assert [(p.org_id, p.members, p.potential) for p in shallow.problems] == \
+        [(p.org_id, p.members, p.potential) for p in full.problems]
+    assert shallow.ages_kept_on == full.ages_kept_on == today()
+    assert [c.id for c in shallow.children(org.id)] == [c.id for c in full.children(org.id)]
+
+
+def test_children_only_report_equals_the_full_one(tree):
+    m = tree["m"]
+    ops.update_member(None, m["b"], {"birth_date": years_before(today() + timedelta(days=2), 35)})
+    db.session.commit()
+    for key in ("c", "r", "t"):
+        assert_children_only_agrees(tree[key])
+    rep = compute(tree["r"], today() + timedelta(days=2), children_only=True)
+    assert rep.total[tree["t"].id]["age:1"] == compute(tree["r"], today() + timedelta(days=2)).total[tree["t"].id]["age:1"]
+    # A primary, or a past date, takes the full path.
+    assert not compute(tree["p1"], today(), children_only=True).shallow
+    assert not compute(tree["r"], D, children_only=True).shallow
+
+
+def _history_since(day):
+    from portal.stats.models import StatMeta
+
+    db.session.merge(StatMeta(key="history_since", value=day.isoformat()))
+    db.session.commit()
+
+
+def test_a_past_date_takes_properties_as_they_stood(tree, app):
+    """Category, consent and card changed after the report date do not change it; a change before it does."""
+    from portal.consent import operations as consent_ops
+    from portal.registry.models import CardStatus
+    from portal.stats.models import MemberStatChange
+
+    _history_since(D - timedelta(days=400))
+    p1, r = tree["p1"], tree["r"]
+    a = tree["m"]["a"]
+    before = compute(r, D).own[p1.id]
+    assert before["category:working"] == 2 and before["consent:none"] == 2 and before["card:not_ordered"] == 2
+    ops.update_member(None, a, {"category": Category.PENSIONER})
+    a.card_status = CardStatus.ORDERED
+    db.session.commit()
+    from portal.auth.models import Role
+    from tests.conftest import create_user
+
+    consent_ops.mark_printed(create_user(p1, Role.PRIMARY_CHAIR), a)
+    db.session.commit()
+    assert check() == []
+    after = compute(r, D)
+    assert +after.own[p1.id] == +before and after.properties_from is None
+    live = compute(p1, today()).own[p1.id]
+    assert live["category:pensioner"] == 1 and live["consent:printed"] == 1 and live["card:ordered"] == 1
+    # The same changes dated before the report date: the past report shows them.
+    db.session.execute(MemberStatChange.__table__.update().values(on_date=D - timedelta(days=1)))
+    db.session.commit()
+    moved = compute(r, D).own[p1.id]
+    assert (moved["category:pensioner"], moved["consent:printed"], moved["card:ordered"]) == (1, 1, 1)
+    assert moved["category:working"] == 1 and moved["members"] == 2
+    # A date before the history began: the report says from when its properties are known.
+    _history_since(D + timedelta(days=3))
+    assert compute(r, D).properties_from == D + timedelta(days=3)
+
+
+def test_the_report_page_says_when_properties_history_began(tree, app):
+    from portal.auth.models import Role
+    from tests.conftest import create_user, login
+
+    _history_since(D + timedelta(days=3))
+    client = app.test_client()
+    login(client, create_user(tree["c"], Role.CENTRAL_ADMIN))
+    page = client.get(f"/orgs/{tree['r'].id}/report?on={D.isoformat()}").get_data(as_text=True)
+    assert 'data-testid="properties-note"' in page and (D + timedelta(days=3)).strftime("%d.%m.%Y") in page
+    assert 'data-testid="properties-note"' not in client.get(f"/orgs/{tree['r'].id}/report?on={today().isoformat()}").get_data(as_text=True)

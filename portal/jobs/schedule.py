@@ -34,6 +34,7 @@ JOB_MODULES: list[str] = [
     "portal.cards.jobs",
     "portal.jobs.retention",
     "portal.news.jobs",
+    "portal.stats.jobs",
 ]
 
 CATCH_UP_MODES = ("latest", "each")

@@ -33,6 +33,36 @@ class StatCount(db.Model):
         return f"<StatCount {self.org_id} {self.key}={self.n}>"
 
 
+class StatMeta(db.Model):
+    """State of the kept counters that is not per organisation: ``ages_as_of`` (the date the kept ``age:<band>``
+    counters are exact for, ISO) and ``age_bands`` (the band boundaries they were counted with, e.g. ``35,50,60``).
+    The daily job (portal.stats.jobs) advances ``ages_as_of``; every writer of counters reads the row FOR SHARE, so
+    a member written concurrently with the job is counted in the band of the date the job leaves behind."""
+
+    __tablename__ = "stat_meta"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+class MemberStatChange(db.Model):
+    """A counted property of a member changed (category, education, dues form, consent, card): its value before
+    and the day of the change, written by the counters' listener in the same transaction. A report for a past
+    date takes, for each such property, the value before the earliest change made on or after that date, and the
+    current value when there is none — the registry as it stood. Gender and birth date are corrections of a typing
+    error, not events: a past report takes them as corrected. No foreign key: the history of a member whose row is
+    removed is harmless (no personal data) and must not block the removal."""
+
+    __tablename__ = "member_stat_changes"
+    __table_args__ = (Index("ix_member_stat_changes_date", "on_date", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(Integer)
+    on_date: Mapped[date] = mapped_column(Date)
+    attr: Mapped[str] = mapped_column(String(24))
+    old_value: Mapped[str | None] = mapped_column(String(24))
+
+
 class StatSnapshot(db.Model):
     """A statistical report frozen on a date for an organisation's subtree: who froze it and when."""
 

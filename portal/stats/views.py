@@ -61,7 +61,7 @@ def analytics(org_id):
     """The passport's analytics today: the organisation's figures (rolled up over its subtree for territorial,
     regional and central organisations), levels, data problems with links to the passports."""
     org = _org(org_id)
-    report = compute(org, today())
+    report = compute(org, today(), children_only=True)
     return render_template("stats/analytics.html", org=org, report=report, c=report.total[org.id],
                            levels=level_figures(report.total[org.id]), sections=sections(),
                            children=report.children(org.id))
@@ -75,8 +75,8 @@ PROGRESS_SORTS = {k for k, _h in downloads.PROGRESS_COLUMNS}
 def progress_rows(org: Organisation, args) -> tuple[list[dict], dict]:
     """Rows of the progress table (children, or every primary of the subtree with all=1), filtered and sorted as
     the query string says: q (name contains), below (level under this per cent), sort, desc."""
-    report = compute(org, today(), ages=False)
     every = args.get("all") == "1" and org.level != OrgLevel.PRIMARY
+    report = compute(org, today(), ages=False, children_only=not every)
     targets = report.primaries() if every else report.children(org.id)
     rows = []
     for o in targets:
@@ -193,7 +193,7 @@ def chart(org_id, name):
     if name not in downloads.CHARTS:
         abort(404)
     on = _date_arg("on", today())
-    rep = compute(org, on)
+    rep = compute(org, on, children_only=name != "trend")  # the charts show the root and its children only
     if name == "composition":
         svg = downloads.composition_svg(rep.total[org.id])
     elif name == "levels":
