@@ -155,10 +155,10 @@ def base_url() -> str:
 
 
 def recipients(mailing: Mailing):
-    """select(Member.id, email) of the mailing's recipients: an open cabinet with a confirmed address, in the
-    segment, not unsubscribed from the category (or from everything)."""
-    cabinet = members_with_cabinet().subquery()
-    q = select(Member.id, cabinet.c.email).join(cabinet, cabinet.c.member_id == Member.id)
+    """select(member id, email) of the mailing's recipients: an open cabinet with a confirmed address, in the
+    segment, not unsubscribed from the category (or from everything). Narrowed on the cabinet's own member id
+    (its first column: how `send` walks it in chunks) and on `Member`, which the cabinet's select already joins."""
+    q = members_with_cabinet()
     if mailing.segment_org_id:
         org = db.session.get(Organisation, mailing.segment_org_id)
         q = q.where(Member.org_id.in_(select(Organisation.id).where(
@@ -166,7 +166,7 @@ def recipients(mailing: Mailing):
     if mailing.segment_category:
         q = q.where(Member.category == mailing.segment_category)
     q = q.where(~exists(select(Unsubscribe.id).where(
-        Unsubscribe.member_id == Member.id, Unsubscribe.category.in_([mailing.category, UNSUBSCRIBE_ALL]))))
+        Unsubscribe.member_id == q.selected_columns[0], Unsubscribe.category.in_([mailing.category, UNSUBSCRIBE_ALL]))))
     return q
 
 
@@ -334,7 +334,8 @@ def _letters_from(mailing: Mailing, rows) -> int:
                "retry_since": literal(now, DateTime(timezone=True)), "version": literal(0),
                "mailing_id": literal(mailing.id), "member_id": member_id}
     select_rows = rows.with_only_columns(*[c.label(k) for k, c in columns.items()], maintain_column_froms=True)
-    stmt = _dialect_insert()(OutboxMessage.__table__).from_select(list(columns), select_rows).on_conflict_do_nothing()
+    stmt = (_dialect_insert()(OutboxMessage.__table__).from_select(list(columns), select_rows)
+            .on_conflict_do_nothing().execution_options(preserve_rowcount=True))  # psycopg: else -1 for INSERT
     return db.session.execute(stmt).rowcount or 0
 
 
@@ -361,9 +362,11 @@ def send(mailing_id: int, *, chunk: int = CHUNK, heartbeat=None, limit_chunks: i
         if limit_chunks is not None and chunks >= limit_chunks:
             return written  # stopped early (a test's crash midway): the mailing stays «sending»
         bound = cabinet_member_bound(last, chunk)
-        rows = base.where(Member.id > last)
+        # The range on both sides of the cabinet ⋈ members join: the planner does not carry a range across it.
+        member_id = base.selected_columns[0]
+        rows = base.where(member_id > last, Member.id > last)
         if bound is not None:
-            rows = rows.where(Member.id <= bound)
+            rows = rows.where(member_id <= bound, Member.id <= bound)
         n = _letters_from(mailing, rows)
         written += n
         db.session.execute(update(Mailing).where(Mailing.id == mailing_id).values(queued=Mailing.queued + n))

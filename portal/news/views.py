@@ -19,6 +19,7 @@ from flask_babel import gettext
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm import defer, lazyload
 
 import search_index
 from forms.news import ConfirmForm, MailingForm, NewsForm
@@ -64,8 +65,13 @@ def _require_editor() -> None:
     policy.require(current_user, Permission.EDIT_NEWS)
 
 
+# A listing shows the title, lead, date and rubric: the bodies (a few KB each, twice) and the relations stay unread.
+_LISTING_LOAD = (defer(NewsItem.body), defer(NewsItem.body_text), lazyload(NewsItem.org),
+                 lazyload(NewsItem.audience_orgs))
+
+
 def listing(scope, page: int, category: str | None):
-    q = select(NewsItem).where(ops.visible_condition(scope))
+    q = select(NewsItem).where(ops.visible_condition(scope)).options(*_LISTING_LOAD)
     if category:
         q = q.where(NewsItem.category == category)
     # One row past the page says whether there is a next page; no count over every item a region can read.
