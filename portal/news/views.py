@@ -70,8 +70,8 @@ _LISTING_LOAD = (defer(NewsItem.body), defer(NewsItem.body_text), lazyload(NewsI
                  lazyload(NewsItem.audience_orgs))
 
 
-def listing(scope, page: int, category: str | None):
-    q = select(NewsItem).where(ops.visible_condition(scope)).options(*_LISTING_LOAD)
+def listing(scope, page: int, category: str | None, load=_LISTING_LOAD):
+    q = select(NewsItem).where(ops.visible_condition(scope)).options(*load)
     if category:
         q = q.where(NewsItem.category == category)
     # One row past the page says whether there is a next page; no count over every item a region can read.
@@ -188,7 +188,7 @@ def _feed() -> FeedGenerator:
     fg.subtitle(gettext("Публичные новости Профпортала"))
     fg.language("ru")
     fg.link(href=url_for("public_news.public_list", _external=True), rel="alternate")
-    items, _ = listing(PUBLIC_SCOPE, 1, _category_arg())
+    items, _ = listing(PUBLIC_SCOPE, 1, _category_arg(), load=())  # entries show the text and the author
     fg.updated(_aware(items[0].published_at) if items else datetime(2026, 1, 1, tzinfo=UTC))
     for item in reversed(items[:FEED_SIZE]):
         entry = fg.add_entry()
