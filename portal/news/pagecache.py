@@ -36,6 +36,8 @@ from sqlalchemy.orm import Session
 from portal.extensions import db
 from portal.news.models import NewsAudience, NewsContentVersion, NewsImage, NewsItem
 
+# At most this many pages per process (~20 KB each for a list, less for an item): past it the cache starts over, so
+# a crawler asking for endless query variants costs renders, never unbounded memory.
 MAX_ENTRIES = 2000
 
 
