@@ -44,8 +44,18 @@ import psycopg
 
 from bench.cabinet import PASSWORD, Server, member_login
 from bench.news import make_text, vocabulary
-from bench.registry import conninfo, fill, log, make_app, migrate, pct, prepare_database, read_meta, write_meta
-from bench.registry import upgrade_with_current_code
+from bench.registry import (
+    conninfo,
+    fill,
+    log,
+    make_app,
+    migrate,
+    pct,
+    prepare_database,
+    read_meta,
+    upgrade_with_current_code,
+    write_meta,
+)
 from bench.web import Browser
 
 HERE = Path(__file__).resolve().parent
