@@ -60,5 +60,8 @@ def build_config(instance_path: Path) -> dict:
         "PROFCARDS_OPERATOR_ADDRESS": os.environ.get("PROFCARDS_OPERATOR_ADDRESS", ""),
         # News search: "whoosh" (an index directory per node) or "postgresql" (README «News, search and mailings»).
         "SEARCH_BACKEND": os.environ.get("SEARCH_BACKEND", "whoosh"),
+        # Public news pages for anonymous readers from a per-process cache (portal.news.pagecache); 0 turns it off.
+        "NEWS_PAGE_CACHE": os.environ.get("NEWS_PAGE_CACHE", "1") != "0",
+        "NEWS_PAGE_CACHE_SECONDS": float(os.environ.get("NEWS_PAGE_CACHE_SECONDS") or 60),
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000"),
     }

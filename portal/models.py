@@ -9,7 +9,7 @@ from portal.consent.models import BatchPrint, BonusExport, ConsentRecord, DataDe
 from portal.flows import WorkflowHistory  # noqa: F401
 from portal.jobs.models import JobRun  # noqa: F401
 from portal.mail.models import OutboxMessage  # noqa: F401
-from portal.news.models import Mailing, MailingDelivery, NewsAudience, NewsImage, NewsItem, Unsubscribe  # noqa: F401
+from portal.news.models import Mailing, NewsAudience, NewsImage, NewsItem, Unsubscribe  # noqa: F401
 from portal.registry.imports import ImportJob  # noqa: F401
 from portal.registry.models import (  # noqa: F401
     CorrectionRequest,

@@ -19,11 +19,12 @@ from portal.auth.models import Role
 from portal.extensions import db
 from portal.files import FileRejected
 from portal.mail.models import OutboxMessage
+from portal.mail.outbox import letter_body, send_pending
 from portal.news import mailings
 from portal.news import operations as ops
 from portal.news.content import plain_text, sanitise, store_image
 from portal.news.jobs import news_minute
-from portal.news.models import MailingDelivery, NewsCategory, NewsItem, NewsState, Unsubscribe
+from portal.news.models import Mailing, NewsCategory, NewsItem, NewsState, Unsubscribe
 from portal.news.readers import member_scope
 from search_index.models import SearchQueue
 from tests.conftest import create_user, login
@@ -368,9 +369,15 @@ def test_mailing_is_sent_once_although_the_job_runs_twice(app, world, editors):
     mailings.send(created[0].id, chunk=2)
     letters = db.session.scalars(select(OutboxMessage.to_addr).where(OutboxMessage.kind == "news:finance")).all()
     assert sorted(letters) == sorted(m.email for m in world.members.values())
-    assert db.session.scalar(select(func.count()).select_from(MailingDelivery)) == len(world.members)
-    body = db.session.scalar(select(OutboxMessage.body).limit(1))
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.mailing_id == created[0].id)) == len(world.members)
+    m = db.session.get(Mailing, created[0].id)
+    assert (m.status, m.queued, m.total) == ("done", len(world.members), len(world.members))
+    # Queued as references; the text (the digest, the member's own signed links) is rendered when it is sent.
+    msg = db.session.scalar(select(OutboxMessage).where(OutboxMessage.mailing_id == m.id).limit(1))
+    body = letter_body(msg)
     assert "Финансовая грамотность: бюджет семьи" in body and "/news/unsubscribe/" in body
+    assert mailings.unsubscribe_token(msg.member_id, "finance") in body
 
 
 def test_unsubscribe_without_login_is_honoured_at_once(app, world, editors):
@@ -424,3 +431,112 @@ def test_welcome_letter_once(app, world):
     assert mailings.welcome_member(member) is False
     db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.to_addr == member.email)) == 1
+
+
+# ---- the public pages' cache (portal.news.pagecache) ------------------------------------------------------------------
+
+
+def test_public_page_cache_never_outlives_the_change_that_hides_an_item(app, world, editors):
+    shown = make_item(editors["central"], title="Открытая новость о билетах", public=True)
+    later = make_item(editors["central"], title="Вторая открытая новость", public=True)
+    draft = make_item(editors["central"], title="Черновик для всех", public=True, publish=False)
+    anon = app.test_client()
+    first = anon.get(f"/public/news/{shown.id}")
+    assert first.status_code == 200 and first.headers["ETag"] and "no-cache" in first.headers["Cache-Control"]
+    again = anon.get(f"/public/news/{shown.id}")
+    assert again.headers["ETag"] == first.headers["ETag"] and again.data == first.data  # served from the cache
+    assert anon.get(f"/public/news/{shown.id}", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    listing = anon.get("/public/news/").get_data(as_text=True)
+    assert "Открытая новость о билетах" in listing and "Черновик для всех" not in listing
+    assert anon.get(f"/public/news/{draft.id}").status_code == 404
+
+    # Made non-public and aimed at region A only: gone from the public pages at the next request.
+    ops.save_item(editors["central"], shown, {"title": shown.title, "lead": "", "body": shown.body,
+                                              "category": "union", "audience_orgs": [world.region_a],
+                                              "audience_categories": [], "is_public": False})
+    db.session.commit()
+    assert anon.get(f"/public/news/{shown.id}").status_code == 404
+    assert anon.get(f"/public/news/{shown.id}", headers={"If-None-Match": first.headers["ETag"]}).status_code == 404
+    assert "Открытая новость о билетах" not in anon.get("/public/news/").get_data(as_text=True)
+    assert "Открытая новость о билетах" not in anon.get("/public/news/feed.atom").get_data(as_text=True)
+
+    # Archived: the same.
+    assert anon.get(f"/public/news/{later.id}").status_code == 200
+    ops.transition(editors["central"], later, "archive")
+    db.session.commit()
+    assert anon.get(f"/public/news/{later.id}").status_code == 404
+    assert "Вторая открытая новость" not in anon.get("/public/news/").get_data(as_text=True)
+
+
+def test_public_page_cache_is_for_anonymous_readers_only(app, world, editors):
+    item = make_item(editors["central"], title="Открытая новость", public=True)
+    anon = app.test_client()
+    assert anon.get(f"/public/news/{item.id}").headers.get("ETag")
+    staff = app.test_client()
+    login(staff, editors["region"])
+    r = staff.get(f"/public/news/{item.id}")
+    # Rendered for them (their navigation), never stored for others or by their browser.
+    assert r.status_code == 200 and "ETag" not in r.headers and r.headers["Cache-Control"] == "no-store"
+    with anon.session_transaction() as s:
+        s["_flashes"] = [("info", "Сообщение одному читателю")]
+    page = anon.get(f"/public/news/{item.id}").get_data(as_text=True)
+    assert "Сообщение одному читателю" in page  # shown to its reader, not from (or into) the shared cache
+    other = app.test_client()
+    assert "Сообщение одному читателю" not in other.get(f"/public/news/{item.id}").get_data(as_text=True)
+
+
+def test_every_news_write_advances_the_content_version(app, world, editors):
+    from portal.news.pagecache import current_version
+
+    before = current_version()
+    item = make_item(editors["central"], title="Новость", publish=False)
+    after_save = current_version()
+    ops.transition(editors["central"], item, "publish")
+    db.session.commit()
+    published = current_version()
+    assert before < after_save < published
+    assert db.session.get(NewsItem, item.id).title == "Новость"  # a read changes nothing
+    db.session.commit()
+    assert current_version() == published
+
+
+# ---- mailings: set-based queueing, rendering when sent ----------------------------------------------------------------
+
+
+def test_mailing_progress_and_a_run_after_a_crash_adds_only_what_is_missing(app, world, editors):
+    _with_email(world)
+    make_item(editors["central"], title="Конкурс педагогов", category="contests")
+    [m] = mailings.create_digests(mailings.PLAN["contests"], clock.now() + timedelta(minutes=1))
+    db.session.commit()
+    n = len(world.members)
+    assert mailings.send(m.id, chunk=3, limit_chunks=1) == 3
+    m = db.session.get(Mailing, m.id)
+    assert (m.status, m.queued, m.total) == ("sending", 3, n)  # what the editor sees meanwhile: «3 из n»
+    assert mailings.send(m.id, chunk=3) == n - 3
+    db.session.expire_all()
+    assert db.session.get(Mailing, m.id).queued == n
+    # And once more, as if the job had crashed before marking it done: nothing is added.
+    db.session.get(Mailing, m.id).status = "sending"
+    db.session.commit()
+    assert mailings.send(m.id) == 0
+    ids = db.session.scalars(select(OutboxMessage.message_id).where(OutboxMessage.mailing_id == m.id)).all()
+    assert len(ids) == len(set(ids)) == n and all(i.startswith(f"<mailing-{m.id}-") for i in ids)
+
+
+def test_letters_are_rendered_when_sent_and_cancelled_for_who_unsubscribed_meanwhile(app, world, editors):
+    _with_email(world)
+    make_item(editors["central"], title="Скидки в книжных", category="partners")
+    [m] = mailings.create_digests(mailings.PLAN["partners"], clock.now() + timedelta(minutes=1))
+    db.session.commit()
+    mailings.send(m.id)
+    gone, stays = world.members["a"], world.members["b"]
+    assert mailings.unsubscribe(gone.id, mailings.UNSUBSCRIBE_ALL)  # after the queueing, before the sending
+    db.session.commit()
+    while send_pending(limit=100).sent:
+        pass
+    rows = {r.member_id: r for r in db.session.scalars(select(OutboxMessage).where(OutboxMessage.mailing_id == m.id))}
+    assert rows[gone.id].status == "cancelled" and rows[gone.id].body == ""
+    sent = rows[stays.id]
+    assert sent.status == "stored" and "Скидки в книжных" in sent.body  # the row keeps the text it was sent with
+    assert mailings.unsubscribe_token(stays.id, "partners") in sent.body
+    assert mailings.unsubscribe_token(gone.id, "partners") not in sent.body

@@ -21,6 +21,12 @@ web process and the worker on different machines write the same kind of id.
 
 Without MAIL_SERVER (the default) nothing is sent: messages are marked "stored" and read on /mail/outbox.
 
+A mailing's letters (portal.news.mailings) are queued as references with an empty body, one row per recipient by
+one INSERT … SELECT; `letter_body()` asks the registered renderer (`set_letter_renderer`) for the text when the
+letter is sent (or read on /mail/outbox) and the sent text is written into the row. The renderer may answer None —
+the member unsubscribed or closed their cabinet after the mailing was queued — and the letter is then «cancelled»,
+never sent.
+
 Headers never take raw input: the address is validated (no CR/LF, email_validator), CR/LF in the subject become
 spaces, and the standard library's email policy refuses line breaks in any header as a last line of defence.
 """
@@ -57,6 +63,25 @@ LEASE = timedelta(minutes=10)  # SQLite: how long a taken message is hidden from
 SUBJECT_MAX = 300
 _POLICY = _default_policy.clone(cte_type="7bit")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+
+
+# A mailing's letter → its text, or None when it must not be sent any more (set by portal.news.mailings).
+_letter_renderer: Callable[[OutboxMessage], str | None] | None = None
+
+
+def set_letter_renderer(renderer: Callable[[OutboxMessage], str | None]) -> None:
+    global _letter_renderer
+    _letter_renderer = renderer
+
+
+def letter_body(msg: OutboxMessage) -> str | None:
+    """The text of a letter: its body, or for a mailing's letter queued as a reference the renderer's text (None:
+    not to be sent — cancelled)."""
+    if msg.mailing_id is None or msg.body:
+        return msg.body or ""
+    if _letter_renderer is None:
+        raise RuntimeError("no renderer for mailing letters (portal.news.mailings is not imported)")
+    return _letter_renderer(msg)
 
 
 class SendResult(NamedTuple):
@@ -203,7 +228,7 @@ def build_message(msg: OutboxMessage) -> tuple[EmailMessage, str, str]:
     letter["Date"] = format_datetime(clock.now())
     letter["Message-ID"] = msg.message_id
     letter["Auto-Submitted"] = "auto-generated"
-    letter.set_content(msg.body or "", charset="utf-8")
+    letter.set_content(msg.body or "", charset="utf-8")  # rendered by send_pending (letter_body) beforehand
     return letter, envelope_from, to
 
 
@@ -320,6 +345,14 @@ def send_pending(limit: int = 100, *, now: datetime | None = None,
             if msg is None:
                 break
             seen.add(msg.id)
+            if msg.mailing_id is not None and not msg.body:
+                body = letter_body(msg)
+                if body is None:
+                    msg.status = "cancelled"
+                    msg.last_error = "Получатель отписался от рассылки или закрыл кабинет после постановки в очередь."
+                    db.session.commit()
+                    continue
+                msg.body = body  # the row keeps the text that was sent
             if not configured:
                 msg.status = "stored"
                 msg.last_error = ""

@@ -35,6 +35,7 @@ STATUS_TITLES = {
     "sent": N_("отправлено"),
     "stored": N_("сохранено (почта не настроена)"),
     "failed": N_("не отправлено"),
+    "cancelled": N_("отменено (получатель отписался)"),
 }
 RUN_TITLES = {"running": N_("выполняется"), "done": N_("выполнено"), "failed": N_("ошибка"), "skipped": N_("пропущено")}
 
@@ -92,7 +93,10 @@ def outbox_message(msg_id: int):
         abort(404)
     audit.record("outbox_read", object_type="outbox", object_id=msg.id)
     db.session.commit()
-    return render_template("mail/message.html", msg=msg, titles=STATUS_TITLES, form=ResendForm(version=msg.version))
+    # A mailing's letter still queued as a reference: shown as it will be sent (None: it will be cancelled).
+    body = outbox_ops.letter_body(msg)
+    return render_template("mail/message.html", msg=msg, body=body if body is not None else "",
+                           titles=STATUS_TITLES, form=ResendForm(version=msg.version))
 
 
 class ResendForm(BaseForm):

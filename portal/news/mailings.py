@@ -16,13 +16,16 @@ The plan (seed 001, «Содержание и объём передаваемо�
 `PLAN` holds the entries; `NEWS_MAILING_PLAN` in the configuration switches an entry off ({"partners": False}).
 «Every two weeks» is the 1st and the 15th (the job layer's calendar; the same two slots the card processing uses).
 
-Sending (`send`), in two steps. Queueing fixes the recipients: one delivery row per member with a cabinet
+Sending (`send`) is set-based: the mailing's letters go into the outbox as references — one row per recipient
+(member id, cabinet address, subject, mailing id; empty body) — by one INSERT … SELECT per chunk of cabinet
+accounts. The recipients are the members with an open cabinet and a confirmed address
 (`readers.members_with_cabinet`), narrowed by the mailing's segment (an organisation's subtree, a member category),
-minus those who unsubscribed from the category (or from everything), by one INSERT … SELECT; the unique
-(mailing, member) drops a second runner's rows. Then the letters go into the outbox chunk by chunk: a chunk first
-claims its rows (`letter_at`, only where still empty) and writes their letters in the same transaction, so a
-member never gets two letters of one mailing however often the job runs, and a crash loses at most the chunk in
-hand, which the next run writes. Who unsubscribed or closed their cabinet after the queueing gets no letter.
+minus those who unsubscribed from the category (or from everything). The outbox's unique (mailing, member) makes a
+second or concurrent run, or a run after a crash midway, add only the letters still missing: a member never gets
+two letters of one mailing. Each chunk commits with the mailing's `queued` count (the editor's progress). The
+letter's text — the digest and the member's two signed unsubscribe links — is rendered when the worker sends it
+(`render_letter`, through `portal.mail.outbox.letter_body`), so queueing 1.3 M letters does no per-member Python
+work; a member who unsubscribed or closed their cabinet after the queueing gets no letter (it is «cancelled»).
 """
 
 from __future__ import annotations
@@ -31,24 +34,22 @@ import base64
 import contextvars
 import hashlib
 import hmac
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import exists, func, literal, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import DateTime, Integer, String, cast, exists, func, literal, or_, select, true, update
 
 from portal import clock
-from portal.bulk import insert_rows
 from portal.extensions import db
 from portal.i18n import N_
 from portal.jobs.schedule import MonthDays
 from portal.mail.models import OutboxMessage
-from portal.news.models import Mailing, MailingDelivery, NewsAudience, NewsCategory, NewsItem, NewsState, Unsubscribe
-from portal.news.readers import members_with_cabinet
+from portal.mail.outbox import set_letter_renderer
+from portal.news.models import Mailing, NewsAudience, NewsCategory, NewsItem, NewsState, Unsubscribe
+from portal.news.readers import cabinet_member_bound, members_with_cabinet
 from portal.registry.models import Member, Organisation, OrgLevel
 from portal.text import like_prefix
 
@@ -76,9 +77,7 @@ PLAN: dict[str, PlanEntry] = {e.name: e for e in (
 )}
 
 UNSUBSCRIBE_ALL = "all"
-# An address that needs no further checking: ASCII, one @, a dotted domain, no spaces or control characters.
-_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})+\Z")
-CHUNK = 5000
+CHUNK = 50_000  # cabinet accounts per INSERT … SELECT of letters (one commit, one step of the editor's progress)
 WELCOME_PERIOD = datetime(2000, 1, 1, tzinfo=UTC)  # the one «welcome» mailing every first entry joins
 
 
@@ -155,10 +154,11 @@ def base_url() -> str:
 # ---- recipients --------------------------------------------------------------------------------------------------
 
 
-def recipients(mailing: Mailing, *, pending_only: bool = True):
-    """select(Member.id, email) of the mailing's recipients (not yet delivered, if pending_only)."""
-    cabinet = members_with_cabinet().subquery()
-    q = select(Member.id, cabinet.c.email).join(cabinet, cabinet.c.member_id == Member.id)
+def recipients(mailing: Mailing):
+    """select(member id, email) of the mailing's recipients: an open cabinet with a confirmed address, in the
+    segment, not unsubscribed from the category (or from everything). Narrowed on the cabinet's own member id
+    (its first column: how `send` walks it in chunks) and on `Member`, which the cabinet's select already joins."""
+    q = members_with_cabinet()
     if mailing.segment_org_id:
         org = db.session.get(Organisation, mailing.segment_org_id)
         q = q.where(Member.org_id.in_(select(Organisation.id).where(
@@ -166,15 +166,12 @@ def recipients(mailing: Mailing, *, pending_only: bool = True):
     if mailing.segment_category:
         q = q.where(Member.category == mailing.segment_category)
     q = q.where(~exists(select(Unsubscribe.id).where(
-        Unsubscribe.member_id == Member.id, Unsubscribe.category.in_([mailing.category, UNSUBSCRIBE_ALL]))))
-    if pending_only and mailing.id is not None:
-        q = q.where(~exists(select(MailingDelivery.id).where(MailingDelivery.mailing_id == mailing.id,
-                                                             MailingDelivery.member_id == Member.id)))
+        Unsubscribe.member_id == q.selected_columns[0], Unsubscribe.category.in_([mailing.category, UNSUBSCRIBE_ALL]))))
     return q
 
 
 def count_recipients(mailing: Mailing) -> int:
-    return db.session.scalar(select(func.count()).select_from(recipients(mailing, pending_only=False).subquery())) or 0
+    return db.session.scalar(select(func.count()).select_from(recipients(mailing).subquery())) or 0
 
 
 # ---- letters ------------------------------------------------------------------------------------------------------
@@ -298,135 +295,113 @@ def create_digests(entry: PlanEntry, slot: datetime) -> list[Mailing]:
 
 
 def welcome_member(member: Member) -> bool:
-    """The welcome letter on a member's first entry to the cabinet (seam: the cabinet calls it); once per member."""
+    """The welcome letter on a member's first entry to the cabinet (seam: the cabinet calls it); once per member —
+    the outbox's unique (mailing, member) lets one of two first entries at once through."""
     if not enabled("welcome") or not member.email:
         return False
     mailing = create("welcome", "welcome", PLAN["welcome"].title, WELCOME_BODY, period_end=WELCOME_PERIOD)
     mailing.status = "sending"
-    if db.session.scalar(select(MailingDelivery.id).where(MailingDelivery.mailing_id == mailing.id,
-                                                          MailingDelivery.member_id == member.id)):
-        return False
-    try:
-        with db.session.begin_nested():  # two first entries at once: the unique row lets one through
-            return _write_chunk(mailing, [(member.id, member.email)]) == 1
-    except IntegrityError:
-        return False
+    db.session.flush()
+    one = select(literal(member.id, Integer).label("member_id"), literal(member.email).label("email")).where(true())
+    return _letters_from(mailing, one) == 1
 
 
 # ---- sending ---------------------------------------------------------------------------------------------------------
 
 
-def _message_id(mailing_id: int, member_id: int) -> str:
-    # Stable per (mailing, member): a resent letter is recognisably the same one.
-    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), f"{mailing_id}:{member_id}".encode(),
-                      hashlib.sha256).hexdigest()[:16]
-    return f"<mailing-{mailing_id}-{member_id}-{digest}@{_domain()}>"
-
-
-def _domain() -> str:
-    from portal.mail.outbox import _id_domain
-
-    return _id_domain()
-
-
-def _write_chunk(mailing: Mailing, rows: list[tuple[int, str]]) -> int:
-    """Delivery rows (stamped) and letters for `rows` (member id, email), in the caller's transaction."""
-    now = clock.now()
-    insert_rows(MailingDelivery.__table__, ("mailing_id", "member_id", "letter_at"),
-                [(mailing.id, member_id, now) for member_id, _ in rows])
-    return _write_letters(mailing, rows)
-
-
-def _write_letters(mailing: Mailing, rows: list[tuple[int, str]]) -> int:
-    """The outbox letters for `rows` (member id, email), in the caller's transaction."""
-    from portal.mail.outbox import check_address, clean_subject
-
-    now = clock.now()
-    subject = clean_subject(mailing.subject)
-    footer_of = footer_maker(mailing.category)
-    kind = f"news:{mailing.category}"[:40]
-    letters = []
-    for member_id, email in rows:
-        address = email.strip() if email and _PLAIN_EMAIL.match(email.strip()) else None
-        if address is None:
-            # Not plainly an address: the outbox's full check (IDN, normalisation) decides, once per odd one.
-            try:
-                address = check_address(email)
-            except ValueError:
-                address = None
-        if address:
-            letters.append((_message_id(mailing.id, member_id), address, subject, mailing.body + footer_of(member_id),
-                            kind, "pending", 0, "", now, now))
-    insert_rows(OutboxMessage.__table__, ("message_id", "to_addr", "subject", "body", "kind", "status", "attempts",
-                                          "last_error", "created_at", "next_attempt_at"), letters)
-    return len(letters)
-
-
-def fix_recipients(mailing: Mailing) -> int:
-    """Queue the mailing: one delivery row per recipient, in one INSERT … SELECT (1.3 M rows in seconds). A second
-    runner's rows collide on the unique (mailing, member) and are dropped. Caller commits."""
-    rows = recipients(mailing).with_only_columns(literal(mailing.id).label("mailing_id"), Member.id,
-                                                 maintain_column_froms=True)
-    table = MailingDelivery.__table__
+def _dialect_insert():
     if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table).from_select(["mailing_id", "member_id"], rows).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _letters_from(mailing: Mailing, rows) -> int:
+    """Queue the letters of `rows` (a select of member id and address) as outbox references by one INSERT … SELECT;
+    a letter already queued for a member (unique mailing × member) is skipped. Returns how many were queued."""
+    from portal.mail.outbox import _id_domain, clean_subject
+
+    now = clock.now()
+    member_id = rows.selected_columns[0]
+    email = rows.selected_columns[1]
+    # A stable Message-ID per (mailing, member): a resent letter is recognisably the same one.
+    message_id = literal(f"<mailing-{mailing.id}-") + cast(member_id, String) + literal(f"@{_id_domain()}>")
+    columns = {"message_id": message_id, "to_addr": email, "subject": literal(clean_subject(mailing.subject)),
+               "body": literal(""), "kind": literal(f"news:{mailing.category}"[:40]), "status": literal("pending"),
+               "attempts": literal(0), "last_error": literal(""), "created_at": literal(now, DateTime(timezone=True)),
+               "next_attempt_at": literal(now, DateTime(timezone=True)),
+               "retry_since": literal(now, DateTime(timezone=True)), "version": literal(0),
+               "mailing_id": literal(mailing.id), "member_id": member_id}
+    select_rows = rows.with_only_columns(*[c.label(k) for k, c in columns.items()], maintain_column_froms=True)
+    stmt = (_dialect_insert()(OutboxMessage.__table__).from_select(list(columns), select_rows)
+            .on_conflict_do_nothing().execution_options(preserve_rowcount=True))  # psycopg: else -1 for INSERT
     return db.session.execute(stmt).rowcount or 0
 
 
 def send(mailing_id: int, *, chunk: int = CHUNK, heartbeat=None, limit_chunks: int | None = None) -> int:
-    """Queue the mailing (its delivery rows), then write its letters to the outbox chunk by chunk, each chunk
-    claiming its rows (`letter_at`) in the letters' own transaction; returns how many letters were written now.
+    """Queue the mailing's letters in the outbox: one row per recipient, written set-based — an INSERT … SELECT per
+    `chunk` cabinet accounts (by member id), each in its own transaction that also advances the mailing's
+    `queued`, so the editor sees the progress. Returns how many letters were queued now.
 
-    Safe to run twice, at once or after a crash: a claimed row is never written again, a chunk that lost its claim
-    to another runner is rolled back whole, and members who unsubscribed or closed their cabinet after the mailing
-    was queued get no letter (their rows are stamped without one).
+    At most once per member: the outbox's unique (mailing, member) drops a letter already queued, so a second run,
+    a concurrent one, or a run after a crash midway (the committed chunks stay) adds only what is missing. The
+    letter's text — with the member's signed unsubscribe links — is rendered when it is sent (`render_letter`),
+    which also cancels the letters of members who unsubscribed or closed their cabinet after the queueing.
     """
     mailing = db.session.get(Mailing, mailing_id)
     if mailing is None or mailing.status == "done":
         return 0
     if mailing.status == "queued":
-        fix_recipients(mailing)
-        total = db.session.scalar(select(func.count()).select_from(MailingDelivery)
-                                  .where(MailingDelivery.mailing_id == mailing_id))
         db.session.execute(update(Mailing).where(Mailing.id == mailing_id, Mailing.status == "queued")
-                           .values(status="sending", total=total))
+                           .values(status="sending"))
         db.session.commit()
-    cabinet = members_with_cabinet().subquery()
-    off = exists(select(Unsubscribe.id).where(Unsubscribe.member_id == MailingDelivery.member_id,
-                                              Unsubscribe.category.in_([mailing.category, UNSUBSCRIBE_ALL])))
+    base = recipients(mailing)
     written, chunks, last = 0, 0, 0
-    while limit_chunks is None or chunks < limit_chunks:
-        rows = db.session.execute(
-            select(MailingDelivery.id, MailingDelivery.member_id, cabinet.c.email, off.label("off"))
-            .outerjoin(cabinet, cabinet.c.member_id == MailingDelivery.member_id)
-            .where(MailingDelivery.mailing_id == mailing_id, MailingDelivery.id > last,
-                   MailingDelivery.letter_at.is_(None))
-            .order_by(MailingDelivery.id).limit(chunk)).all()
-        if not rows:
-            break
-        last = rows[-1][0]
-        ids = [r[0] for r in rows]
-        claimed = db.session.execute(update(MailingDelivery).where(MailingDelivery.id.in_(ids),
-                                                                   MailingDelivery.letter_at.is_(None))
-                                     .values(letter_at=clock.now()).execution_options(synchronize_session=False))
-        if claimed.rowcount != len(ids):
-            db.session.rollback()  # another runner wrote some of these; they are theirs, go on past them
-            chunks += 1
-            continue
-        written += _write_letters(mailing, [(r[1], r[2]) for r in rows if r[2] and not r[3]])
-        db.session.execute(update(Mailing).where(Mailing.id == mailing_id).values(queued=Mailing.queued + len(ids)))
+    while True:
+        if limit_chunks is not None and chunks >= limit_chunks:
+            return written  # stopped early (a test's crash midway): the mailing stays «sending»
+        bound = cabinet_member_bound(last, chunk)
+        # The range on both sides of the cabinet ⋈ members join: the planner does not carry a range across it.
+        member_id = base.selected_columns[0]
+        rows = base.where(member_id > last, Member.id > last)
+        if bound is not None:
+            rows = rows.where(member_id <= bound, Member.id <= bound)
+        n = _letters_from(mailing, rows)
+        written += n
+        db.session.execute(update(Mailing).where(Mailing.id == mailing_id).values(queued=Mailing.queued + n))
         db.session.commit()
         chunks += 1
         if heartbeat:
             heartbeat()
-    if limit_chunks is None or chunks < limit_chunks:
-        db.session.execute(update(Mailing).where(Mailing.id == mailing_id)
-                           .values(status="done", finished_at=clock.now()))
-        db.session.commit()
+        if bound is None:
+            break
+        last = bound
+    db.session.execute(update(Mailing).where(Mailing.id == mailing_id)
+                       .values(status="done", finished_at=clock.now()))
+    db.session.commit()
     return written
+
+
+def render_letter(msg) -> str | None:
+    """The text of a mailing's letter (`portal.mail.outbox.letter_body`): the mailing's body and the member's two
+    signed unsubscribe links; None — cancelled — if the member unsubscribed from the category (or everything) or
+    has no open cabinet any more since the letter was queued."""
+    from portal.cabinet.models import MemberAccount
+
+    off = exists(select(Unsubscribe.id).where(Unsubscribe.member_id == msg.member_id,
+                                              Unsubscribe.category.in_([Mailing.category, UNSUBSCRIBE_ALL])))
+    still_open = exists(select(MemberAccount.id).where(MemberAccount.member_id == msg.member_id,
+                                                       MemberAccount.closed_at.is_(None)))
+    row = db.session.execute(select(Mailing.body, Mailing.category, off, still_open)
+                             .where(Mailing.id == msg.mailing_id)).first()
+    if row is None or row[2] or not row[3]:
+        return None
+    body, category = row[0], row[1]
+    return body + footer(msg.member_id, category)
+
+
+set_letter_renderer(render_letter)
 
 
 def send_queued(heartbeat=None) -> str:

@@ -5,8 +5,9 @@ subtrees of chosen organisations (regions, a city, one school), narrowed, if cho
 (working, students, pensioners). Its state moves only through `workflows/news_item.py`. The body is stored as
 sanitised HTML (`portal.news.sanitise`) beside its plain text (for search and mailings).
 
-Mailings: one row per sent mailing (a digest of a period's items, or a welcome letter), and one delivery row per
-(mailing, member) — unique, so a member gets a mailing at most once however often the job runs.
+Mailings: one row per sent mailing (a digest of a period's items, or a welcome letter); its letters are outbox rows
+that reference it (`portal.mail.models.OutboxMessage.mailing_id`), unique per (mailing, member), so a member gets
+a mailing at most once however often the job runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -149,19 +151,14 @@ class Mailing(db.Model):
         return f"<Mailing {self.id} {self.plan} {self.status}>"
 
 
-class MailingDelivery(db.Model):
-    """A member's place in a mailing: written for every recipient when the mailing is queued (one statement), and
-    stamped when their letter goes into the outbox, in the letter's own transaction: never two letters."""
+class NewsContentVersion(db.Model):
+    """One row (id 1): a counter that every write of a news item, its audience or its images advances in the
+    writing transaction (portal.news.pagecache), so a page cached under an older value is never served again."""
 
-    __tablename__ = "mailing_deliveries"
-    __table_args__ = (UniqueConstraint("mailing_id", "member_id", name="uq_mailing_deliveries_member"),
-                      Index("ix_mailing_deliveries_walk", "mailing_id", "id"))
+    __tablename__ = "news_content_version"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
-    # When the member's letter was written to the outbox (or skipped: unsubscribed, cabinet closed meanwhile).
-    letter_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Unsubscribe(db.Model):

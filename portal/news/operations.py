@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from flask_babel import gettext
 from sqlalchemy import and_, exists, or_, select, true
+from sqlalchemy.orm import lazyload, selectinload
 
 from portal import audit, clock, policy
 from portal.extensions import db
@@ -146,7 +147,9 @@ def get_readable(scope: Scope, news_id) -> NewsItem | None:
     news_id = policy.parse_id(news_id)
     if news_id is None:
         return None
-    return db.session.scalar(select(NewsItem).where(NewsItem.id == news_id, visible_condition(scope)))
+    # The page shows the item, its organisation and images; its audience is read only if someone asks for it.
+    return db.session.scalar(select(NewsItem).where(NewsItem.id == news_id, visible_condition(scope))
+                             .options(lazyload(NewsItem.audience_orgs), selectinload(NewsItem.images)))
 
 
 # ---- the search source ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy import Select, select
 
 from portal import policy
+from portal.extensions import db
 from portal.registry.models import Member, MemberStatus
 from search_index import Scope, ancestor_paths
 
@@ -34,6 +35,15 @@ def members_with_cabinet() -> Select:
             .join(Member, Member.id == MemberAccount.member_id)
             .where(MemberAccount.closed_at.is_(None), MemberAccount.email_confirmed_at.is_not(None),
                    Member.status == MemberStatus.ACTIVE))
+
+
+def cabinet_member_bound(after: int, n: int) -> int | None:
+    """The member id of the `n`-th cabinet account after member id `after` (None: fewer are left) — how a mailing
+    walks its recipients in chunks of accounts (the unique index on member_accounts.member_id, no table scan)."""
+    from portal.cabinet.models import MemberAccount
+
+    return db.session.scalar(select(MemberAccount.member_id).where(MemberAccount.member_id > after)
+                             .order_by(MemberAccount.member_id).offset(max(n, 1) - 1).limit(1))
 
 
 def member_scope(member: Member) -> Scope:

@@ -14,18 +14,19 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from feedgen.feed import FeedGenerator
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm import defer, lazyload
 
 import search_index
 from forms.news import ConfirmForm, MailingForm, NewsForm
 from portal import clock, policy
 from portal.extensions import db
 from portal.files import FileRejected, send_file_inline_image
-from portal.news import mailings
+from portal.news import mailings, pagecache
 from portal.news import operations as ops
 from portal.news.content import IMAGE_AREA
 from portal.news.models import Mailing, NewsCategory, NewsImage, NewsItem, NewsState
@@ -64,8 +65,13 @@ def _require_editor() -> None:
     policy.require(current_user, Permission.EDIT_NEWS)
 
 
-def listing(scope, page: int, category: str | None):
-    q = select(NewsItem).where(ops.visible_condition(scope))
+# A listing shows the title, lead, date and rubric: the bodies (a few KB each, twice) and the relations stay unread.
+_LISTING_LOAD = (defer(NewsItem.body), defer(NewsItem.body_text), lazyload(NewsItem.org),
+                 lazyload(NewsItem.audience_orgs))
+
+
+def listing(scope, page: int, category: str | None, load=_LISTING_LOAD):
+    q = select(NewsItem).where(ops.visible_condition(scope)).options(*load)
     if category:
         q = q.where(NewsItem.category == category)
     # One row past the page says whether there is a next page; no count over every item a region can read.
@@ -149,21 +155,30 @@ def image(image_id: int):
 
 @public_bp.route("/public/news/")
 def public_list():
-    """Public news: anyone, no login."""
+    """Public news: anyone, no login (anonymous readers from the page cache: portal.news.pagecache)."""
     page, category = _page(), _category_arg()
-    items, more = listing(PUBLIC_SCOPE, page, category)
-    return render_template("news/index.html", items=items, more=more, page=page, category=category,
-                           categories=list(NewsCategory), endpoint="public_news.public_list", public=True,
-                           **_layout(None, public=True))
+
+    def render():
+        items, more = listing(PUBLIC_SCOPE, page, category)
+        return render_template("news/index.html", items=items, more=more, page=page, category=category,
+                               categories=list(NewsCategory), endpoint="public_news.public_list", public=True,
+                               **_layout(None, public=True))
+
+    return pagecache.serve(render)
 
 
 @public_bp.route("/public/news/<int:news_id>")
 def public_item(news_id: int):
-    """A public item's page (no login)."""
-    item = ops.get_readable(PUBLIC_SCOPE, news_id)
-    if item is None:
-        abort(404)
-    return render_template("news/item.html", item=item, preview=False, public=True, **_layout(None, public=True))
+    """A public item's page (no login; anonymous readers from the page cache)."""
+
+    def render():
+        item = ops.get_readable(PUBLIC_SCOPE, news_id)
+        if item is None:
+            abort(404)
+        return render_template("news/item.html", item=item, preview=False, public=True,
+                               **_layout(None, public=True))
+
+    return pagecache.serve(render)
 
 
 def _feed() -> FeedGenerator:
@@ -173,7 +188,7 @@ def _feed() -> FeedGenerator:
     fg.subtitle(gettext("Публичные новости Профпортала"))
     fg.language("ru")
     fg.link(href=url_for("public_news.public_list", _external=True), rel="alternate")
-    items, _ = listing(PUBLIC_SCOPE, 1, _category_arg())
+    items, _ = listing(PUBLIC_SCOPE, 1, _category_arg(), load=())  # entries show the text and the author
     fg.updated(_aware(items[0].published_at) if items else datetime(2026, 1, 1, tzinfo=UTC))
     for item in reversed(items[:FEED_SIZE]):
         entry = fg.add_entry()
@@ -197,18 +212,24 @@ def _aware(value: datetime) -> datetime:
 @public_bp.route("/public/news/feed.rss")
 def feed_rss():
     """RSS 2.0 of the public news."""
-    fg = _feed()
-    fg.link(href=url_for("public_news.feed_rss", _external=True), rel="self")
-    fg.description(gettext("Публичные новости Профпортала"))
-    return Response(fg.rss_str(pretty=True), mimetype="application/rss+xml")
+    def render():
+        fg = _feed()
+        fg.link(href=url_for("public_news.feed_rss", _external=True), rel="self")
+        fg.description(gettext("Публичные новости Профпортала"))
+        return fg.rss_str(pretty=True)
+
+    return pagecache.serve(render, "application/rss+xml")
 
 
 @public_bp.route("/public/news/feed.atom")
 def feed_atom():
     """Atom 1.0 of the public news."""
-    fg = _feed()
-    fg.link(href=url_for("public_news.feed_atom", _external=True), rel="self")
-    return Response(fg.atom_str(pretty=True), mimetype="application/atom+xml")
+    def render():
+        fg = _feed()
+        fg.link(href=url_for("public_news.feed_atom", _external=True), rel="self")
+        return fg.atom_str(pretty=True)
+
+    return pagecache.serve(render, "application/atom+xml")
 
 
 # ---- editors -------------------------------------------------------------------------------------------------------
