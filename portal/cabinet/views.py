@@ -310,7 +310,8 @@ def home():
     """The cabinet's home: the card at a glance, what is left to do, links to the rest."""
     account = _account()
     return render_template("cabinet/home.html", account=account, member=account.member,
-                           card=ops.card_data(account), petitions=ops.petition_data(account.member))
+                           card=ops.card_data(account, with_family=False),
+                           petition_count=ops.petition_count(account.member))
 
 
 @bp.route("/card")
