@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, request
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import Integer, case, delete, literal, select, update
 
 from portal.auth.models import LoginThrottle
 from portal.clock import now
@@ -64,18 +64,16 @@ def reserve_attempt(keys: list[str]) -> int:
     window = timedelta(seconds=cfg.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
     moment = now()
     table = LoginThrottle.__table__
-    insert = _upsert()
-    state = {}
-    for key in sorted(keys):  # one lock order for everyone: no deadlock between two attempts
-        stale = table.c.updated_at < moment - window
-        stmt = insert(table).values(key=key, failures=0, updated_at=moment).on_conflict_do_update(
-            index_elements=[table.c.key],
-            # Old failures are forgotten (a school's typos spread over weeks); the row is locked either way.
-            set_={"failures": case((stale, 0), else_=table.c.failures),
-                  "blocked_until": case((stale, None), else_=table.c.blocked_until)},
-        ).returning(table.c.failures, table.c.blocked_until)
-        failures, blocked_until = db.session.execute(stmt).one()
-        state[key] = (failures, _aware(blocked_until))
+    stale = table.c.updated_at < moment - window
+    # One upsert for the three rows, in one lock order for everyone (sorted): no deadlock between two attempts.
+    stmt = _upsert()(table).values([{"key": key, "failures": 0, "updated_at": moment} for key in sorted(keys)])
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.key],
+        # Old failures are forgotten (a school's typos spread over weeks); the row is locked either way.
+        set_={"failures": case((stale, 0), else_=table.c.failures),
+              "blocked_until": case((stale, None), else_=table.c.blocked_until)},
+    ).returning(table.c.key, table.c.failures, table.c.blocked_until)
+    state = {key: (failures, _aware(until)) for key, failures, until in db.session.execute(stmt)}
     account, pair, address = keys
 
     def wait_of(key: str) -> int:
@@ -88,13 +86,19 @@ def reserve_attempt(keys: list[str]) -> int:
     if wait:
         db.session.commit()
         return wait
+    # The account's and the pair's counters move on in one UPDATE (the rows are still locked by the upsert).
+    failures, blocked = {}, {}
     for key in keys[:2]:
-        failures = state[key][0] + 1
-        values = {"failures": failures, "updated_at": moment}
-        if failures >= free_by_key[key]:
-            delay = min(2 ** min(failures - free_by_key[key] + 1, 30), cap)
-            values["blocked_until"] = max(moment + timedelta(seconds=delay), state[key][1] or moment)
-        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(**values))
+        failures[key] = state[key][0] + 1
+        blocked[key] = state[key][1]
+        if failures[key] >= free_by_key[key]:
+            delay = min(2 ** min(failures[key] - free_by_key[key] + 1, 30), cap)
+            blocked[key] = max(moment + timedelta(seconds=delay), state[key][1] or moment)
+    until_type = table.c.blocked_until.type
+    db.session.execute(update(table).where(table.c.key.in_(keys[:2])).values(
+        failures=case({k: literal(v, Integer) for k, v in failures.items()}, value=table.c.key),
+        blocked_until=case({k: literal(v, until_type) for k, v in blocked.items()}, value=table.c.key),
+        updated_at=moment))
     db.session.commit()
     return 0
 
@@ -109,8 +113,9 @@ def attempt_succeeded(keys: list[str]) -> None:
     """A right password: the account's and this address's counters for it are cleared, and the address counter
     loses the failures of this account from this address (the attempt just reserved was never counted there)."""
     account, pair, address = keys
-    mine = max((db.session.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == pair)) or 0) - 1, 0)
-    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([account, pair])))
+    gone = dict(db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([account, pair]))
+                                   .returning(LoginThrottle.key, LoginThrottle.failures)).all())
+    mine = max((gone.get(pair) or 0) - 1, 0)
     if mine:
         free = current_app.config.get("LOGIN_ADDRESS_FREE_ATTEMPTS", current_app.config["LOGIN_FREE_ATTEMPTS"])
         left = case((LoginThrottle.failures > mine, LoginThrottle.failures - mine), else_=0)

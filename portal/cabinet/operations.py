@@ -143,7 +143,7 @@ def login_problem(account: MemberAccount) -> str | None:
 
 def record_login(account: MemberAccount, via: str = "web") -> None:
     account.last_login_at = now()
-    audit.record("member_login", object_type="member_accounts", object_id=account.id,
+    audit.write("member_login", object_type="member_accounts", object_id=account.id,
                  org_id=account.member.org_id, actor=MemberActor(account), via=via)
 
 

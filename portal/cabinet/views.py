@@ -235,7 +235,10 @@ def login():
             db.session.commit()
             return render_template("cabinet/login.html", form=form, error=problem), 200
         ops.record_login(account)
-        db.session.commit()
+        # Committed keeping the loaded account: the session is started from it at once (its id and session
+        # version, which this commit did not change; a «log out everywhere» that lands in between still wins,
+        # since every later request compares the version with the database).
+        audit.commit_read()
         _start_session(account)
         return redirect(_safe_next(request.args.get("next")))
     return render_template("cabinet/login.html", form=form, error=None)
