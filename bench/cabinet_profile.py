@@ -129,9 +129,7 @@ def main() -> None:
         clients.append(app.test_client())
         return clients[-1]
 
-    rows = []
-    for name in ("login_get", "login_post", "home", "card", "verify"):
-        n = max(args.n // 5, 10) if name.startswith("login") else args.n
+    def make_once(name):
         if name == "login_post":
             def once():
                 c = app.test_client()
@@ -145,50 +143,63 @@ def main() -> None:
                 spent = time.process_time() - t
                 assert r.status_code == 302, r.status_code
                 return spent
-        else:
-            call, expect = paths[name]
+            return once
+        call, expect = paths[name]
 
-            def once(call=call, expect=expect):
-                counter.take()
-                t = time.process_time()
-                r = call()
-                spent = time.process_time() - t
-                if expect is not None:
-                    assert r.status_code == expect, (name, r.status_code)
-                return spent
+        def once():
+            counter.take()
+            t = time.process_time()
+            r = call()
+            spent = time.process_time() - t
+            if expect is not None:
+                assert r.status_code == expect, (name, r.status_code)
+            return spent
+        return once
 
+    names = ("login_get", "login_post", "home", "card", "verify")
+    onces = {name: make_once(name) for name in names}
+    for name in names:
         for _ in range(5):
-            once()
-        counter.take()
-        prof = cProfile.Profile(time.process_time) if args.cprofile == name else None
-        cpu, stmts = [], []
-        pg0 = pg_cpu(args.url)
-        wall = time.perf_counter()
-        for _ in range(n):
-            if prof:
-                prof.enable()
-            cpu.append(once())
-            if prof:
-                prof.disable()
-            kinds, sql = counter.take()
-            stmts.append((kinds, sql))
-        wall = time.perf_counter() - wall
-        pg = (pg_cpu(args.url) - pg0) / n * 1000
-        kinds, sql = stmts[-1]
-        # The machine is shared: the best of five consecutive rounds' means is the least disturbed figure.
-        size = max(n // 5, 1)
-        best = min(sum(cpu[i:i + size]) / len(cpu[i:i + size]) for i in range(0, n, size))
-        rows.append((name, n, best * 1000, sorted(cpu)[len(cpu) // 2] * 1000, pg, kinds))
+            onces[name]()
+    counter.take()
+    # The machine is shared: the paths take turns in ROUNDS rounds, and each path's figure is its best round's
+    # mean (the least disturbed), so a neighbour's burst does not land on one path only.
+    rounds = 10
+    cpu = {name: [] for name in names}
+    pg = {name: 0.0 for name in names}
+    last = {}
+    profs = {name: cProfile.Profile(time.process_time) for name in names if name == args.cprofile}
+    for _ in range(rounds):
+        for name in names:
+            n = max(args.n // 5 // rounds, 2) if name.startswith("login") else max(args.n // rounds, 2)
+            prof = profs.get(name)
+            pg0, spent = pg_cpu(args.url), []
+            for _ in range(n):
+                if prof:
+                    prof.enable()
+                spent.append(onces[name]())
+                if prof:
+                    prof.disable()
+                last[name] = counter.take()
+            pg[name] += pg_cpu(args.url) - pg0
+            cpu[name].append(spent)
+    rows = []
+    for name in names:
+        kinds, sql = last[name]
+        every = [x for r in cpu[name] for x in r]
+        best = min(sum(r) / len(r) for r in cpu[name])
+        rows.append((name, len(every), best * 1000, sorted(every)[len(every) // 2] * 1000,
+                     pg[name] / len(every) * 1000, kinds))
         if args.show_sql:
             print(f"--- {name}: {len(sql)} statements")
             for s in sql:
                 print("   ", " ".join(s.split())[:200])
-        if prof:
+        if name in profs:
             out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profs[name], stream=out).sort_stats("cumulative").print_stats(45)
             print(out.getvalue())
             out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profs[name], stream=out).sort_stats("tottime").print_stats(30)
             print(out.getvalue())
 
     print(f"load average {os.getloadavg()[0]:.1f}")

@@ -314,7 +314,7 @@ def home():
     account = _account()
     return render_template("cabinet/home.html", account=account, member=account.member,
                            card=ops.card_data(account, with_family=False),
-                           petition_count=ops.petition_count(account.member))
+                           petition_count=ops.account_petition_count(account))
 
 
 @bp.route("/card")
