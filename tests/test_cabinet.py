@@ -373,6 +373,45 @@ def test_petitions_and_family(client, holder, aid):
     assert f"№ {petition.id}" in text and "подано" in text
 
 
+def test_cached_layout_keeps_each_members_token_language_and_active_tab(make_app, world):
+    """The cabinet's layout is cached in fragments (portal/fragments.py): what is cached is the same for everyone,
+    while each member's CSRF token, the language and the active tab still come out right on every page."""
+    from tests.security_helpers import csrf_token
+
+    app = make_app(WTF_CSRF_ENABLED=True, CABINET_PAD_SECONDS=0)
+    with app.app_context():
+        holders = [identity(card_holder(world.school_a, first_name=name)) for name in ("Ирина", "Ольга")]
+    tokens = []
+    for i, h in enumerate(holders):  # no app context kept pushed: each request has its own `g`, as in production
+        c = app.test_client()
+        c.post("/cabinet/register", data={**h, "csrf_token": csrf_token(
+            c.get("/cabinet/register").get_data(as_text=True))})
+        page = c.get("/cabinet/register/account").get_data(as_text=True)
+        email = f"m{i}@example.org"
+        c.post("/cabinet/register/account", data={"email": email, "phone": "", "password": MEMBER_PASSWORD,
+                                                  "repeat": MEMBER_PASSWORD, "rules": "y",
+                                                  "csrf_token": csrf_token(page)})
+        with app.app_context():
+            link = link_in(last_mail("member_confirm", email).body)
+        c.get(link)
+        page = c.get("/cabinet/login").get_data(as_text=True)
+        r = c.post("/cabinet/login", data={"card_number": h["card_number"], "password": MEMBER_PASSWORD,
+                                           "csrf_token": csrf_token(page)})
+        assert r.status_code == 302
+        card = c.get("/cabinet/card").get_data(as_text=True)
+        assert '<a class="nav-link active" href="/cabinet/card">' in card
+        assert '<a class="nav-link" href="/cabinet/card">' in c.get("/cabinet/").get_data(as_text=True)
+        token = csrf_token(card)
+        tokens.append(token)
+        english = c.get("/cabinet/card?lang=en").get_data(as_text=True)
+        assert 'lang="en"' in english and "Выйти" not in english and csrf_token(english) == token
+        assert "Выйти" in c.get("/cabinet/card?lang=ru").get_data(as_text=True)
+        # the token on the cached layout is this session's own: logging out with it works
+        r = c.post("/cabinet/logout", data={"csrf_token": token})
+        assert r.status_code == 302 and "/cabinet/login" in r.location
+    assert tokens[0] != tokens[1]
+
+
 # ---- members and staff never cross --------------------------------------------------------------------------------
 
 
