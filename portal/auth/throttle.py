@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, request
-from sqlalchemy import Integer, case, delete, literal, select, update
+from sqlalchemy import Integer, bindparam, case, delete, literal, select, text, update
 
 from portal.auth.models import LoginThrottle
 from portal.clock import now
@@ -48,6 +48,22 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
+# The three counters of an attempt in one upsert, in one lock order for everyone (the keys sorted): no deadlock
+# between two attempts. Old failures are forgotten (a school's typos spread over weeks); the row is locked either
+# way. Written as text (the same SQL on PostgreSQL and SQLite): SQLAlchemy compiles a multi-row INSERT afresh on
+# every call (it has no cache key), which cost more than the statement itself.
+_RESERVE = text(
+    'INSERT INTO login_throttle ("key", failures, updated_at) VALUES (:k0, 0, :moment), (:k1, 0, :moment), '
+    '(:k2, 0, :moment) ON CONFLICT ("key") DO UPDATE SET '
+    "failures = CASE WHEN login_throttle.updated_at < :cutoff THEN 0 ELSE login_throttle.failures END, "
+    "blocked_until = CASE WHEN login_throttle.updated_at < :cutoff THEN NULL ELSE login_throttle.blocked_until END "
+    'RETURNING "key", failures, blocked_until'
+).bindparams(bindparam("moment", type_=LoginThrottle.__table__.c.updated_at.type),
+             bindparam("cutoff", type_=LoginThrottle.__table__.c.updated_at.type)
+             ).columns(LoginThrottle.__table__.c.key, LoginThrottle.__table__.c.failures,
+                       LoginThrottle.__table__.c.blocked_until)
+
+
 def reserve_attempt(keys: list[str]) -> int:
     """Atomically decide and record one attempt for the keys (account, account×address, address).
 
@@ -64,16 +80,9 @@ def reserve_attempt(keys: list[str]) -> int:
     window = timedelta(seconds=cfg.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
     moment = now()
     table = LoginThrottle.__table__
-    stale = table.c.updated_at < moment - window
-    # One upsert for the three rows, in one lock order for everyone (sorted): no deadlock between two attempts.
-    stmt = _upsert()(table).values([{"key": key, "failures": 0, "updated_at": moment} for key in sorted(keys)])
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.key],
-        # Old failures are forgotten (a school's typos spread over weeks); the row is locked either way.
-        set_={"failures": case((stale, 0), else_=table.c.failures),
-              "blocked_until": case((stale, None), else_=table.c.blocked_until)},
-    ).returning(table.c.key, table.c.failures, table.c.blocked_until)
-    state = {key: (failures, _aware(until)) for key, failures, until in db.session.execute(stmt)}
+    ordered = sorted(keys)
+    state = {key: (failures, _aware(until)) for key, failures, until in db.session.execute(_RESERVE, {
+        "k0": ordered[0], "k1": ordered[1], "k2": ordered[2], "moment": moment, "cutoff": moment - window})}
     account, pair, address = keys
 
     def wait_of(key: str) -> int:
