@@ -131,13 +131,14 @@ class MemberToken(db.Model):
     __tablename__ = "member_tokens"
     __table_args__ = (Index("ix_member_tokens_account", "account_id", "kind"),)
 
-    KINDS = ("email_confirm", "password_reset", "phone_confirm", "api")
+    KINDS = ("email_confirm", "email_change", "password_reset", "phone_confirm", "api")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("member_accounts.id"))
     kind: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    label: Mapped[str] = mapped_column(String(100), default="")  # an API token's device, shown in the cabinet
+    # an API token's device (shown in the cabinet); a phone code's nonce; an email change's new address
+    label: Mapped[str] = mapped_column(String(100), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong phone codes typed against it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

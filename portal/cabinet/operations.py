@@ -328,6 +328,79 @@ def confirm_phone(account: MemberAccount, code: str) -> bool:
     return True
 
 
+# ---- changing the email or the phone -----------------------------------------------------------------------------
+
+EMAIL_CHANGE_TTL = timedelta(days=1)
+
+
+def _masked(email: str) -> str:
+    """«m***@example.org»: enough for the owner to recognise, not a copy of the new address."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def pending_email(account: MemberAccount) -> str | None:
+    """The new address waiting for its link to be opened (the latest live request), if any."""
+    token = db.session.scalar(select(MemberToken).where(
+        MemberToken.account_id == account.id, MemberToken.kind == "email_change", MemberToken.used_at.is_(None),
+        MemberToken.revoked_at.is_(None), MemberToken.expires_at > now()).order_by(MemberToken.id.desc()).limit(1))
+    return token.label if token else None
+
+
+def change_contacts(account: MemberAccount, email: str, phone: str) -> tuple[bool, bool]:
+    """After the current password was checked: store a new phone at once (unconfirmed; a code goes by SMS), and
+    ask a new email to be confirmed by a link sent to it (earlier requests are revoked); the old address is told.
+    Returns (email change requested, phone changed); caller commits."""
+    email, phone = email.strip(), (phone or "").strip()
+    phone_changed = phone != (account.phone or "")
+    if phone_changed:
+        account.phone = phone
+        account.phone_confirmed_at = None
+        if phone:
+            send_phone_code(account)
+    email_requested = email.casefold() != (account.email or "").casefold()
+    if email_requested:
+        db.session.execute(update(MemberToken).where(
+            MemberToken.account_id == account.id, MemberToken.kind == "email_change", MemberToken.used_at.is_(None),
+            MemberToken.revoked_at.is_(None)).values(revoked_at=now()))
+        raw = issue_token(account, "email_change", EMAIL_CHANGE_TTL, label=email)
+        link = url_for("cabinet.confirm_email_change", token=raw, _external=True)
+        queue_mail(email, "Профпортал: подтвердите новый адрес электронной почты",
+                   f"Здравствуйте, {account.member.first_name}!\n\nВ личном кабинете члена Профсоюза указан этот "
+                   f"адрес как новый. Чтобы он заменил прежний, откройте ссылку (она действует сутки и один раз):"
+                   f"\n{link}\n\nЕсли вы ничего не меняли, просто удалите это письмо.\n", kind="member_email_change")
+        queue_mail(account.email, "Профпортал: запрошена смена адреса электронной почты",
+                   f"Здравствуйте, {account.member.first_name}!\n\nВ вашем личном кабинете запрошена смена адреса "
+                   f"электронной почты на {_masked(email)}. Прежний адрес действует, пока новый не подтверждён по "
+                   f"ссылке из письма на него.\n\nЕсли это были не вы, войдите в кабинет, смените пароль "
+                   f"(«Забыли пароль?») и выйдите на всех устройствах; поддержка: {SUPPORT_PHONE}, "
+                   f"{SUPPORT_EMAIL}.\n", kind="member_email_notice")
+    if email_requested or phone_changed:
+        audit.record("member_contacts", object_type="member_accounts", object_id=account.id,
+                     org_id=account.member.org_id, actor=MemberActor(account),
+                     email_requested=email_requested, phone_changed=phone_changed)
+    return email_requested, phone_changed
+
+
+def confirm_email_change(raw: str) -> MemberAccount | None:
+    """The link sent to the new address: it replaces the old one now (single use, a day)."""
+    token = use_token(raw, "email_change")
+    if token is None:
+        return None
+    account = token.account
+    if account.closed_at is not None:
+        return None
+    old, account.email = account.email, token.label
+    account.email_confirmed_at = now()
+    audit.record("member_email_changed", object_type="member_accounts", object_id=account.id,
+                 org_id=account.member.org_id, actor=MemberActor(account))
+    queue_mail(old, "Профпортал: адрес электронной почты изменён",
+               f"Здравствуйте, {account.member.first_name}!\n\nАдрес электронной почты личного кабинета изменён на "
+               f"{_masked(account.email)}. Если это были не вы, обратитесь в поддержку: {SUPPORT_PHONE}, "
+               f"{SUPPORT_EMAIL}.\n", kind="member_email_notice")
+    return account
+
+
 # ---- password reset and sessions -----------------------------------------------------------------------------------
 
 
@@ -537,6 +610,7 @@ def my_data(account: MemberAccount) -> dict:
         "consent": [{"kind": r.kind, "on_date": r.on_date.isoformat(), "text_version": r.text_version}
                     for r in consent_history(m)],
         "account": {"email": account.email, "email_confirmed": account.email_confirmed_at is not None,
+                    "email_pending": pending_email(account),
                     "phone": account.phone, "phone_confirmed": account.phone_confirmed_at is not None,
                     "registered_at": account.created_at.isoformat() if account.created_at else None},
         "family": [{"full_name": f.full_name, "relation": f.relation,
