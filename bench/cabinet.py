@@ -3,7 +3,13 @@ card page p95 at 16 concurrent members, and the public verification page's reque
 on PostgreSQL with a generated registry. Writes bench/cabinet_results.json and prints a Markdown table.
 
     .venv/bin/python -m bench.cabinet --members 20000 --accounts 500 --seconds 10     # small scale, a few minutes
-    nice -n 10 .venv/bin/python -m bench.cabinet --members 1300000 --accounts 20000   # the issue's scale
+    nice -n 5 .venv/bin/python -m bench.cabinet --members 1300000 --accounts 5000 --seconds 10   # the issue's scale
+    ... --workers 2 --threads 4 --only card verify                                    # a gunicorn shape, some phases
+
+Each concurrent client is a process of its own (no interpreter lock shared between clients), and every phase
+reports the CPU milliseconds a request cost the server (gunicorn's processes), PostgreSQL (the bench database's
+backends) and the clients, with the load average — the machine is shared. `bench.cabinet_profile` breaks the
+server's work down per path in process (CPU, SQL statements).
 
 Registered members are made directly in the database (an issued card, a signed consent, one account each, all with
 the same password hashed once with the members' parameters), so the figures are the cabinet's, not registration's.
