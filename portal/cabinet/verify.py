@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from flask import Blueprint, g, render_template, request
-from sqlalchemy import literal, select
+from sqlalchemy import false, literal, select
 
 from portal.auth.models import LoginThrottle
 from portal.cabinet import operations as ops
@@ -37,7 +37,7 @@ def _lookup(key: str, token: str):
         select(blocked, MemberAccount.id, MemberAccount.closed_at, Member.status, Member.card_status,
                Member.first_name, Member.last_name)
         .select_from(one)
-        .outerjoin(MemberAccount, MemberAccount.verify_token == (token if known else None))
+        .outerjoin(MemberAccount, (MemberAccount.verify_token == token) if known else false())
         .outerjoin(Member, Member.id == MemberAccount.member_id)
         .limit(1)).one()
 
