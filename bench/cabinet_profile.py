@@ -19,7 +19,6 @@ import os
 import pstats
 import re
 import time
-from urllib.parse import urlencode
 
 import psycopg
 from sqlalchemy import event
