@@ -5,7 +5,8 @@ is the account's random `verify_token`, never the card number, so numbers cannot
 against the asking address (login_throttle), and a flood of them is slowed down like failed logins.
 
 One SQL statement answers a request: the address's block (if any) and the few columns the verdict needs, read
-together (a one-row select with the throttle row as a scalar subquery and the account and member outer-joined).
+together (a one-row select with the throttle row as a scalar subquery and the account and member outer-joined),
+on a pooled connection of its own; only a miss opens the session, to count it.
 A blocked address is refused before anything about the token is used, exactly as when they were two statements.
 The page is `no-store`: it names a person, and a card blocked a moment ago must read «недействителен» at once.
 """
@@ -33,13 +34,16 @@ def _lookup(key: str, token: str):
     blocked = select(LoginThrottle.blocked_until).where(LoginThrottle.key == key).scalar_subquery()
     one = select(literal(1).label("one")).subquery()
     known = 0 < len(token) <= 64
-    return db.session.execute(
-        select(blocked, MemberAccount.id, MemberAccount.closed_at, Member.status, Member.card_status,
-               Member.first_name, Member.last_name)
-        .select_from(one)
-        .outerjoin(MemberAccount, (MemberAccount.verify_token == token) if known else false())
-        .outerjoin(Member, Member.id == MemberAccount.member_id)
-        .limit(1)).one()
+    stmt = (select(blocked, MemberAccount.id, MemberAccount.closed_at, Member.status, Member.card_status,
+                   Member.first_name, Member.last_name)
+            .select_from(one)
+            .outerjoin(MemberAccount, (MemberAccount.verify_token == token) if known else false())
+            .outerjoin(Member, Member.id == MemberAccount.member_id)
+            .limit(1))
+    # A plain connection rather than the ORM session: nothing here is an object to track, and a request that
+    # finds its token never opens the session at all (its checkout, BEGIN and ROLLBACK are skipped).
+    with db.engine.connect() as conn:
+        return conn.execute(stmt).one()
 
 
 @bp.route("/verify/<token>")
