@@ -95,5 +95,18 @@ class FamilyForm(BaseForm):
     birth_date = DateField(lazy_gettext("Дата рождения (по желанию)"), validators=[Optional()])
 
 
+class ContactsForm(BaseForm):
+    """Change the cabinet's email or phone: the current password proves it is the member (a stolen session alone
+    cannot redirect the mail); a new email takes effect only once its link is opened."""
+
+    email = StringField("E-mail", validators=[DataRequired(lazy_gettext("Укажите адрес электронной почты.")),
+                                              Email(lazy_gettext("Неверный адрес e-mail.")),
+                                              Length(max=100, message=lazy_gettext(
+                                                  "Адрес e-mail не длиннее 100 символов."))])
+    phone = StringField(lazy_gettext("Мобильный телефон"), validators=[Optional(), Length(max=40), _phone])
+    current = PasswordField(lazy_gettext("Текущий пароль"), validators=[
+        DataRequired(lazy_gettext("Введите текущий пароль: без него контакты не меняются.")), Length(max=200)])
+
+
 class ActionForm(BaseForm):
     """A bare form (CSRF only) for buttons."""

@@ -164,7 +164,10 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from portal.fragments import FragmentCache
     from portal.navigation import breadcrumbs, current_section
+
+    app.jinja_env.add_extension(FragmentCache)  # {% cache %}: the layout's fixed parts rendered once
     from portal.policy import Permission, has_permission
 
     @app.context_processor

@@ -76,6 +76,7 @@ PUBLIC = {
     "cabinet.register_account": "registration step 2: only after step 1 matched a card holder (session)",
     "cabinet.registered": "«check your mail»: shows the address typed in this session only",
     "cabinet.confirm_email": "the emailed single-use link",
+    "cabinet.confirm_email_change": "the single-use link sent to a new email address (tests/test_cabinet.py)",
     "cabinet.login": "the member login form",
     "cabinet.reset_request": "asks for a reset link; the same answer for every card",
     "cabinet.reset": "the emailed single-use reset link (1 h)",

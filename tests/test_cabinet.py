@@ -152,6 +152,58 @@ def test_phone_code(client, holder):
     assert db.session.get(MemberAccount, account.id).phone_confirmed_at is not None
 
 
+def test_changing_email_and_phone_needs_the_password_and_a_link_to_the_new_address(client, holder):
+    account = register(client, holder, email="old@example.org", phone="")
+    member_login(client, holder)
+    assert 'data-testid="change-contacts"' in client.get("/cabinet/data").get_data(as_text=True)
+    form = {"email": "new@example.org", "phone": "8 (901) 222-33-44", "current": "not-my-password"}
+    r = client.post("/cabinet/contacts", data=form)
+    assert r.status_code == 422 and "Неверный пароль." in r.get_data(as_text=True)
+    assert 'value="new@example.org"' in r.get_data(as_text=True)  # the form comes back filled in
+    db.session.expire_all()
+    assert (account.email, account.phone) == ("old@example.org", "")
+    r = client.post("/cabinet/contacts", data={**form, "current": MEMBER_PASSWORD})
+    assert r.status_code == 302 and r.location.endswith("/cabinet/phone")  # the new phone's SMS code
+    db.session.expire_all()
+    account = db.session.get(MemberAccount, account.id)
+    assert account.phone == "+79012223344" and account.phone_confirmed_at is None
+    assert last_mail("sms").to_addr == "sms:+79012223344"
+    # the email waits for its link; the old address is told, without the new one spelled out
+    assert account.email == "old@example.org"
+    notice = last_mail("member_email_notice", "old@example.org")
+    assert "n***@example.org" in notice.body and "new@example.org" not in notice.body
+    assert "new@example.org" in client.get("/cabinet/contacts").get_data(as_text=True)
+    # my data (the page's JSON copy and the API's /me share ops.my_data) shows the address waiting
+    assert client.get("/cabinet/data.json").get_json(force=True)["account"]["email_pending"] == "new@example.org"
+    link = link_in(last_mail("member_email_change", "new@example.org").body)
+    assert client.get(link).status_code == 302
+    db.session.expire_all()
+    account = db.session.get(MemberAccount, account.id)
+    assert account.email == "new@example.org" and account.email_confirmed_at is not None
+    assert client.get(link).status_code == 404  # single use
+    assert client.get("/cabinet/data.json").get_json(force=True)["account"]["email"] == "new@example.org"
+
+
+def test_contacts_form_errors_are_russian_at_the_field_and_the_password_is_throttled(make_app, world):
+    app = make_app(CABINET_PAD_SECONDS=0, LOGIN_FREE_ATTEMPTS=3)
+    with app.app_context():
+        m = card_holder(world.school_a)
+        c = app.test_client()
+        register(c, m)
+        member_login(c, m)
+        r = c.post("/cabinet/contacts", data={"email": "not-an-address", "phone": "12", "current": ""})
+        text = r.get_data(as_text=True)
+        assert r.status_code == 422 and "Неверный адрес e-mail." in text and "Телефон — 10 цифр" in text
+        assert "Введите текущий пароль" in text and 'value="not-an-address"' in text
+        for _ in range(3):
+            c.post("/cabinet/contacts", data={"email": "x@example.org", "current": "wrong-wrong"})
+        r = c.post("/cabinet/contacts", data={"email": "x@example.org", "current": MEMBER_PASSWORD})
+        assert r.status_code == 429 and "Повторите через" in r.get_data(as_text=True)
+        db.session.expire_all()
+        assert db.session.scalar(select(MemberAccount.email).where(MemberAccount.member_id == m.id)) != \
+            "x@example.org"
+
+
 # ---- login, throttling, reset ---------------------------------------------------------------------------------
 
 
@@ -371,6 +423,48 @@ def test_petitions_and_family(client, holder, aid):
     assert "Ёлкин Пётр Иванович" in client.get("/cabinet/card").get_data(as_text=True)
     text = client.get("/cabinet/data").get_data(as_text=True)
     assert f"№ {petition.id}" in text and "подано" in text
+
+
+def test_cached_layout_keeps_each_members_token_language_and_active_tab(make_app, world):
+    """The cabinet's layout is cached in fragments (portal/fragments.py): what is cached is the same for everyone,
+    while each member's CSRF token, the language and the active tab still come out right on every page."""
+    from tests.security_helpers import csrf_token
+
+    app = make_app(WTF_CSRF_ENABLED=True, CABINET_PAD_SECONDS=0)
+    with app.app_context():
+        holders = [identity(card_holder(world.school_a, first_name=name)) for name in ("Ирина", "Ольга")]
+    tokens, clients = [], []
+    for i, h in enumerate(holders):  # no app context kept pushed: each request has its own `g`, as in production
+        c = app.test_client()
+        c.post("/cabinet/register", data={**h, "csrf_token": csrf_token(
+            c.get("/cabinet/register").get_data(as_text=True))})
+        page = c.get("/cabinet/register/account").get_data(as_text=True)
+        email = f"m{i}@example.org"
+        c.post("/cabinet/register/account", data={"email": email, "phone": "", "password": MEMBER_PASSWORD,
+                                                  "repeat": MEMBER_PASSWORD, "rules": "y",
+                                                  "csrf_token": csrf_token(page)})
+        with app.app_context():
+            link = link_in(last_mail("member_confirm", email).body)
+        c.get(link)
+        page = c.get("/cabinet/login").get_data(as_text=True)
+        r = c.post("/cabinet/login", data={"card_number": h["card_number"], "password": MEMBER_PASSWORD,
+                                           "csrf_token": csrf_token(page)})
+        assert r.status_code == 302
+        card = c.get("/cabinet/card").get_data(as_text=True)
+        assert '<a class="nav-link active" href="/cabinet/card">' in card
+        assert '<a class="nav-link" href="/cabinet/card">' in c.get("/cabinet/").get_data(as_text=True)
+        token = csrf_token(card)
+        tokens.append(token)
+        english = c.get("/cabinet/card?lang=en").get_data(as_text=True)
+        assert 'lang="en"' in english and "Выйти" not in english
+        assert "Выйти" in c.get("/cabinet/card?lang=ru").get_data(as_text=True)
+        clients.append(c)
+    # each page's token is its own session's (a signed token carries a timestamp: compared by use, not by text)
+    r = clients[0].post("/cabinet/logout", data={"csrf_token": tokens[1]})
+    assert r.status_code == 400
+    for c, token in zip(clients, tokens, strict=True):
+        r = c.post("/cabinet/logout", data={"csrf_token": token})
+        assert r.status_code == 302 and "/cabinet/login" in r.location
 
 
 # ---- members and staff never cross --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, request
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import Integer, bindparam, case, delete, literal, select, text, update
 
 from portal.auth.models import LoginThrottle
 from portal.clock import now
@@ -48,6 +48,22 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
+# The three counters of an attempt in one upsert, in one lock order for everyone (the keys sorted): no deadlock
+# between two attempts. Old failures are forgotten (a school's typos spread over weeks); the row is locked either
+# way. Written as text (the same SQL on PostgreSQL and SQLite): SQLAlchemy compiles a multi-row INSERT afresh on
+# every call (it has no cache key), which cost more than the statement itself.
+_RESERVE = text(
+    'INSERT INTO login_throttle ("key", failures, updated_at) VALUES (:k0, 0, :moment), (:k1, 0, :moment), '
+    '(:k2, 0, :moment) ON CONFLICT ("key") DO UPDATE SET '
+    "failures = CASE WHEN login_throttle.updated_at < :cutoff THEN 0 ELSE login_throttle.failures END, "
+    "blocked_until = CASE WHEN login_throttle.updated_at < :cutoff THEN NULL ELSE login_throttle.blocked_until END "
+    'RETURNING "key", failures, blocked_until'
+).bindparams(bindparam("moment", type_=LoginThrottle.__table__.c.updated_at.type),
+             bindparam("cutoff", type_=LoginThrottle.__table__.c.updated_at.type)
+             ).columns(LoginThrottle.__table__.c.key, LoginThrottle.__table__.c.failures,
+                       LoginThrottle.__table__.c.blocked_until)
+
+
 def reserve_attempt(keys: list[str]) -> int:
     """Atomically decide and record one attempt for the keys (account, account×address, address).
 
@@ -64,18 +80,9 @@ def reserve_attempt(keys: list[str]) -> int:
     window = timedelta(seconds=cfg.get("LOGIN_FAILURE_WINDOW_SECONDS", 3600))
     moment = now()
     table = LoginThrottle.__table__
-    insert = _upsert()
-    state = {}
-    for key in sorted(keys):  # one lock order for everyone: no deadlock between two attempts
-        stale = table.c.updated_at < moment - window
-        stmt = insert(table).values(key=key, failures=0, updated_at=moment).on_conflict_do_update(
-            index_elements=[table.c.key],
-            # Old failures are forgotten (a school's typos spread over weeks); the row is locked either way.
-            set_={"failures": case((stale, 0), else_=table.c.failures),
-                  "blocked_until": case((stale, None), else_=table.c.blocked_until)},
-        ).returning(table.c.failures, table.c.blocked_until)
-        failures, blocked_until = db.session.execute(stmt).one()
-        state[key] = (failures, _aware(blocked_until))
+    ordered = sorted(keys)
+    state = {key: (failures, _aware(until)) for key, failures, until in db.session.execute(_RESERVE, {
+        "k0": ordered[0], "k1": ordered[1], "k2": ordered[2], "moment": moment, "cutoff": moment - window})}
     account, pair, address = keys
 
     def wait_of(key: str) -> int:
@@ -88,13 +95,19 @@ def reserve_attempt(keys: list[str]) -> int:
     if wait:
         db.session.commit()
         return wait
+    # The account's and the pair's counters move on in one UPDATE (the rows are still locked by the upsert).
+    failures, blocked = {}, {}
     for key in keys[:2]:
-        failures = state[key][0] + 1
-        values = {"failures": failures, "updated_at": moment}
-        if failures >= free_by_key[key]:
-            delay = min(2 ** min(failures - free_by_key[key] + 1, 30), cap)
-            values["blocked_until"] = max(moment + timedelta(seconds=delay), state[key][1] or moment)
-        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(**values))
+        failures[key] = state[key][0] + 1
+        blocked[key] = state[key][1]
+        if failures[key] >= free_by_key[key]:
+            delay = min(2 ** min(failures[key] - free_by_key[key] + 1, 30), cap)
+            blocked[key] = max(moment + timedelta(seconds=delay), state[key][1] or moment)
+    until_type = table.c.blocked_until.type
+    db.session.execute(update(table).where(table.c.key.in_(keys[:2])).values(
+        failures=case({k: literal(v, Integer) for k, v in failures.items()}, value=table.c.key),
+        blocked_until=case({k: literal(v, until_type) for k, v in blocked.items()}, value=table.c.key),
+        updated_at=moment))
     db.session.commit()
     return 0
 
@@ -109,8 +122,9 @@ def attempt_succeeded(keys: list[str]) -> None:
     """A right password: the account's and this address's counters for it are cleared, and the address counter
     loses the failures of this account from this address (the attempt just reserved was never counted there)."""
     account, pair, address = keys
-    mine = max((db.session.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == pair)) or 0) - 1, 0)
-    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([account, pair])))
+    gone = dict(db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([account, pair]))
+                                   .returning(LoginThrottle.key, LoginThrottle.failures)).all())
+    mine = max((gone.get(pair) or 0) - 1, 0)
     if mine:
         free = current_app.config.get("LOGIN_ADDRESS_FREE_ATTEMPTS", current_app.config["LOGIN_FREE_ATTEMPTS"])
         left = case((LoginThrottle.failures > mine, LoginThrottle.failures - mine), else_=0)

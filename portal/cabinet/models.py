@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, func
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from portal.extensions import db
 from portal.registry.models import Member
@@ -74,6 +74,10 @@ class MemberAccount(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     member: Mapped[Member] = relationship(lazy="joined")
+    # Read-only views for the pages that show them, loaded with the account in the member session's one statement
+    # (portal.cabinet.operations.PAGE_LOADS); elsewhere the family is read with `operations.family`.
+    family: Mapped[list[FamilyMember]] = relationship(order_by="FamilyMember.id", viewonly=True)
+    petition_count: Mapped[int | None] = query_expression()
 
     # What the rest of the portal asks of a principal: a member is no staff role and changes no password on entry.
     is_member = True
@@ -127,13 +131,14 @@ class MemberToken(db.Model):
     __tablename__ = "member_tokens"
     __table_args__ = (Index("ix_member_tokens_account", "account_id", "kind"),)
 
-    KINDS = ("email_confirm", "password_reset", "phone_confirm", "api")
+    KINDS = ("email_confirm", "email_change", "password_reset", "phone_confirm", "api")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("member_accounts.id"))
     kind: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    label: Mapped[str] = mapped_column(String(100), default="")  # an API token's device, shown in the cabinet
+    # an API token's device (shown in the cabinet); a phone code's nonce; an email change's new address
+    label: Mapped[str] = mapped_column(String(100), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong phone codes typed against it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

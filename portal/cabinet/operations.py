@@ -10,9 +10,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app, request, url_for
+from flask import current_app, has_request_context, request, url_for
 from flask_babel import gettext
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload, with_expression
 
 from portal import audit
 from portal.auth import throttle
@@ -59,16 +60,42 @@ class MemberActor:
 
 
 def load_member_session(user_id: str) -> MemberAccount | None:
-    """A member session "m:<id>:<version>": the account if the version is current and the account open."""
+    """A member session "m:<id>:<version>": the account if the version is current and the account open.
+
+    One statement per request loads the account with its member and the member's organisation (every cabinet page
+    names it), plus what the page being opened shows of the account (`PAGE_LOADS`: the card's family, the home's
+    petition count), instead of a query for each of them afterwards.
+    """
     try:
         _, raw_id, raw_version = user_id.split(":")
         account_id, version = int(raw_id), int(raw_version)
     except (ValueError, AttributeError):
         return None
-    account = db.session.get(MemberAccount, account_id)
+    options = _WITH_ORG
+    if has_request_context() and request.endpoint in PAGE_LOADS:
+        options = options + PAGE_LOADS[request.endpoint]()
+    account = db.session.get(MemberAccount, account_id, options=options)
     if account is None or account.session_version != version or account.closed_at is not None:
         return None
     return account
+
+
+_WITH_ORG = (joinedload(MemberAccount.member).joinedload(Member.org),)
+
+
+def _petition_count_option():
+    from portal.aid.models import AidPetition
+
+    return (with_expression(MemberAccount.petition_count, select(func.count(AidPetition.id))
+                            .where(AidPetition.member_id == MemberAccount.member_id).scalar_subquery()),)
+
+
+# What a page shows of the account, loaded with it by the member session's statement (the pages fall back to their
+# own query when the account came from elsewhere: `family`, `petition_count`).
+PAGE_LOADS = {
+    "cabinet.card": lambda: (joinedload(MemberAccount.family),),
+    "cabinet.home": _petition_count_option,
+}
 
 
 def normalise_card(value: str | None) -> str:
@@ -135,7 +162,7 @@ def login_problem(account: MemberAccount) -> str | None:
 
 def record_login(account: MemberAccount, via: str = "web") -> None:
     account.last_login_at = now()
-    audit.record("member_login", object_type="member_accounts", object_id=account.id,
+    audit.write("member_login", object_type="member_accounts", object_id=account.id,
                  org_id=account.member.org_id, actor=MemberActor(account), via=via)
 
 
@@ -301,6 +328,79 @@ def confirm_phone(account: MemberAccount, code: str) -> bool:
     return True
 
 
+# ---- changing the email or the phone -----------------------------------------------------------------------------
+
+EMAIL_CHANGE_TTL = timedelta(days=1)
+
+
+def _masked(email: str) -> str:
+    """«m***@example.org»: enough for the owner to recognise, not a copy of the new address."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def pending_email(account: MemberAccount) -> str | None:
+    """The new address waiting for its link to be opened (the latest live request), if any."""
+    token = db.session.scalar(select(MemberToken).where(
+        MemberToken.account_id == account.id, MemberToken.kind == "email_change", MemberToken.used_at.is_(None),
+        MemberToken.revoked_at.is_(None), MemberToken.expires_at > now()).order_by(MemberToken.id.desc()).limit(1))
+    return token.label if token else None
+
+
+def change_contacts(account: MemberAccount, email: str, phone: str) -> tuple[bool, bool]:
+    """After the current password was checked: store a new phone at once (unconfirmed; a code goes by SMS), and
+    ask a new email to be confirmed by a link sent to it (earlier requests are revoked); the old address is told.
+    Returns (email change requested, phone changed); caller commits."""
+    email, phone = email.strip(), (phone or "").strip()
+    phone_changed = phone != (account.phone or "")
+    if phone_changed:
+        account.phone = phone
+        account.phone_confirmed_at = None
+        if phone:
+            send_phone_code(account)
+    email_requested = email.casefold() != (account.email or "").casefold()
+    if email_requested:
+        db.session.execute(update(MemberToken).where(
+            MemberToken.account_id == account.id, MemberToken.kind == "email_change", MemberToken.used_at.is_(None),
+            MemberToken.revoked_at.is_(None)).values(revoked_at=now()))
+        raw = issue_token(account, "email_change", EMAIL_CHANGE_TTL, label=email)
+        link = url_for("cabinet.confirm_email_change", token=raw, _external=True)
+        queue_mail(email, "Профпортал: подтвердите новый адрес электронной почты",
+                   f"Здравствуйте, {account.member.first_name}!\n\nВ личном кабинете члена Профсоюза указан этот "
+                   f"адрес как новый. Чтобы он заменил прежний, откройте ссылку (она действует сутки и один раз):"
+                   f"\n{link}\n\nЕсли вы ничего не меняли, просто удалите это письмо.\n", kind="member_email_change")
+        queue_mail(account.email, "Профпортал: запрошена смена адреса электронной почты",
+                   f"Здравствуйте, {account.member.first_name}!\n\nВ вашем личном кабинете запрошена смена адреса "
+                   f"электронной почты на {_masked(email)}. Прежний адрес действует, пока новый не подтверждён по "
+                   f"ссылке из письма на него.\n\nЕсли это были не вы, войдите в кабинет, смените пароль "
+                   f"(«Забыли пароль?») и выйдите на всех устройствах; поддержка: {SUPPORT_PHONE}, "
+                   f"{SUPPORT_EMAIL}.\n", kind="member_email_notice")
+    if email_requested or phone_changed:
+        audit.record("member_contacts", object_type="member_accounts", object_id=account.id,
+                     org_id=account.member.org_id, actor=MemberActor(account),
+                     email_requested=email_requested, phone_changed=phone_changed)
+    return email_requested, phone_changed
+
+
+def confirm_email_change(raw: str) -> MemberAccount | None:
+    """The link sent to the new address: it replaces the old one now (single use, a day)."""
+    token = use_token(raw, "email_change")
+    if token is None:
+        return None
+    account = token.account
+    if account.closed_at is not None:
+        return None
+    old, account.email = account.email, token.label
+    account.email_confirmed_at = now()
+    audit.record("member_email_changed", object_type="member_accounts", object_id=account.id,
+                 org_id=account.member.org_id, actor=MemberActor(account))
+    queue_mail(old, "Профпортал: адрес электронной почты изменён",
+               f"Здравствуйте, {account.member.first_name}!\n\nАдрес электронной почты личного кабинета изменён на "
+               f"{_masked(account.email)}. Если это были не вы, обратитесь в поддержку: {SUPPORT_PHONE}, "
+               f"{SUPPORT_EMAIL}.\n", kind="member_email_notice")
+    return account
+
+
 # ---- password reset and sessions -----------------------------------------------------------------------------------
 
 
@@ -435,6 +535,9 @@ def petitions(member: Member):
 
 
 def family(account: MemberAccount) -> list[FamilyMember]:
+    """The family members I listed, oldest first (as loaded with the account when the page asked for them)."""
+    if "family" in account.__dict__:
+        return list(account.family)
     return db.session.scalars(select(FamilyMember).where(FamilyMember.account_id == account.id)
                               .order_by(FamilyMember.id)).all()
 
@@ -444,10 +547,11 @@ FAMILY_RELATIONS = {"spouse": N_("супруг(а)"), "child": N_("ребёно�
 FAMILY_LIMIT = 10
 
 
-def card_data(account: MemberAccount) -> dict:
-    """What the virtual card shows (the page and the API alike)."""
+def card_data(account: MemberAccount, *, with_family: bool = True) -> dict:
+    """What the virtual card shows (the page and the API alike); the cabinet home leaves out the family (one query
+    fewer: it shows the card at a glance, not the family's discounts)."""
     m = account.member
-    return {
+    data = {
         "full_name": m.full_name,
         "card_number": m.card_number,
         "organisation": m.org.name,
@@ -456,13 +560,34 @@ def card_data(account: MemberAccount) -> dict:
         "member_status": m.status.value,
         "valid": card_is_valid(account),
         "verify_url": url_for("verify.card", token=account.verify_token, _external=True),
-        "family": [{"full_name": f.full_name, "relation": f.relation} for f in family(account)],
     }
+    if with_family:
+        data["family"] = [{"full_name": f.full_name, "relation": f.relation} for f in family(account)]
+    return data
+
+
+def petition_count(member: Member) -> int:
+    """How many material-aid petitions the member has (the cabinet home's badge; one count, no rows loaded)."""
+    from portal.aid.models import AidPetition
+
+    return db.session.scalar(select(func.count(AidPetition.id)).where(AidPetition.member_id == member.id)) or 0
+
+
+def account_petition_count(account: MemberAccount) -> int:
+    """The petition count loaded with the account (the home page's PAGE_LOADS), else counted now."""
+    loaded = account.__dict__.get("petition_count")
+    return loaded if loaded is not None else petition_count(account.member)
 
 
 def card_is_valid(account: MemberAccount) -> bool:
     m = account.member
-    return (account.closed_at is None and m.status == MemberStatus.ACTIVE and m.card_status == CardStatus.ISSUED)
+    return card_valid(account.closed_at, m.status, m.card_status)
+
+
+def card_valid(closed_at: datetime | None, member_status: MemberStatus, card_status: CardStatus) -> bool:
+    """The card is valid while its cabinet is open, the member active and the card issued (the verification page
+    reads just these columns)."""
+    return closed_at is None and member_status == MemberStatus.ACTIVE and card_status == CardStatus.ISSUED
 
 
 def my_data(account: MemberAccount) -> dict:
@@ -485,6 +610,7 @@ def my_data(account: MemberAccount) -> dict:
         "consent": [{"kind": r.kind, "on_date": r.on_date.isoformat(), "text_version": r.text_version}
                     for r in consent_history(m)],
         "account": {"email": account.email, "email_confirmed": account.email_confirmed_at is not None,
+                    "email_pending": pending_email(account),
                     "phone": account.phone, "phone_confirmed": account.phone_confirmed_at is not None,
                     "registered_at": account.created_at.isoformat() if account.created_at else None},
         "family": [{"full_name": f.full_name, "relation": f.relation,
@@ -504,8 +630,6 @@ def petition_data(member: Member) -> list[dict]:
 
 def cabinet_count(member_condition) -> int:
     """Active members (under a condition on Member, e.g. an organisation's subtree) with an open cabinet."""
-    from sqlalchemy import func
-
     return db.session.scalar(select(func.count(MemberAccount.id)).join(Member, Member.id == MemberAccount.member_id)
                              .where(member_condition, Member.status == MemberStatus.ACTIVE,
                                     MemberAccount.closed_at.is_(None))) or 0

@@ -28,6 +28,7 @@ from flask_login import current_user, login_user, logout_user
 
 from forms.cabinet import (
     ActionForm,
+    ContactsForm,
     FamilyForm,
     MemberLoginForm,
     PhoneCodeForm,
@@ -38,6 +39,7 @@ from forms.cabinet import (
     WithdrawForm,
 )
 from portal import audit
+from portal.auth import throttle
 from portal.cabinet import operations as ops
 from portal.cabinet.models import FamilyMember, MemberAccount
 from portal.clock import now
@@ -52,6 +54,7 @@ bp = Blueprint("cabinet", __name__, url_prefix="/cabinet")
 PUBLIC_ENDPOINTS = frozenset({
     "cabinet.register", "cabinet.register_account", "cabinet.registered", "cabinet.confirm_email", "cabinet.login",
     "cabinet.reset_request", "cabinet.reset", "cabinet.manifest", "cabinet.service_worker", "cabinet.closed",
+    "cabinet.confirm_email_change",
 })
 REGISTRATION_MINUTES = 20  # step 2 must follow step 1 within this time
 # A refused registration or login takes at least this long, so timing does not tell which check failed.
@@ -235,7 +238,10 @@ def login():
             db.session.commit()
             return render_template("cabinet/login.html", form=form, error=problem), 200
         ops.record_login(account)
-        db.session.commit()
+        # Committed keeping the loaded account: the session is started from it at once (its id and session
+        # version, which this commit did not change; a «log out everywhere» that lands in between still wins,
+        # since every later request compares the version with the database).
+        audit.commit_read()
         _start_session(account)
         return redirect(_safe_next(request.args.get("next")))
     return render_template("cabinet/login.html", form=form, error=None)
@@ -310,7 +316,8 @@ def home():
     """The cabinet's home: the card at a glance, what is left to do, links to the rest."""
     account = _account()
     return render_template("cabinet/home.html", account=account, member=account.member,
-                           card=ops.card_data(account), petitions=ops.petition_data(account.member))
+                           card=ops.card_data(account, with_family=False),
+                           petition_count=ops.account_petition_count(account))
 
 
 @bp.route("/card")
@@ -392,6 +399,67 @@ def phone():
         db.session.commit()
         form.code.errors.append(gettext("Код неверный или устарел. Запросите новый код."))
     return render_template("cabinet/phone.html", form=form, account=account)
+
+
+@bp.route("/contacts", methods=["GET", "POST"])
+def contacts():
+    """Change the cabinet's email or phone. The current password is asked and checked like a login (the same
+    counters: a stolen session cannot guess it at full speed); a new phone is stored at once (a code goes by SMS),
+    a new email replaces the old one only when the link sent to it is opened, and the old address is told."""
+    account = db.session.get(MemberAccount, _account().id)
+    form = ContactsForm()
+    if request.method == "GET":
+        form.email.data, form.phone.data = account.email, account.phone
+    pending = ops.pending_email(account)
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_template("cabinet/contacts.html", form=form, account=account, pending=pending), status
+    keys = throttle.login_keys("member-", account.member.card_number or f"account-{account.id}")
+    wait = throttle.reserve_attempt(keys)
+    if wait:
+        form.current.errors.append(gettext("Слишком много неудачных попыток. Повторите через %(wait)s с.", wait=wait))
+        return render_template("cabinet/contacts.html", form=form, account=account, pending=pending), 429
+    account = db.session.get(MemberAccount, account.id)  # reserve_attempt committed: read the account again
+    if not account.check_password(form.current.data):
+        throttle.attempt_failed(keys)
+        audit.record("member_contacts", object_type="member_accounts", object_id=account.id,
+                     org_id=account.member.org_id, outcome="denied", actor=ops.MemberActor(account),
+                     reason="wrong_password")
+        db.session.commit()
+        form.current.errors.append(gettext("Неверный пароль."))
+        return render_template("cabinet/contacts.html", form=form, account=account, pending=pending), 422
+    throttle.attempt_succeeded(keys)
+    try:
+        email_requested, phone_changed = ops.change_contacts(account, form.email.data, form.phone.data or "")
+    except ValueError as err:  # the outbox refused the address
+        db.session.rollback()
+        form.email.errors.append(str(err))
+        return render_template("cabinet/contacts.html", form=form, account=account, pending=pending), 422
+    db.session.commit()
+    if email_requested:
+        flash(gettext("Мы отправили ссылку на новый адрес: он заменит прежний, когда вы её откроете. Прежний адрес "
+                      "получил уведомление."), "info")
+    if phone_changed:
+        flash(gettext("Телефон сохранён."), "success")
+    if not (email_requested or phone_changed):
+        flash(gettext("Контакты не изменились."), "info")
+    if phone_changed and account.phone:
+        return redirect(url_for("cabinet.phone"))
+    return redirect(url_for("cabinet.data"))
+
+
+@bp.route("/email/<token>")
+def confirm_email_change(token: str):
+    """The link sent to a new address: it replaces the old one (single use, a day)."""
+    account = ops.confirm_email_change(token)
+    if account is None:
+        db.session.rollback()
+        return render_template("cabinet/message.html", title=gettext("Ссылка недействительна"),
+                               text=gettext("Ссылка уже использована или устарела. Войдите и укажите новый адрес "
+                                            "ещё раз.")), 404
+    db.session.commit()
+    flash(gettext("Новый адрес электронной почты подтверждён."), "success")
+    return redirect(url_for("cabinet.data" if current_user.is_authenticated else "cabinet.login"))
 
 
 def _family_form() -> FamilyForm:
