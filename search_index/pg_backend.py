@@ -116,13 +116,21 @@ class PostgresBackend(Backend):
                                    .where(SearchDocument.kind == kind)) or 0
 
     def rebuild(self, kind: str, batches) -> int:
-        """Replace the kind's rows in one transaction (readers see the old rows until it commits)."""
-        self.delete_kind(kind)
-        n = 0
+        """Re-write the kind's rows batch by batch, each batch committed (an upsert: readers always see a whole
+        index, old rows until their batch replaces them), then delete the rows of items no longer indexable. One
+        transaction for everything would hold every row's lock until the end, and a publication's drain (its
+        upsert of the same row) would wait for the whole rebuild. A row a drain writes during the rebuild may be
+        overwritten by an older batch or deleted as unseen; `service.rebuild` applies every change since the start
+        again afterwards."""
+        seen: list[int] = []
         for batch in batches:
             self.index(batch)
-            n += len(batch)
-        return n
+            self.session.commit()
+            seen += [d.id for d in batch]
+        self.session.execute(text("DELETE FROM search_documents WHERE kind = :kind AND object_id <> ALL(:ids)"),
+                             {"kind": kind, "ids": seen})
+        self.session.commit()
+        return len(seen)
 
     def delete_kind(self, kind: str) -> None:
         self.session.execute(delete(SearchDocument).where(SearchDocument.kind == kind))
