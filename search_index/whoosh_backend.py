@@ -18,6 +18,7 @@ meanwhile; updates queued during the rebuild are re-applied after the swap (`ser
 
 from __future__ import annotations
 
+import heapq
 import os
 import shutil
 import threading
@@ -27,6 +28,8 @@ from pathlib import Path
 
 from whoosh import index as windex
 from whoosh import query as wq
+from whoosh.collectors import FilterCollector, TopCollector
+from whoosh.matching import IntersectionMatcher, ListMatcher, NullMatcher
 from whoosh.analysis import Filter, RegexTokenizer, Token, Tokenizer
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.writing import LockError
@@ -159,6 +162,49 @@ def compile_query(query: Query):
 
 
 EXACT_COUNT_UP_TO = 500
+
+# The recent tier: a query matching more than TIER_ABOVE documents (the commonest words: in almost every item, so
+# relevance hardly tells the items apart and Whoosh's block-max pruning skips little) is ranked over the newest
+# TIER_SIZE documents only, by publication time; the rest is «more than N». The work per query is then bounded
+# by the tier, not by the index. When the tier holds fewer hits than the page needs (a narrow scope, a deep page),
+# the query is ranked over everything.
+TIER_SIZE = 5000
+TIER_ABOVE = 10000
+
+
+class InTier(wq.WrappingQuery):
+    """The child query's matches among the given documents (per leaf searcher: segment-relative, sorted)."""
+
+    def __init__(self, child, ids_by_leaf: dict):
+        super().__init__(child)
+        self.ids_by_leaf = ids_by_leaf
+
+    def _rewrap(self, child):
+        return InTier(child, self.ids_by_leaf)
+
+    def matcher(self, searcher, context=None):
+        ids = self.ids_by_leaf.get(id(searcher))
+        if not ids:
+            return NullMatcher()
+        m = self.child.matcher(searcher, context)
+        if not m.is_active():
+            return NullMatcher()
+        # The list matcher leads (it is the shorter): the child's postings are skipped to each tier document.
+        return IntersectionMatcher(m, ListMatcher(ids, all_weights=1.0))
+
+
+def recent_tier(s, size: int | None = None) -> dict:
+    """{id(leaf searcher): sorted segment-relative docnums of the newest `size` documents}, from the sortable
+    `published` column (read once per index generation, kept with the scope filters)."""
+    size = size or TIER_SIZE
+    leaves = s.leaf_searchers()
+    values = [list(sub.reader().column_reader("published", translate=False)) if sub.reader().has_column("published")
+              else [] for sub, _ in leaves]
+    everything = [v for vals in values for v in vals]
+    if len(everything) <= size:
+        return {id(sub): list(range(len(vals))) for (sub, _), vals in zip(leaves, values, strict=True)}
+    floor = heapq.nlargest(size, everything)[-1]
+    return {id(sub): [i for i, v in enumerate(vals) if v >= floor] for (sub, _), vals in zip(leaves, values, strict=True)}
 
 
 def _total(found, limit: int) -> tuple[int, bool]:
@@ -388,8 +434,23 @@ class WhooshBackend(Backend):
         if any(len(p.parts) > 2 for p in query.phrases):
             top, results.total, results.total_is_lower_bound = self._phrase_search(s, query, allowed, limit)
         else:
-            found = s.search(compile_query(query), filter=allowed, limit=limit, terms=False)
-            results.total, results.total_is_lower_bound = _total(found, limit)
+            compiled = compile_query(query)
+            found = None
+            estimate = compiled.estimate_size(s.reader())
+            if estimate > TIER_ABOVE:
+                tier = filters.get("tier")
+                if tier is None:
+                    tier = filters["tier"] = recent_tier(s)
+                collector = FilterCollector(TopCollector(limit=limit), allow=allowed)
+                s.search_with_collector(InTier(compiled, tier), collector)
+                found = collector.results()
+                if found.scored_length() < limit:
+                    found = None  # the tier cannot fill the page: rank everything
+                else:
+                    results.total, results.total_is_lower_bound = min(estimate, MAX_HITS), estimate > MAX_HITS
+            if found is None:
+                found = s.search(compiled, filter=allowed, limit=limit, terms=False)
+                results.total, results.total_is_lower_bound = _total(found, limit)
             top = [(round(h.score, 6), h["published"], h.fields()) for h in found]
         # Relevance first, newer first on equal scores.
         top.sort(key=lambda x: (-x[0], -x[1]))

@@ -182,6 +182,26 @@ def test_phrase_with_a_stop_word_inside(backend):
     assert set(ids(backend, '"члены профсоюза"')) >= {2, 301} and 300 not in ids(backend, '"члены профсоюза"')
 
 
+def test_the_commonest_words_rank_the_recent_tier(backend, monkeypatch):
+    # Bounded work: a query matching most of the index ranks only the newest items (the tier), newer first on
+    # equal relevance; a narrower query, or a scope the tier cannot fill a page from, ranks everything.
+    from search_index import pg_backend, whoosh_backend
+
+    monkeypatch.setattr(whoosh_backend, "TIER_SIZE", 12)
+    monkeypatch.setattr(whoosh_backend, "TIER_ABOVE", 20)
+    monkeypatch.setattr(pg_backend, "CANDIDATES", 12)
+    everyday = [doc(400 + i, f"Будни {i}", "Профсоюз работает каждый день.", days_ago=i) for i in range(40)]
+    best = doc(499, "Профсоюз, профсоюз и профсоюз", "Профсоюз профсоюза профсоюзом.", days_ago=100, public=True)
+    backend.index([*everyday, best])
+    db.session.commit()
+    common = backend.search(parse("профсоюз"), CENTRAL, kind="news", per_page=10)
+    assert 499 not in [h.id for h in common.hits]
+    assert all(h.published_at >= NOW - timedelta(days=12) for h in common.hits)
+    assert common.total >= 12
+    assert ids(backend, "профсоюз будни")[:1] != [499] and ids(backend, "профсоюз президиум") == [1]
+    assert ids(backend, "профсоюз", PUBLIC)[:1] == [499]  # the scope leaves the tier too few: everything ranked
+
+
 def test_empty_and_stop_word_queries(backend):
     assert ids(backend, "и в на") == []
     assert parse("и в на").empty
