@@ -273,7 +273,7 @@ def rebuild_child(url: str, backend: str, index_dir: str) -> None:
 UNIQUE_LETTERS = "бвгджзклмнпрстфхцчшщ"
 
 
-def background_rebuild(app, url: str, backend: str, scope, every: float = 4.0) -> dict:
+def background_rebuild(app, url: str, backend: str, scope, every: float = 15.0) -> dict:
     """A full rebuild in another process while this one publishes items (the job path) and archives one; every
     publication timed and searched at once; afterwards all must be found, the archived one not."""
     import search_index
@@ -333,10 +333,16 @@ def background_rebuild(app, url: str, backend: str, scope, every: float = 4.0) -
     if archived:
         db.session.execute(text("UPDATE news_items SET state = 'published', archived_at = NULL WHERE id = :i"),
                            {"i": archived})
-    for i in [*created, *([archived] if archived else [])]:
-        search_index.enqueue("news", i)
     db.session.commit()
-    search_index.sync()
+    for name in ("whoosh", "postgresql"):  # the other backend's index may hold them too (built meanwhile)
+        app.config["SEARCH_BACKEND"] = name
+        app.extensions.pop("search_index", None)
+        for i in [*created, *([archived] if archived else [])]:
+            search_index.enqueue("news", i)
+        db.session.commit()
+        search_index.sync()
+    app.config["SEARCH_BACKEND"] = backend
+    app.extensions.pop("search_index", None)
     out = {"items": rebuilt.get("items"), "rebuild_s": rebuilt.get("seconds"), "wall_s": round(wall, 1),
            "items_s": round(rebuilt["items"] / rebuilt["seconds"], 1) if rebuilt.get("seconds") else None,
            "published_during": len(words), "publish_ms": summary(published_ms) if published_ms else None,
@@ -368,7 +374,19 @@ def query_latency(app, classes, scope, backend: str) -> dict:
             [h.fields() for h in found]
             return found.estimated_length()
 
+        from search_index.whoosh_backend import TIER_ABOVE, InTier, recent_tier
+
+        tier = recent_tier(searcher)
+
+        def raw_tier(q):
+            # The app's own bounded query, bare: the tier when the query matches more than TIER_ABOVE documents.
+            compiled = compile_query(parse(q))
+            if compiled.estimate_size(searcher.reader()) > TIER_ABOVE:
+                compiled = InTier(compiled, tier)
+            [h.fields() for h in searcher.search(compiled, limit=10, terms=False)]
+
         raws["raw"] = raw
+        raws["raw_tier"] = raw_tier
     else:
         def raw(q):
             rows = db.session.execute(text(
@@ -465,39 +483,52 @@ def run(sizes: list[int], url: str, index_dir: Path, per_class: int, raw_sample:
             log(f"== {n} items == load {loadavg()}")
             result = {"items": n}
             select_size(n, loaded)
-            for backend in backends:
-                app.config["SEARCH_BACKEND"] = backend
-                app.extensions.pop("search_index", None)
-                import search_index
+            import search_index
 
-                if backend == "whoosh":
-                    cached = index_dir / f"whoosh-{n}"
-                    if not rebuild and whoosh_count(cached) == n:
-                        shutil.rmtree(live, ignore_errors=True)
-                        shutil.copytree(cached, live)
-                        log("whoosh index reused from", cached)
-                    elif previous is None or whoosh_count(live) is None:
-                        result["build"] = build_first(app, n, raw_sample)
-                        log("build", result["build"])
-                        shutil.rmtree(cached, ignore_errors=True)
-                        shutil.copytree(live, cached)
-                    else:
-                        result["whoosh_background"] = background_rebuild(app, url, "whoosh", scope)
-                        shutil.rmtree(cached, ignore_errors=True)
-                        shutil.copytree(live, cached)
+            pg_child = None
+            if "postgresql" in backends:
+                count = db.session.scalar(text("SELECT count(*) FROM search_documents"))
+                db.session.commit()
+                if count == n and not rebuild:
+                    log("postgresql index reused")
+                elif previous is not None and "whoosh" in backends:
+                    # Built by the app's rebuild in another process, alongside the Whoosh background run below.
+                    pg_child = subprocess.Popen(
+                        [sys.executable, "-m", "bench.news", "--rebuild-child", "postgresql", "--database-url", url,
+                         "--index-dir", str(live)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                        stdout=subprocess.PIPE, text=True)
                 else:
-                    count = db.session.scalar(text("SELECT count(*) FROM search_documents"))
-                    if count == n and not rebuild:
-                        log("postgresql index reused")
-                    elif previous is not None and count:
-                        result["postgresql_background"] = background_rebuild(app, url, "postgresql", scope)
-                    else:
-                        t = time.perf_counter()
-                        search_index.rebuild("news")
-                        result["postgresql_build_items_s"] = round(n / (time.perf_counter() - t), 1)
-                        log("postgresql build", result["postgresql_build_items_s"], "items/s")
-                    db.session.execute(text("ANALYZE search_documents"))
-                    db.session.commit()
+                    app.config["SEARCH_BACKEND"] = "postgresql"
+                    app.extensions.pop("search_index", None)
+                    t = time.perf_counter()
+                    search_index.rebuild("news")
+                    result["postgresql_build_items_s"] = round(n / (time.perf_counter() - t), 1)
+                    log("postgresql build", result["postgresql_build_items_s"], "items/s")
+            if "whoosh" in backends:
+                app.config["SEARCH_BACKEND"] = "whoosh"
+                app.extensions.pop("search_index", None)
+                cached = index_dir / f"whoosh-{n}"
+                if not rebuild and whoosh_count(cached) == n:
+                    shutil.rmtree(live, ignore_errors=True)
+                    shutil.copytree(cached, live)
+                    log("whoosh index reused from", cached)
+                elif previous is None or whoosh_count(live) is None:
+                    result["build"] = build_first(app, n, raw_sample)
+                    log("build", result["build"])
+                    shutil.rmtree(cached, ignore_errors=True)
+                    shutil.copytree(live, cached)
+                else:
+                    result["whoosh_background"] = background_rebuild(app, url, "whoosh", scope)
+                    shutil.rmtree(cached, ignore_errors=True)
+                    shutil.copytree(live, cached)
+            if pg_child is not None:
+                lines = pg_child.communicate()[0].strip().splitlines()
+                result["postgresql_rebuild_child"] = {**(json.loads(lines[-1]) if lines else {}), "load": loadavg()}
+                log("postgresql rebuild (another process)", result["postgresql_rebuild_child"])
+            if "postgresql" in backends:
+                db.session.execute(text("ANALYZE search_documents"))
+                db.session.commit()
+            for backend in backends:
                 app.extensions.pop("search_index", None)
                 result[f"queries_{backend}"] = query_latency(app, classes, scope, backend)
             results.append(result)
@@ -509,7 +540,7 @@ def run(sizes: list[int], url: str, index_dir: Path, per_class: int, raw_sample:
 
 def markdown(results: list[dict]) -> str:
     lines = ["| items | backend | class | matches | app p50 / p95 ms | raw p50 / p95 ms | app/raw p95 | "
-             "PG raw tier p50 / p95 | load |", "|---|---|---|---|---|---|---|---|---|"]
+             "raw tier p50 / p95 | load |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for backend in ("whoosh", "postgresql"):
             qs = r.get(f"queries_{backend}")

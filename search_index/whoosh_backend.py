@@ -165,10 +165,10 @@ EXACT_COUNT_UP_TO = 500
 
 # The recent tier: a query matching more than TIER_ABOVE documents (the commonest words: in almost every item, so
 # relevance hardly tells the items apart and Whoosh's block-max pruning skips little) is ranked over the newest
-# TIER_SIZE documents only, by publication time; the rest is «more than N». The work per query is then bounded
+# TIER_SIZE documents only (2 000, as PostgreSQL's CANDIDATES), by publication time; the rest is «more than N». The work per query is then bounded
 # by the tier, not by the index. When the tier holds fewer hits than the page needs (a narrow scope, a deep page),
 # the query is ranked over everything.
-TIER_SIZE = 5000
+TIER_SIZE = 2000
 TIER_ABOVE = 10000
 
 
@@ -207,17 +207,62 @@ def recent_tier(s, size: int | None = None) -> dict:
     return {id(sub): [i for i, v in enumerate(vals) if v >= floor] for (sub, _), vals in zip(leaves, values, strict=True)}
 
 
-def _total(found, limit: int) -> tuple[int, bool]:
-    """How many hits, without scoring every match of the commonest words: exact when the top N held them all or
-    the estimate is small (counting is then cheap); otherwise «more than MAX_HITS» or the index's estimate."""
+def _total(found, limit: int, estimate: int) -> tuple[int, bool]:
+    """How many hits, without counting every match of common words: exact when the top N held them all or the
+    estimate is small (counting is then cheap); otherwise «more than MAX_HITS» or the estimate. `estimate` is the
+    query's own (from the term statistics) scaled by the share of the index the reader's scope allows: Whoosh's
+    `estimated_length()` of a filtered search counts every match (it was most of the time of a search)."""
     if found.scored_length() < limit:
         return found.scored_length(), False
-    estimate = found.estimated_length()
     if estimate <= EXACT_COUNT_UP_TO:
         return len(found), False
     if estimate > MAX_HITS:
         return MAX_HITS, True
     return estimate, False
+
+
+# The recent tier: a query matching more than TIER_ABOVE documents (the commonest words: in almost every item, so
+# relevance hardly tells the items apart and Whoosh's block-max pruning skips little) is ranked over the newest
+# TIER_SIZE documents only (2 000, as PostgreSQL's CANDIDATES), by publication time; the rest is «more than N». The work per query is then bounded
+# by the tier, not by the index. When the tier holds fewer hits than the page needs (a narrow scope, a deep page),
+# the query is ranked over everything.
+TIER_SIZE = 2000
+TIER_ABOVE = 10000
+
+
+class InTier(wq.WrappingQuery):
+    """The child query's matches among the given documents (per leaf searcher: segment-relative, sorted)."""
+
+    def __init__(self, child, ids_by_leaf: dict):
+        super().__init__(child)
+        self.ids_by_leaf = ids_by_leaf
+
+    def _rewrap(self, child):
+        return InTier(child, self.ids_by_leaf)
+
+    def matcher(self, searcher, context=None):
+        ids = self.ids_by_leaf.get(id(searcher))
+        if not ids:
+            return NullMatcher()
+        m = self.child.matcher(searcher, context)
+        if not m.is_active():
+            return NullMatcher()
+        # The list matcher leads (it is the shorter): the child's postings are skipped to each tier document.
+        return IntersectionMatcher(m, ListMatcher(ids, all_weights=1.0))
+
+
+def recent_tier(s, size: int | None = None) -> dict:
+    """{id(leaf searcher): sorted segment-relative docnums of the newest `size` documents}, from the sortable
+    `published` column (read once per index generation, kept with the scope filters)."""
+    size = size or TIER_SIZE
+    leaves = s.leaf_searchers()
+    values = [list(sub.reader().column_reader("published", translate=False)) if sub.reader().has_column("published")
+              else [] for sub, _ in leaves]
+    everything = [v for vals in values for v in vals]
+    if len(everything) <= size:
+        return {id(sub): list(range(len(vals))) for (sub, _), vals in zip(leaves, values, strict=True)}
+    floor = heapq.nlargest(size, everything)[-1]
+    return {id(sub): [i for i, v in enumerate(vals) if v >= floor] for (sub, _), vals in zip(leaves, values, strict=True)}
 
 
 class WhooshBackend(Backend):
@@ -392,7 +437,7 @@ class WhooshBackend(Backend):
 
     # -- searching ----------------------------------------------------------------------------------------------
 
-    def _phrase_search(self, s, query: Query, allowed, limit: int):
+    def _phrase_search(self, s, query: Query, allowed, limit: int, share: float):
         """Phrases of three words or more: the query's pairs are a necessary condition (a document may hold «а б»
         and «б в» apart), so hits are checked on their stored text by the same analysis (`query.matches`), in
         ranked order, in windows growing until the page is full or every candidate was checked: a phrase match is
@@ -413,7 +458,7 @@ class WhooshBackend(Backend):
             window *= 4
         if checked < window:  # every candidate checked: the count is exact
             return top, len(top), False
-        total, lower = _total(found, window)
+        total, lower = _total(found, window, int(compiled.estimate_size(s.reader()) * share))
         return top, max(total, len(top)), lower
 
     def search(self, query: Query, scope: Scope, *, kind: str, page: int = 1, per_page: int = 10,
@@ -429,14 +474,17 @@ class WhooshBackend(Backend):
             if len(filters) > 256:
                 filters.clear()
             allowed = filters[key] = s._filter_to_comb(scope_filter(scope, kind, category))
-        if not len(allowed):
+            filters[("size", key)] = len(allowed)
+        share = filters[("size", key)] / max(1, s.doc_count_all())
+        if not share:
             return results  # an empty filter would read to Whoosh as no filter at all
         if any(len(p.parts) > 2 for p in query.phrases):
-            top, results.total, results.total_is_lower_bound = self._phrase_search(s, query, allowed, limit)
+            top, results.total, results.total_is_lower_bound = self._phrase_search(s, query, allowed, limit, share)
         else:
             compiled = compile_query(query)
             found = None
             estimate = compiled.estimate_size(s.reader())
+            in_scope = int(estimate * share)
             if estimate > TIER_ABOVE:
                 tier = filters.get("tier")
                 if tier is None:
@@ -447,10 +495,10 @@ class WhooshBackend(Backend):
                 if found.scored_length() < limit:
                     found = None  # the tier cannot fill the page: rank everything
                 else:
-                    results.total, results.total_is_lower_bound = min(estimate, MAX_HITS), estimate > MAX_HITS
+                    results.total, results.total_is_lower_bound = min(in_scope, MAX_HITS), in_scope > MAX_HITS
             if found is None:
                 found = s.search(compiled, filter=allowed, limit=limit, terms=False)
-                results.total, results.total_is_lower_bound = _total(found, limit)
+                results.total, results.total_is_lower_bound = _total(found, limit, in_scope)
             top = [(round(h.score, 6), h["published"], h.fields()) for h in found]
         # Relevance first, newer first on equal scores.
         top.sort(key=lambda x: (-x[0], -x[1]))
