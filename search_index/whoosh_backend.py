@@ -154,9 +154,9 @@ def compile_query(query: Query):
     clauses = [either(lambda f, t=t: wq.Term(f, t)) for t in query.terms]
     clauses += [either(lambda f, p=p: wq.Prefix(f, p)) for p in query.prefixes]
     for phrase in query.phrases:
-        # The phrase's words rank the hit like any words; its pairs make it a phrase (exact for two words, a
-        # necessary condition for more, checked on the stored text).
-        clauses += [either(lambda f, t=t: wq.Term(f, t)) for t in dict.fromkeys(t for _, t in phrase.parts)]
+        # The phrase's pairs make it a phrase (exact for two words, a necessary condition for more, checked on the
+        # stored text) and rank it (how often, in how long an item); its words are not matched again: their
+        # postings are the longest in the index, and intersecting them with the pairs cost more than the rest.
         clauses += [wq.Term("pairs", p) for p in dict.fromkeys(pairs_of(phrase.parts))]
     return wq.And(clauses)
 
