@@ -25,10 +25,11 @@ loaded once with the largest size and reused while its `bench_news_meta` says so
    medium words; a two-word phrase taken from an item), 3 warm-up each, in the same loop alternately:
    - app: `search_index.search("news", q, member_scope(member))` — the function the page calls: staleness check,
      the member's scope, ranking, snippets of the page's 10 hits;
-   - raw: the backend's own query on the same index for the same top 10 with its stored fields, no scope —
-     Whoosh `searcher.search(q, limit=10)` (block-max pruning); PostgreSQL `tsv @@ q ORDER BY ts_rank DESC LIMIT 10`
-     over every match, and beside it «raw tier», the app's own bounded SQL (newest CANDIDATES matches, ranked)
-     without scope and headlines.
+   - raw: the backend's own plain query on the same index for the same top 10 with its stored fields, no scope —
+     Whoosh `searcher.search(q, limit=10)` (block-max pruning, every match a candidate); PostgreSQL
+     `tsv @@ q ORDER BY ts_rank DESC LIMIT 10` over every match;
+   - raw tier: the app's own bounded query, bare (no scope, no snippets, no service): Whoosh's with the recent tier
+     when the query matches more than TIER_ABOVE documents; PostgreSQL's newest CANDIDATES matches, ranked.
    For each class also the matches' count (how common the class is in this corpus).
 
 Writes bench/news_results.json and prints a Markdown table for bench/RESULTS.md («News search»).
