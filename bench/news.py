@@ -256,12 +256,12 @@ def build_first(app, n: int, raw_sample: int) -> dict:
     return out
 
 
-def rebuild_child(url: str, backend: str, index_dir: str) -> None:
+def rebuild_child(url: str, backend: str, index_dir: str, procs: int = 1) -> None:
     """Run in a separate process: the app's full rebuild, as `portal search rebuild` does it."""
     from portal import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-news", "SEARCH_BACKEND": backend,
-                      "SEARCH_INDEX_DIR": index_dir})
+                      "SEARCH_INDEX_DIR": index_dir, "SEARCH_REBUILD_PROCS": procs})
     with app.app_context():
         import search_index
         from portal.news import operations  # noqa: F401
@@ -274,7 +274,7 @@ def rebuild_child(url: str, backend: str, index_dir: str) -> None:
 UNIQUE_LETTERS = "бвгджзклмнпрстфхцчшщ"
 
 
-def background_rebuild(app, url: str, backend: str, scope, every: float = 15.0) -> dict:
+def background_rebuild(app, url: str, backend: str, scope, every: float = 15.0, procs: int = 1) -> dict:
     """A full rebuild in another process while this one publishes items (the job path) and archives one; every
     publication timed and searched at once; afterwards all must be found, the archived one not."""
     import search_index
@@ -284,7 +284,7 @@ def background_rebuild(app, url: str, backend: str, scope, every: float = 15.0) 
 
     rng = random.Random(5)
     proc = subprocess.Popen([sys.executable, "-m", "bench.news", "--rebuild-child", backend, "--database-url", url,
-                             "--index-dir", app.config["SEARCH_INDEX_DIR"]], cwd=ROOT,
+                             "--index-dir", app.config["SEARCH_INDEX_DIR"], "--procs", str(procs)], cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
     t0 = time.perf_counter()
     words, published_ms, found_at_once = [], [], 0
@@ -348,7 +348,7 @@ def background_rebuild(app, url: str, backend: str, scope, every: float = 15.0) 
            "items_s": round(rebuilt["items"] / rebuilt["seconds"], 1) if rebuilt.get("seconds") else None,
            "published_during": len(words), "publish_ms": summary(published_ms) if published_ms else None,
            "found_at_once": found_at_once, "missing_after": len(missing), "archived_still_found": archived_found,
-           "exit": proc.returncode, "load": loadavg()}
+           "exit": proc.returncode, "procs": procs, "load": loadavg()}
     log(backend, "background rebuild", out)
     return out
 
@@ -449,7 +449,7 @@ def query_latency(app, classes, scope, backend: str) -> dict:
 
 
 def run(sizes: list[int], url: str, index_dir: Path, per_class: int, raw_sample: int, fresh: bool,
-        rebuild: bool, backends: list[str]) -> list[dict]:
+        rebuild: bool, backends: list[str], procs: int = 1) -> list[dict]:
     loaded = max(sizes)
     reused = ensure_database(url, loaded, fresh)
     instance = index_dir / "instance"
@@ -519,7 +519,7 @@ def run(sizes: list[int], url: str, index_dir: Path, per_class: int, raw_sample:
                     shutil.rmtree(cached, ignore_errors=True)
                     shutil.copytree(live, cached)
                 else:
-                    result["whoosh_background"] = background_rebuild(app, url, "whoosh", scope)
+                    result["whoosh_background"] = background_rebuild(app, url, "whoosh", scope, procs=procs)
                     shutil.rmtree(cached, ignore_errors=True)
                     shutil.copytree(live, cached)
             if pg_child is not None:
@@ -575,16 +575,17 @@ def main(argv=None):
     p.add_argument("--queries", type=int, default=40, help="queries per class")
     p.add_argument("--raw-sample", type=int, default=20000, help="documents for the bare Whoosh writer")
     p.add_argument("--backend", action="append", choices=["whoosh", "postgresql"])
+    p.add_argument("--procs", type=int, default=1, help="processes for the background Whoosh rebuild")
     p.add_argument("--fresh", action="store_true", help="re-create the database")
     p.add_argument("--rebuild", action="store_true", help="rebuild the Whoosh indexes even if kept")
     p.add_argument("--load-only", action="store_true", help="just make sure the database holds the items")
     p.add_argument("--rebuild-child", choices=["whoosh", "postgresql"], help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.rebuild_child:
-        rebuild_child(a.database_url, a.rebuild_child, a.index_dir)
+        rebuild_child(a.database_url, a.rebuild_child, a.index_dir, a.procs)
         return
     results = run(a.items or [2000], a.database_url, Path(a.index_dir), a.queries, a.raw_sample, a.fresh, a.rebuild,
-                  [] if a.load_only else a.backend or ["whoosh", "postgresql"])
+                  [] if a.load_only else a.backend or ["whoosh", "postgresql"], a.procs)
     if a.load_only:
         return
     (HERE / "news_results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))

@@ -80,6 +80,7 @@ def get_backend(app=None) -> Backend:
             from search_index.whoosh_backend import WhooshBackend
 
             cached = WhooshBackend(index_dir(app))
+            cached.rebuild_procs = max(1, int(app.config.get("SEARCH_REBUILD_PROCS") or 1))
         app.extensions["search_index"] = cached
     return cached
 

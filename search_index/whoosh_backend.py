@@ -337,7 +337,10 @@ class WhooshBackend(Backend):
         deadline = time.monotonic() + 30
         while True:
             try:
-                return ix.writer(procs=procs, limitmb=limitmb) if procs > 1 else ix.writer(limitmb=limitmb)
+                # Several processes write a segment each (multisegment: merging them afterwards would cost as much
+                # again in Python); a later commit's merge policy folds them in as usual.
+                return (ix.writer(procs=procs, limitmb=limitmb, multisegment=True) if procs > 1
+                        else ix.writer(limitmb=limitmb))
             except LockError:
                 if time.monotonic() > deadline:
                     raise
@@ -392,7 +395,9 @@ class WhooshBackend(Backend):
         with self._open(create=False).searcher() as s:
             return s.doc_count() if kind is None else len(list(s.document_numbers(kind=kind)))
 
-    def rebuild(self, kind: str, batches, procs: int = 1) -> int:
+    rebuild_procs = 1  # SEARCH_REBUILD_PROCS: processes writing a full rebuild (service.get_backend sets it)
+
+    def rebuild(self, kind: str, batches, procs: int | None = None) -> int:
         """Build a new index in a sibling directory, then swap it in (readers keep the old one meanwhile, and
         publications are written to the old one until the swap; `service.rebuild` applies them again after it).
         The swap is made holding the live index's write lock, so a drain in another process writes either before
@@ -401,7 +406,7 @@ class WhooshBackend(Backend):
         if fresh.directory.exists():
             shutil.rmtree(fresh.directory)
         # One writer for the whole build: a commit per batch would write (and merge) a segment per batch.
-        w = fresh._writer(fresh._open(), procs, limitmb=256)
+        w = fresh._writer(fresh._open(), procs or self.rebuild_procs, limitmb=256)
         n = 0
         try:
             for batch in batches:
