@@ -591,8 +591,17 @@ def main(argv=None):
                   [] if a.load_only else a.backend or ["whoosh", "postgresql"], a.procs)
     if a.load_only:
         return
-    (HERE / "news_results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    print(markdown(results))
+    # Merged into what earlier runs left (a run of one size or one backend updates just its part).
+    path = HERE / "news_results.json"
+    try:
+        kept = {r["items"]: r for r in json.loads(path.read_text()) if "queries_whoosh" in r or "queries_postgresql" in r}
+    except (OSError, ValueError, KeyError, TypeError):
+        kept = {}
+    for r in results:
+        kept[r["items"]] = {**kept.get(r["items"], {}), **r}
+    merged = [kept[k] for k in sorted(kept)]
+    path.write_text(json.dumps(merged, indent=1, ensure_ascii=False))
+    print(markdown(merged))
 
 
 if __name__ == "__main__":
