@@ -1,4 +1,4 @@
-"""The PostgreSQL backend: the `russian` text-search configuration, a GIN index, `ts_rank` and `ts_headline`.
+"""The PostgreSQL backend: the `russian` text-search configuration, a GIN index and `ts_rank`.
 
 For deployments with several web nodes (a local Whoosh directory per node is the wrong shape there) or where the
 database is the one thing backed up. Documents are stored in `search_documents` with
@@ -10,12 +10,11 @@ with `<->` / `<N>` (stop words between counted, as PostgreSQL counts them), pref
 
 The work per query is bounded: only the newest `CANDIDATES` matches in the reader's scope are ranked (the recent
 tier: for the commonest words PostgreSQL walks the date index and stops after that many), then `ts_rank` orders
-them, newer first on ties, and `ts_headline` runs for the page's rows only.
+them, newer first on ties. Snippets are made in Python by `query.snippet`, as for Whoosh (the same marks for both
+backends, and `ts_headline` on ten items of ~250 words cost as much as the rest of the query).
 """
 
 from __future__ import annotations
-
-from html import escape
 
 from sqlalchemy import bindparam, delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -24,11 +23,9 @@ from portal.extensions import db
 from search_index.analysis import normalise
 from search_index.base import ALL, MAX_HITS, Backend, Document, Hit, Results, Scope
 from search_index.models import SearchDocument
-from search_index.query import Query
+from search_index.query import Query, snippet
 
 CANDIDATES = 2000
-_OPEN, _CLOSE = "\u27e6", "\u27e7"  # markers ts_headline puts around matches; the rest is escaped, then <mark>
-HEADLINE_OPTIONS = f"StartSel={_OPEN}, StopSel={_CLOSE}, MaxFragments=2, MaxWords=30, MinWords=12, FragmentDelimiter= … "
 
 
 def _lexeme(term: str) -> str:
@@ -140,7 +137,7 @@ class PostgresBackend(Backend):
         results = Results(query=query, page=page, per_page=per_page, source=self.name)
         if query.empty:
             return results
-        params = {"kind": kind, "q": tsquery_text(query), "cap": CANDIDATES, "opts": HEADLINE_OPTIONS,
+        params = {"kind": kind, "q": tsquery_text(query), "cap": CANDIDATES,
                   "lim": per_page, "off": (page - 1) * per_page}
         where = scope_sql(scope, params)
         if category:
@@ -160,8 +157,7 @@ class PostgresBackend(Backend):
             ranked AS (
                 SELECT c.id, c.published_at, ts_rank(c.tsv, {tsq}) AS rank, count(*) OVER () AS total
                 FROM cand c ORDER BY rank DESC, c.published_at DESC LIMIT :lim OFFSET :off)
-            SELECT d.object_id, d.title, d.category, r.published_at, r.rank, r.total,
-                   ts_headline('russian', d.content, {tsq}, :opts) AS headline
+            SELECT d.object_id, d.title, d.category, d.content, r.published_at, r.rank, r.total
             FROM ranked r JOIN search_documents d ON d.id = r.id
             ORDER BY r.rank DESC, r.published_at DESC""")
         rows = self.session.execute(sql, params).all()
@@ -174,10 +170,6 @@ class PostgresBackend(Backend):
                 params).scalar()
         results.total_is_lower_bound = results.total >= CANDIDATES
         for r in rows:
-            results.hits.append(Hit(kind=kind, id=r.object_id, title=r.title, snippet=_headline_html(r.headline),
+            results.hits.append(Hit(kind=kind, id=r.object_id, title=r.title, snippet=snippet(query, r.content),
                                     published_at=r.published_at, category=r.category, score=float(r.rank)))
         return results
-
-
-def _headline_html(headline: str) -> str:
-    return escape(headline or "").replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
