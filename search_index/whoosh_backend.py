@@ -28,10 +28,10 @@ from pathlib import Path
 
 from whoosh import index as windex
 from whoosh import query as wq
-from whoosh.collectors import FilterCollector, TopCollector
-from whoosh.matching import IntersectionMatcher, ListMatcher, NullMatcher
 from whoosh.analysis import Filter, RegexTokenizer, Token, Tokenizer
+from whoosh.collectors import FilterCollector, TopCollector
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.matching import IntersectionMatcher, ListMatcher, NullMatcher
 from whoosh.writing import LockError
 
 from search_index.analysis import WORD, term_of
@@ -219,50 +219,6 @@ def _total(found, limit: int, estimate: int) -> tuple[int, bool]:
     if estimate > MAX_HITS:
         return MAX_HITS, True
     return estimate, False
-
-
-# The recent tier: a query matching more than TIER_ABOVE documents (the commonest words: in almost every item, so
-# relevance hardly tells the items apart and Whoosh's block-max pruning skips little) is ranked over the newest
-# TIER_SIZE documents only (2 000, as PostgreSQL's CANDIDATES), by publication time; the rest is «more than N». The work per query is then bounded
-# by the tier, not by the index. When the tier holds fewer hits than the page needs (a narrow scope, a deep page),
-# the query is ranked over everything.
-TIER_SIZE = 2000
-TIER_ABOVE = 10000
-
-
-class InTier(wq.WrappingQuery):
-    """The child query's matches among the given documents (per leaf searcher: segment-relative, sorted)."""
-
-    def __init__(self, child, ids_by_leaf: dict):
-        super().__init__(child)
-        self.ids_by_leaf = ids_by_leaf
-
-    def _rewrap(self, child):
-        return InTier(child, self.ids_by_leaf)
-
-    def matcher(self, searcher, context=None):
-        ids = self.ids_by_leaf.get(id(searcher))
-        if not ids:
-            return NullMatcher()
-        m = self.child.matcher(searcher, context)
-        if not m.is_active():
-            return NullMatcher()
-        # The list matcher leads (it is the shorter): the child's postings are skipped to each tier document.
-        return IntersectionMatcher(m, ListMatcher(ids, all_weights=1.0))
-
-
-def recent_tier(s, size: int | None = None) -> dict:
-    """{id(leaf searcher): sorted segment-relative docnums of the newest `size` documents}, from the sortable
-    `published` column (read once per index generation, kept with the scope filters)."""
-    size = size or TIER_SIZE
-    leaves = s.leaf_searchers()
-    values = [list(sub.reader().column_reader("published", translate=False)) if sub.reader().has_column("published")
-              else [] for sub, _ in leaves]
-    everything = [v for vals in values for v in vals]
-    if len(everything) <= size:
-        return {id(sub): list(range(len(vals))) for (sub, _), vals in zip(leaves, values, strict=True)}
-    floor = heapq.nlargest(size, everything)[-1]
-    return {id(sub): [i for i, v in enumerate(vals) if v >= floor] for (sub, _), vals in zip(leaves, values, strict=True)}
 
 
 class WhooshBackend(Backend):
