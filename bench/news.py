@@ -419,7 +419,7 @@ def query_latency(app, classes, scope, backend: str) -> dict:
         cpu = {"app": [], "raw": []}
         totals = []
 
-        def app_search(q):
+        def app_search(q, totals=totals):
             r = search_index.search("news", q, scope)
             assert r.source == backend, r.source
             totals.append(r.total)
