@@ -60,5 +60,7 @@ def build_config(instance_path: Path) -> dict:
         "PROFCARDS_OPERATOR_ADDRESS": os.environ.get("PROFCARDS_OPERATOR_ADDRESS", ""),
         # News search: "whoosh" (an index directory per node) or "postgresql" (README «News, search and mailings»).
         "SEARCH_BACKEND": os.environ.get("SEARCH_BACKEND", "whoosh"),
+        "SEARCH_STALE_CHECK_SECONDS": float(os.environ.get("SEARCH_STALE_CHECK_SECONDS") or 5),
+        "SEARCH_REBUILD_PROCS": int(os.environ.get("SEARCH_REBUILD_PROCS") or 1),
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000"),
     }
