@@ -63,5 +63,7 @@ def build_config(instance_path: Path) -> dict:
         # Public news pages for anonymous readers from a per-process cache (portal.news.pagecache); 0 turns it off.
         "NEWS_PAGE_CACHE": os.environ.get("NEWS_PAGE_CACHE", "1") != "0",
         "NEWS_PAGE_CACHE_SECONDS": float(os.environ.get("NEWS_PAGE_CACHE_SECONDS") or 60),
+        "SEARCH_STALE_CHECK_SECONDS": float(os.environ.get("SEARCH_STALE_CHECK_SECONDS") or 5),
+        "SEARCH_REBUILD_PROCS": int(os.environ.get("SEARCH_REBUILD_PROCS") or 1),
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000"),
     }

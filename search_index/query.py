@@ -113,22 +113,27 @@ def score(query: Query, title: str, text: str) -> float:
 
 
 def snippet(query: Query, text: str, width: int = 30, limit: int = 2) -> str:
-    """HTML: up to `limit` fragments of about `width` words around the matches, matches in <mark>, all escaped."""
+    """HTML: up to `limit` fragments of about `width` words around the matches, matches in <mark>, all escaped.
+
+    Every word's term is decided once per distinct word form (a text repeats its words), and the scan for matches
+    stops as soon as the fragments are decided: ten snippets are part of every search's time."""
     words = list(WORD.finditer(text or ""))
     if not words:
         return ""
     wanted = set(query.all_terms())
+    prefixes = tuple(query.prefixes)
+    known: dict[str, bool] = {}
 
-    def hit(m) -> bool:
-        t = term_of(m.group())
-        return t is not None and (t in wanted or any(t.startswith(p) for p in query.prefixes))
+    def hit(word: str) -> bool:
+        found = known.get(word)
+        if found is None:
+            t = term_of(word)
+            found = known[word] = t is not None and (t in wanted or (bool(prefixes) and t.startswith(prefixes)))
+        return found
 
-    hits = [i for i, m in enumerate(words) if hit(m)]
-    if not hits:
-        hits = [0]
     fragments, covered = [], -1
-    for i in hits:
-        if i <= covered:
+    for i, m in enumerate(words):
+        if i <= covered or not hit(m.group()):
             continue
         start, end = max(0, i - width // 3), min(len(words), i - width // 3 + width)
         start = max(0, min(start, end - width))
@@ -136,13 +141,15 @@ def snippet(query: Query, text: str, width: int = 30, limit: int = 2) -> str:
         covered = end - 1
         if len(fragments) >= limit:
             break
+    if not fragments:
+        fragments = [(0, min(len(words), width))]
     out = []
     for start, end in fragments:
         a = words[start].start()
         piece, cursor = [], a
         for m in words[start:end]:
             piece.append(escape(text[cursor:m.start()]))
-            piece.append(f"<mark>{escape(m.group())}</mark>" if hit(m) else escape(m.group()))
+            piece.append(f"<mark>{escape(m.group())}</mark>" if hit(m.group()) else escape(m.group()))
             cursor = m.end()
         html = "".join(piece)
         out.append(("… " if start > 0 else "") + html + (" …" if end < len(words) else ""))

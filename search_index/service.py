@@ -9,6 +9,7 @@ changed since a moment (what a rebuild must re-apply), and the newest candidates
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -79,6 +80,7 @@ def get_backend(app=None) -> Backend:
             from search_index.whoosh_backend import WhooshBackend
 
             cached = WhooshBackend(index_dir(app))
+            cached.rebuild_procs = max(1, int(app.config.get("SEARCH_REBUILD_PROCS") or 1))
         app.extensions["search_index"] = cached
     return cached
 
@@ -90,6 +92,7 @@ def enqueue(kind: str, object_id: int) -> None:
     """Note in the current transaction that an object must be re-indexed (it exists iff the change commits)."""
     db.session.execute(insert(SearchQueue.__table__), {"kind": kind, "object_id": object_id,
                                                        "created_at": clock.now()})
+    _forget_oldest()
 
 
 @event.listens_for(Session, "after_flush")
@@ -102,6 +105,7 @@ def _queue_searchable(session, flush_context):
             rows.append({"kind": kind, "object_id": obj.id, "created_at": clock.now()})
     if rows:
         session.execute(insert(SearchQueue.__table__), rows)
+        _forget_oldest()
 
 
 def pending(kind: str | None = None) -> int:
@@ -111,10 +115,35 @@ def pending(kind: str | None = None) -> int:
     return db.session.scalar(q) or 0
 
 
+DEFAULT_STALE_CHECK_SECONDS = 5.0
+
+
+def _forget_oldest() -> None:
+    try:
+        current_app.extensions.pop("search_index_oldest", None)
+    except RuntimeError:  # outside an application context
+        pass
+
+
+def _oldest_queued(kind: str):
+    """The oldest queued update's time, read at most every SEARCH_STALE_CHECK_SECONDS per process (and again at
+    once after this process queued or drained): asking the database on every search cost a query per search,
+    and deciding that the index lags (SEARCH_STALE_SECONDS, minutes) a few seconds late changes nothing."""
+    cache = current_app.extensions.setdefault("search_index_oldest", {})
+    every = float(current_app.config.get("SEARCH_STALE_CHECK_SECONDS", DEFAULT_STALE_CHECK_SECONDS))
+    now = time.monotonic()
+    known = cache.get(kind)
+    if known is not None and now - known[0] < every:
+        return known[1]
+    oldest = db.session.scalar(select(func.min(SearchQueue.created_at)).where(SearchQueue.kind == kind))
+    cache[kind] = (now, oldest)
+    return oldest
+
+
 def is_stale(kind: str) -> bool:
     """Updates waiting longer than SEARCH_STALE_SECONDS: the worker is not draining, the index lags."""
     seconds = int(current_app.config.get("SEARCH_STALE_SECONDS", DEFAULT_STALE_SECONDS))
-    oldest = db.session.scalar(select(func.min(SearchQueue.created_at)).where(SearchQueue.kind == kind))
+    oldest = _oldest_queued(kind)
     if oldest is None:
         return False
     if oldest.tzinfo is None:
@@ -145,6 +174,7 @@ def drain(limit: int = 500) -> int:
         _apply(backend, source, sorted(ids))
     db.session.execute(delete(SearchQueue).where(SearchQueue.id.in_([r[0] for r in rows])))
     db.session.commit()
+    _forget_oldest()
     return len(rows)
 
 
@@ -164,20 +194,27 @@ def sync() -> None:
         log.exception("Индекс поиска не обновлён сразу; обновление осталось в очереди")
 
 
+# A change whose transaction began this long before the rebuild read the database is still re-applied after it.
+REBUILD_MARGIN = timedelta(minutes=2)
+
+
 def rebuild(kind: str, batch: int = 500) -> int:
-    """Rebuild the kind's index from the database; publishing goes on meanwhile, and what changed during the
-    rebuild is applied again at the end. Commits; returns the number of documents indexed."""
+    """Rebuild the kind's index from the database, in the background of publishing: the backend builds beside the
+    live index (Whoosh: a new directory swapped in; PostgreSQL: committed batches), so searches and the drains
+    of new publications go on meanwhile, and nothing is lost: every item changed since the rebuild started
+    (`Source.changed_since`, with REBUILD_MARGIN for transactions that were open then) is applied again to the
+    new index at the end, and the queued updates are left to be drained as usual (applying one twice is
+    harmless). Commits; returns the number of documents indexed."""
     source = SOURCES[kind]
     backend = get_backend()
-    started = clock.now() - timedelta(seconds=1)
+    started = clock.now() - REBUILD_MARGIN
     n = backend.rebuild(kind, source.batches(batch))
-    # Queued updates from before the rebuild read the database are in the new index already.
-    db.session.execute(delete(SearchQueue).where(SearchQueue.kind == kind, SearchQueue.created_at < started))
     db.session.commit()
     changed = source.changed_since(started)
     if changed:
         _apply(backend, source, changed)
-        db.session.commit()
+    db.session.commit()
+    sync()
     return n
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 import search_index
 from portal import clock
-from portal.auth.models import Role
+from portal.auth.models import Role, User
 from portal.extensions import db
 from portal.files import FileRejected
 from portal.mail.models import OutboxMessage
@@ -251,6 +251,41 @@ def test_a_failed_indexing_stays_queued_and_the_page_still_answers(app, world, e
     search_index.drain()
     assert search_index.pending() == 0
     assert [h.id for h in search_index.search("news", "путевки", search_index.Scope(public_only=True)).hits] == [item.id]
+
+
+@pytest.mark.parametrize("backend_name", ["whoosh", "postgresql"])
+def test_a_rebuild_loses_nothing_published_or_archived_while_it_runs(app, world, editors, monkeypatch, backend_name):
+    if backend_name == "postgresql" and db.engine.dialect.name != "postgresql":
+        pytest.skip("the PostgreSQL backend needs TEST_DATABASE_URL")
+    app.config["SEARCH_BACKEND"] = backend_name
+    app.extensions.pop("search_index", None)
+    public = search_index.Scope(public_only=True)
+    old = [make_item(editors["central"], title=f"Старая новость номер {i}", public=True).id for i in range(3)]
+    source = search_index.service.SOURCES["news"]
+    real_batches = source.batches
+    during, editor_id = {}, editors["central"].id
+
+    def batches(size):
+        # The rebuild reads the database in small batches; once it has read every item, an editor publishes a new
+        # one and archives an old one (committed, the index brought up to date as the page does): the rebuilt
+        # index, made from what was read before, holds neither change until the rebuild re-applies them.
+        yield from real_batches(1)
+        editor = db.session.get(User, editor_id)  # the batches let go of what they read
+        new = make_item(editor, title="Опубликована во время перестроения", public=True)
+        ops.transition(editor, db.session.get(NewsItem, old[0]), "archive")
+        db.session.commit()
+        search_index.sync()
+        during["new"] = new.id
+        during["found_at_once"] = [h.id for h in search_index.search("news", "перестроения", public).hits]
+        db.session.rollback()
+
+    monkeypatch.setattr(source, "batches", batches)
+    assert search_index.rebuild("news") == 3
+    assert during["found_at_once"] == [during["new"]]  # publishing went on, searchable at once
+    app.extensions.pop("search_index", None)  # what another process would open
+    assert [h.id for h in search_index.search("news", "перестроения", public).hits] == [during["new"]]
+    assert sorted(h.id for h in search_index.search("news", "старая", public).hits) == old[1:]
+    assert search_index.get_backend().count("news") == 4
 
 
 # ---- editors' pages ---------------------------------------------------------------------------------------------------

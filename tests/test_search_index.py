@@ -154,6 +154,54 @@ def test_update_and_delete(backend):
     assert ids(backend, "заменён") == [2]
 
 
+def test_phrase_found_wherever_it_ranks(backend):
+    # Decoys hold the phrase's words many times but never the phrase (for three words: each of its pairs, apart),
+    # so by relevance they all rank above the one real match: a long item that says it once, near the end.
+    apart = [doc(100 + i, f"Заметка {i}", "профсоюза отдельно членам отдельно " * 8, days_ago=i % 7)
+             for i in range(40)]
+    pairs = [doc(150 + i, f"Записка {i}", "профсоюза выданы отдельно выданы билеты отдельно " * 6, days_ago=i % 5)
+             for i in range(40)]
+    real = doc(200, "Отчёт", "Текст отчёта о работе. " * 40 + "Профсоюз сообщает: членам профсоюза выданы билеты.",
+               days_ago=30)
+    backend.index([*apart, *pairs, real])
+    db.session.commit()
+    assert set(ids(backend, '"членам профсоюза"', per_page=10)) == {2, 200}  # 2: «Члены Профсоюза получат…»
+    assert ids(backend, '"профсоюза выданы билеты"', per_page=5) == [200]
+    assert ids(backend, '"членам профсоюза выданы билеты"', per_page=5) == [200]
+    found = backend.search(parse('"членам профсоюза"'), CENTRAL, kind="news")
+    assert found.total == 2 and not found.total_is_lower_bound
+    # The same words without quotes rank the decoys first.
+    assert 200 not in ids(backend, "профсоюза выданы билеты", per_page=10)
+
+
+def test_phrase_with_a_stop_word_inside(backend):
+    backend.index([doc(300, "Собрание", "Члены нашего профсоюза собрались."),
+                   doc(301, "Другое", "Члены профсоюза нашего собрались.")])
+    db.session.commit()
+    assert ids(backend, '"члены нашего профсоюза"') == [300]
+    assert set(ids(backend, '"члены профсоюза"')) >= {2, 301} and 300 not in ids(backend, '"члены профсоюза"')
+
+
+def test_the_commonest_words_rank_the_recent_tier(backend, monkeypatch):
+    # Bounded work: a query matching most of the index ranks only the newest items (the tier), newer first on
+    # equal relevance; a narrower query, or a scope the tier cannot fill a page from, ranks everything.
+    from search_index import pg_backend, whoosh_backend
+
+    monkeypatch.setattr(whoosh_backend, "TIER_SIZE", 12)
+    monkeypatch.setattr(whoosh_backend, "TIER_ABOVE", 20)
+    monkeypatch.setattr(pg_backend, "CANDIDATES", 12)
+    everyday = [doc(400 + i, f"Будни {i}", "Профсоюз работает каждый день.", days_ago=i) for i in range(40)]
+    best = doc(499, "Профсоюз, профсоюз и профсоюз", "Профсоюз профсоюза профсоюзом.", days_ago=100, public=True)
+    backend.index([*everyday, best])
+    db.session.commit()
+    common = backend.search(parse("профсоюз"), CENTRAL, kind="news", per_page=10)
+    assert 499 not in [h.id for h in common.hits]
+    assert all(h.published_at >= NOW - timedelta(days=12) for h in common.hits)
+    assert common.total >= 12
+    assert ids(backend, "профсоюз будни")[:1] != [499] and ids(backend, "профсоюз президиум") == [1]
+    assert ids(backend, "профсоюз", PUBLIC)[:1] == [499]  # the scope leaves the tier too few: everything ranked
+
+
 def test_empty_and_stop_word_queries(backend):
     assert ids(backend, "и в на") == []
     assert parse("и в на").empty
