@@ -192,7 +192,7 @@ def select_size(n: int, loaded: int) -> None:
     from portal.extensions import db
 
     db.session.execute(text("DELETE FROM news_audience WHERE news_id > :m"), {"m": loaded})
-    db.session.execute(text("DELETE FROM mailing_deliveries WHERE mailing_id IN (SELECT id FROM mailings)"))
+    db.session.execute(text("DELETE FROM outbox WHERE mailing_id IN (SELECT id FROM mailings)"))
     db.session.execute(text("DELETE FROM mailings"))
     db.session.execute(text("DELETE FROM news_items WHERE id > :m"), {"m": loaded})
     db.session.execute(text("UPDATE news_items SET state = CASE WHEN id <= :n THEN 'published' ELSE 'draft' END, "
