@@ -32,7 +32,7 @@ run: install
 	$(BIN)/portal worker & worker=$$!; \
 	trap 'interrupted=1; exit 130' INT TERM; \
 	trap '[ -n "$$interrupted" ] || kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
-	$(BIN)/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --workers 4 --threads 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 # Without TEST_DATABASE_URL (a fresh clone): the whole suite on SQLite, the embedded database of `make run`.
 # With it (CI, where PostgreSQL is the production database): the whole suite on PostgreSQL, browser tests included,

@@ -265,8 +265,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--fresh", action="store_true")
-    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (make run: 2)")
-    ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (make run: 4)")
+    ap.add_argument("--workers", type=int, default=4, help="gunicorn workers (make run: 4)")
+    ap.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker (make run: 2)")
     ap.add_argument("--worker-class", default="", help="gunicorn -k (default: gthread when threads > 1)")
     ap.add_argument("--only", nargs="*", choices=("login", "home", "card", "verify"), default=None,
                     help="run only these phases")
